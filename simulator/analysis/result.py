@@ -1,0 +1,85 @@
+"""The prediction of one iteration: headline numbers, breakdown, memory, tables, trace.
+
+MFU = model FLOPs per iteration / (iteration time x GPUs x dense peak FLOP/s of the precision).
+Model FLOPs are Megatron's (Narayanan et al. 2021, eq. 3): forward + backward GEMM and attention
+FLOPs without recompute, which for a GPT layer stack is 72 B s L h^2 (1 + s/6h + V/12hL).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import format_bytes, format_time
+from .trace import chrome_trace
+
+FLOPS_FORMULA = ("model FLOPs = 3 x forward FLOPs of all GEMMs and attention (2 per multiply-add, "
+                 "no recompute) = 72 B s L h^2 (1 + s/6h + V/12hL) for GPT-style layers")
+
+
+@dataclass
+class Result:
+    """What `simulate` returns: `summary` (a JSON-ready dict) and `tables` (DataFrames)."""
+
+    summary: dict
+    tables: dict[str, pd.DataFrame]
+    _trace: dict | None = field(default=None, repr=False)
+    _trace_args: tuple | None = field(default=None, repr=False)
+
+    @property
+    def iteration_time(self) -> float:
+        return self.summary["iteration_time_s"]
+
+    def trace(self) -> dict:
+        """The Chrome/Perfetto trace as a dict (built on first use)."""
+        if self._trace is None:
+            self._trace = chrome_trace(*self._trace_args)
+        return self._trace
+
+    def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True) -> list[Path]:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        if summary:
+            p = out / "summary.json"
+            p.write_text(json.dumps(self.summary, indent=2))
+            written.append(p)
+        if tables:
+            for name, df in self.tables.items():
+                p = out / f"{name}.parquet"
+                df.to_parquet(p, index=False)
+                written.append(p)
+        if trace:
+            p = out / "trace.json"
+            p.write_text(json.dumps(self.trace()))
+            written.append(p)
+        return written
+
+    def report(self) -> str:
+        """A few readable lines: the prediction, where the time goes, memory."""
+        s = self.summary
+        par = s["parallelism"]
+        lines = [
+            f"{s['scenario']}: {s['model']} on {par['world']} x {s['accelerator']}"
+            f"  (TP {par['tp']}, PP {par['pp']}, DP {par['dp']}, {par['microbatches']} micro-batches)",
+            f"  iteration time   {format_time(s['iteration_time_s'])}",
+            f"  throughput       {s['tokens_per_s']:,.0f} tokens/s  ({s['samples_per_s']:.2f} samples/s)",
+            f"  MFU              {100 * s['mfu']:.1f} %  ({s['tflops_per_gpu']:.1f} TFLOP/s per GPU)",
+            f"  breakdown (stage {s['critical_stage']}):",
+        ]
+        t = s["iteration_time_s"]
+        for k, v in s["breakdown_s"].items():
+            if v > 0:
+                lines.append(f"    {k:<18}{format_time(v):>12}  {100 * v / t:5.1f} %")
+        m = s["memory"]
+        lines.append(f"  memory per rank  {format_bytes(m['peak_bytes'])} of {format_bytes(m['capacity_bytes'])}"
+                     f" (stage {m['peak_stage']}: " +
+                     ", ".join(f"{k} {format_bytes(v)}" for k, v in m["stages"][m["peak_stage"]].items()
+                               if k != "total") + ")")
+        sim = s["simulation"]
+        lines.append(f"  simulated in {sim['wall_time_s']:.2f} s ({sim['mode']} mode, "
+                     f"{sim['events']:,} events)")
+        return "\n".join(lines)

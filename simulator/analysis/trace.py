@@ -1,0 +1,40 @@
+"""Chrome / Perfetto trace of one iteration: ts and dur in microseconds.
+
+pid is the server, tid a stream of a rank (compute, tp, dp, embedding, pp wait); pipeline
+transfers, which may overlap each other, are async events. Opens in ui.perfetto.dev.
+"""
+
+from __future__ import annotations
+
+STREAMS = ("compute", "tp", "dp", "embedding", "wait", "pp")
+
+
+def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int]) -> dict:
+    events: list[dict] = []
+    named: set[tuple[int, int]] = set()
+    servers: set[int] = set()
+    for i, (rank, stream, name, phase, mb, layer, start, end, nbytes) in enumerate(records):
+        pid = server_of(rank)
+        tid = rank * len(STREAMS) + STREAMS.index(stream)
+        if pid not in servers:
+            servers.add(pid)
+            events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"server {pid}"}})
+        if (pid, tid) not in named:
+            named.add((pid, tid))
+            label = f"rank {rank}" + (f" (x{multiplicity[rank]})" if multiplicity.get(rank, 1) > 1 else "")
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                           "args": {"name": f"{label} {stream}"}})
+            events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                           "args": {"sort_index": tid}})
+        args = {"phase": phase, "microbatch": mb, "layer": layer}
+        if nbytes:
+            args["bytes"] = nbytes
+        ts, dur = start * 1e6, (end - start) * 1e6
+        if stream == "pp":
+            common = {"name": name, "cat": "p2p", "id": i, "pid": pid, "tid": tid}
+            events.append({**common, "ph": "b", "ts": ts, "args": args})
+            events.append({**common, "ph": "e", "ts": ts + dur})
+        else:
+            events.append({"name": name, "cat": stream, "ph": "X", "ts": ts, "dur": dur, "pid": pid,
+                           "tid": tid, "args": args})
+    return {"traceEvents": events, "displayTimeUnit": "ms"}

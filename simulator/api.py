@@ -1,0 +1,103 @@
+"""`simulate`: a scenario in, a `Result` out. The one function the CLI and notebooks call.
+
+    scenario --load--> Scenario --compile--> Job --+--> simulate_step --> Result
+                                 system --build--> Cluster
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .analysis import FLOPS_FORMULA, Result
+from .config import DoesNotFitError, Scenario, load_scenario, scenario_to_dict
+from .engine import BREAKDOWN_KEYS, RECORD_COLUMNS, simulate_step
+from .hardware import RooflinePredictor, load_accelerator, load_calibration
+from .topology import build_cluster, topology_graph
+from .workload import compile_job
+
+
+def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
+             check_memory: bool = True) -> Result:
+    """Predict one training iteration.
+
+    `scenario`: a path to a YAML/JSON scenario, a mapping of the same shape, or a loaded
+    `Scenario`. `mode` overrides `simulation.mode` ('symmetric' or 'full'). Raises
+    `ConfigError` for bad input and `DoesNotFitError` when a rank's memory exceeds the HBM.
+    """
+    wall = time.perf_counter()
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    mode = mode or sc.simulation.mode
+    job = compile_job(sc)
+    accel = load_accelerator(sc.system.accelerator)
+    calib = load_calibration()
+    predictor = RooflinePredictor(accel, calib, sc.training.precision)
+
+    totals = [sum(m.values()) for m in job.memory]
+    peak_stage = max(range(len(totals)), key=totals.__getitem__)
+    if check_memory and totals[peak_stage] > accel.hbm_capacity:
+        raise DoesNotFitError(job.plan.representative(peak_stage), totals[peak_stage],
+                              accel.hbm_capacity, job.memory[peak_stage])
+
+    graph = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+    cluster = build_cluster(graph, job.world, calib.protocol_efficiency, calib.hop_latency)
+    step = simulate_step(job, cluster, predictor.time, calib.collective_step_latency, mode)
+    wall = time.perf_counter() - wall
+
+    plan, t = job.plan, step.iteration_time
+    peak = accel.peak(sc.training.precision)
+    stage_of = {r: plan.stage_of(r) for r in step.simulated_ranks}
+    per_stage = {}
+    for r, b in step.breakdown.items():
+        per_stage.setdefault(stage_of[r], b)  # ranks of a stage agree; keep the first
+    critical = min(per_stage, key=lambda s: (per_stage[s]["idle"], s))
+
+    ops = pd.DataFrame.from_records(step.records, columns=list(RECORD_COLUMNS))
+    ops["duration"] = ops["end"] - ops["start"]
+    ops = ops.sort_values(["rank", "start"], kind="stable").reset_index(drop=True)
+    used = [i for i, b in enumerate(step.link_bytes) if b > 0]
+    links = pd.DataFrame({
+        "link": used,
+        "src": [cluster.links[i][0] for i in used],
+        "dst": [cluster.links[i][1] for i in used],
+        "kind": [cluster.kind[i] for i in used],
+        "bandwidth": [cluster.bandwidth[i] for i in used],
+        "bytes": [step.link_bytes[i] for i in used],
+    })
+    links["utilization"] = links["bytes"] / (links["bandwidth"] * t)
+    links = links.sort_values("utilization", ascending=False, kind="stable").reset_index(drop=True)
+    memory = pd.DataFrame([{"stage": s, **m, "total": sum(m.values())} for s, m in enumerate(job.memory)])
+    stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
+
+    summary = {
+        "clustersim_version": __version__,
+        "scenario": sc.name,
+        "model": sc.model.name,
+        "accelerator": accel.name,
+        "iteration_time_s": t,
+        "tokens_per_s": job.tokens / t,
+        "samples_per_s": plan.global_batch_size / t,
+        "model_flops_per_iteration": job.model_flops,
+        "tflops_per_gpu": job.model_flops / t / plan.world / 1e12,
+        "mfu": job.model_flops / (t * plan.world * peak),
+        "mfu_peak_flops_per_gpu": peak,
+        "flops_formula": FLOPS_FORMULA,
+        "critical_stage": critical,
+        "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
+        "parallelism": {"world": plan.world, "tp": plan.tp, "pp": plan.pp, "dp": plan.dp,
+                        "microbatches": plan.num_microbatches, "layers_per_stage": list(plan.layers_per_stage),
+                        "zero_stage": plan.zero_stage},
+        "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": totals[peak_stage],
+                   "peak_stage": peak_stage, "fits": totals[peak_stage] <= accel.hbm_capacity,
+                   "stages": [{**m, "total": sum(m.values())} for m in job.memory]},
+        "top_links": links.head(5)[["src", "dst", "kind", "bytes", "utilization"]].to_dict("records"),
+        "simulation": {"mode": step.mode, "simulated_ranks": len(step.simulated_ranks),
+                       "events": step.events, "fabric_recomputations": step.fabric_recomputations,
+                       "wall_time_s": wall},
+        "resolved_scenario": scenario_to_dict(sc),
+    }
+    tables = {"ops": ops, "links": links, "memory": memory, "stages": stages}
+    return Result(summary, tables, _trace_args=(step.records, cluster.node_of, step.multiplicity))

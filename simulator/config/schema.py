@@ -1,0 +1,150 @@
+"""The scenario: what a user writes, as frozen dataclasses with their loading rules.
+
+Names follow the ecosystem verbatim: Hugging Face `config.json` for the model, Megatron-LM
+arguments for training and parallelism, DeepSpeed's `zero_stage`. Quantities are SI inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .strict import option
+
+PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swiglu")
+GATED_ACTIVATIONS = ("silu", "swiglu")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A decoder-only transformer, described by its Hugging Face config.json fields."""
+
+    hidden_size: int = option(minimum=1, doc="Model width h.")
+    num_hidden_layers: int = option(minimum=1, doc="Number of transformer layers L.")
+    num_attention_heads: int = option(minimum=1, doc="Query heads a.")
+    vocab_size: int = option(minimum=1, doc="Vocabulary size V (padded as Megatron does: to a multiple of 128 x TP).")
+    num_key_value_heads: int | None = option(None, minimum=1, doc="Key/value heads (GQA); default: num_attention_heads.")
+    intermediate_size: int | None = option(None, minimum=1, doc="MLP hidden size; default 4 x hidden_size.")
+    head_dim: int | None = option(None, minimum=1, doc="Per-head size; default hidden_size / num_attention_heads.")
+    hidden_act: str = option("gelu", choices=ACTIVATIONS,
+                             doc="MLP activation; 'silu'/'swiglu' mean a gated MLP (three weight matrices).")
+    tie_word_embeddings: bool = option(True, doc="Input embedding and LM head share weights.")
+    max_position_embeddings: int | None = option(None, minimum=1, doc="Informational; not used for cost.")
+    model_type: str = option("gpt", doc="Informational (e.g. 'gpt2', 'llama').")
+    name: str = option("model", doc="A label for reports.")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def ffn_size(self) -> int:
+        return self.intermediate_size or 4 * self.hidden_size
+
+    @property
+    def head_size(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def gated_mlp(self) -> bool:
+        return self.hidden_act in GATED_ACTIVATIONS
+
+    def check(self, path: str) -> None:
+        if self.head_dim is None and self.hidden_size % self.num_attention_heads:
+            raise ConfigError(f"{path}.num_attention_heads", self.num_attention_heads,
+                              f"a divisor of hidden_size={self.hidden_size} (or give head_dim)")
+        if self.num_attention_heads % self.kv_heads:
+            raise ConfigError(f"{path}.num_key_value_heads", self.num_key_value_heads,
+                              f"a divisor of num_attention_heads={self.num_attention_heads}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One optimizer step: batch shape, numerics and activation recompute (Megatron names)."""
+
+    micro_batch_size: int = option(minimum=1, doc="Sequences per micro-batch per data-parallel rank.")
+    global_batch_size: int = option(minimum=1, doc="Sequences per optimizer step, all replicas together.")
+    seq_length: int = option(minimum=1, doc="Tokens per sequence.")
+    precision: str = option("bf16", choices=PRECISIONS, doc="Math precision of matmuls and activations.")
+    recompute_granularity: str = option("none", choices=("none", "selective", "full"),
+                                        doc="Activation recompute: none, selective (attention core), full (whole layer).")
+    use_flash_attn: bool = option(True, doc="Fused attention: no s x s score matrix in HBM.")
+    accumulate_allreduce_grads_in_fp32: bool = option(
+        True, doc="Gradients kept and all-reduced in fp32 (Megatron's default with bf16).")
+
+    def check(self, path: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ParallelismConfig:
+    """How the job is split: Megatron sizes; data parallelism is what remains of the world."""
+
+    tensor_model_parallel_size: int = option(1, minimum=1, doc="TP degree t.")
+    pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p (1F1B schedule).")
+    zero_stage: int = option(0, choices=(0, 1, 2),
+                             doc="0: all-reduce gradients, replicate optimizer; 1: shard optimizer states "
+                                 "(Megatron distributed optimizer); 2: also shard gradients.")
+    data_parallel_size: int | None = option(None, minimum=1,
+                                            doc="Optional check: must equal world / (t x p) when given.")
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """The cluster network: a builder and its parameters, or a saved topology file."""
+
+    builder: str = option("rail_optimized_fat_tree", choices=("rail_optimized_fat_tree",),
+                          doc="NVSwitch nodes joined by a rail-optimized two-tier fat-tree.")
+    file: str | None = option(None, doc="A topology JSON (node-link, edges='edges'); overrides builder.")
+    nics_per_node: int | None = option(None, minimum=1, doc="Rails; default gpus_per_node (one NIC per GPU).")
+    nic_bandwidth: float = option(400e9 / 8, unit="bandwidth", doc="Per NIC, per direction; default 400 Gb/s.")
+    nodes_per_leaf: int = option(32, minimum=1, doc="Nodes under one leaf switch per rail (a scalable unit).")
+    spines: int = option(8, minimum=1, doc="Spine switches; leaf uplink bandwidth is spread evenly over them.")
+    oversubscription: float = option(1.0, minimum=1.0, doc="Leaf downlink : uplink bandwidth ratio.")
+    scale_up_bandwidth: float | None = option(None, unit="bandwidth",
+                                              doc="GPU to NVSwitch, per direction; default from the accelerator.")
+    host_link_bandwidth: float | None = option(None, unit="bandwidth",
+                                               doc="GPU to NIC (PCIe), per direction; default from the accelerator.")
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """The hardware: which accelerator, how many nodes, and how they are wired."""
+
+    accelerator: str = option(doc="A catalog name (see `clustersim catalog`) or a path to an accelerator YAML file.")
+    num_nodes: int = option(minimum=1, doc="Servers in the job.")
+    gpus_per_node: int = option(8, minimum=1, doc="Accelerators per server.")
+    topology: TopologyConfig = option(TopologyConfig(), doc="Network; see the topology table.")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """How to simulate: exploit identical ranks (fast) or simulate every rank (reference)."""
+
+    mode: str = option("symmetric", choices=("symmetric", "full"),
+                       doc="symmetric: one representative per pipeline stage; full: every rank.")
+    seed: int = option(0, minimum=0, doc="Seed for every random stream.")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What `clustersim run --out DIR` writes."""
+
+    summary: bool = option(True, doc="summary.json: headline numbers and the resolved scenario.")
+    tables: bool = option(True, doc="ops.parquet, links.parquet, memory.parquet.")
+    trace: bool = option(True, doc="trace.json: Chrome/Perfetto trace (microseconds).")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario file, resolved: the model config already merged from hf_config."""
+
+    model: ModelConfig = option()
+    training: TrainingConfig = option()
+    system: SystemConfig = option()
+    parallelism: ParallelismConfig = option(ParallelismConfig())
+    simulation: SimulationConfig = option(SimulationConfig())
+    output: OutputConfig = option(OutputConfig())
+    name: str = option("scenario", doc="A label for reports.")
+    description: str = option("", doc="Free text.")

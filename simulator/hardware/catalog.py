@@ -1,0 +1,108 @@
+"""Accelerator datasheet figures and calibration constants, read from data files with their sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ..config import ConfigError, parse_quantity, read_mapping
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+CATALOG = DATA / "accelerators"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator model: dense peak FLOP/s per precision, HBM, scale-up and host links (SI)."""
+
+    name: str
+    vendor: str
+    description: str
+    peak_flops: dict[str, float]
+    hbm_capacity: float
+    hbm_bandwidth: float
+    scale_up_bandwidth: float
+    host_link_bandwidth: float
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def peak(self, precision: str, where: str = "training.precision") -> float:
+        if precision not in self.peak_flops:
+            raise ConfigError(where, precision,
+                              f"a precision {self.name} supports: {', '.join(self.peak_flops)}")
+        return self.peak_flops[precision]
+
+
+_KEYS = {"name", "vendor", "description", "peak_flops", "hbm", "scale_up", "host_link", "sources"}
+
+
+def parse_accelerator(data: dict, where: str) -> Accelerator:
+    """An accelerator from its YAML mapping; strict like scenarios."""
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}", reason="unknown key", accepted=", ".join(sorted(_KEYS)))
+    try:
+        flops = {p: parse_quantity(v, "flops", f"{where}.peak_flops.{p}") for p, v in data["peak_flops"].items()}
+        return Accelerator(
+            name=str(data["name"]), vendor=str(data.get("vendor", "")),
+            description=str(data.get("description", "")), peak_flops=flops,
+            hbm_capacity=parse_quantity(data["hbm"]["capacity"], "bytes", f"{where}.hbm.capacity"),
+            hbm_bandwidth=parse_quantity(data["hbm"]["bandwidth"], "bandwidth", f"{where}.hbm.bandwidth"),
+            scale_up_bandwidth=parse_quantity(data["scale_up"]["bandwidth"], "bandwidth",
+                                              f"{where}.scale_up.bandwidth"),
+            host_link_bandwidth=parse_quantity(data["host_link"]["bandwidth"], "bandwidth",
+                                               f"{where}.host_link.bandwidth"),
+            sources=dict(data.get("sources") or {}),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(where, reason=f"missing or malformed entry {exc}",
+                          accepted="name, peak_flops, hbm.capacity, hbm.bandwidth, scale_up.bandwidth, "
+                                   "host_link.bandwidth (see any file in the catalog)") from None
+
+
+def catalog_names() -> list[str]:
+    return sorted(p.stem for p in CATALOG.glob("*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def _load_cached(ref: str) -> Accelerator:
+    path = Path(ref) if ref.endswith((".yaml", ".yml", ".json")) else CATALOG / f"{ref}.yaml"
+    if not path.is_file():
+        raise ConfigError("scenario.system.accelerator", ref,
+                          "a catalog name (" + ", ".join(catalog_names()) + ") or a path to an accelerator YAML")
+    return parse_accelerator(read_mapping(path, "scenario.system.accelerator"), f"accelerator {path.name}")
+
+
+def load_accelerator(ref: str) -> Accelerator:
+    """By catalog name (e.g. 'H100-SXM') or by path to a YAML file of the same shape."""
+    return _load_cached(ref)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The constants of calibration.yaml, as plain SI numbers."""
+
+    matmul_efficiency: float
+    memory_efficiency: float
+    attention_efficiency: float
+    protocol_efficiency: dict[str, float]
+    hop_latency: dict[str, float]
+    collective_step_latency: float
+
+
+@lru_cache(maxsize=None)
+def load_calibration(path: str | None = None) -> Calibration:
+    data = yaml.safe_load(Path(path or DATA / "calibration.yaml").read_text())
+    c, n = data["compute"], data["network"]
+    return Calibration(
+        matmul_efficiency=float(c["matmul_efficiency"]["value"]),
+        memory_efficiency=float(c["memory_efficiency"]["value"]),
+        attention_efficiency=float(c["attention_efficiency"]["value"]),
+        protocol_efficiency={k: float(v["value"]) for k, v in n["protocol_efficiency"].items()},
+        hop_latency={k: parse_quantity(v["value"], "time", f"calibration.hop_latency.{k}")
+                     for k, v in n["hop_latency"].items()},
+        collective_step_latency=parse_quantity(n["collective_step_latency"]["value"], "time",
+                                               "calibration.collective_step_latency"),
+    )

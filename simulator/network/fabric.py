@@ -1,0 +1,170 @@
+"""Flow-level network: max-min fair sharing of directed links, recomputed only when flows change.
+
+A transfer is a *flow class*: one or more identical flows (same size, same start) that advance at
+one common rate. A collective's flows form one class, since a ring advances at the pace of its
+slowest hop; in symmetric mode the class also carries the flows of the identical groups it
+stands for, as a multiplicity on each link. A class with multiplicity m_l on link l loads it with
+m_l x rate. Rates are max-min fair (progressive filling) over the connected component of classes
+that share links with the one starting or ending; finish events are rescheduled by version number
+rather than interrupted. Latency is paid before the class joins the fabric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import simpy
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Where a class of flows goes: link ids and how many of its flows cross each."""
+
+    links: tuple[int, ...]
+    mult: tuple[int, ...]
+    latency: float                  # one-way path latency of one step (slowest flow)
+
+    def solo_rate(self, capacity: list[float]) -> float:
+        """Per-flow rate with the fabric to itself: the tightest link's share."""
+        return min(capacity[l] / m for l, m in zip(self.links, self.mult))
+
+
+class _Class:
+    __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done")
+
+    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float):
+        self.links, self.mult = fp.links, fp.mult
+        self.nbytes = nbytes
+        self.remaining = nbytes
+        self.rate = 0.0
+        self.version = 0
+        self.updated = now
+        self.done = done
+
+
+class Fabric:
+    """Directed links with capacities; `transfer` returns an event that fires when bytes arrive."""
+
+    def __init__(self, env: simpy.Environment, capacity: list[float]):
+        self.env = env
+        self.capacity = capacity
+        self.users: dict[int, set[_Class]] = {}
+        self.link_bytes = [0.0] * len(capacity)
+        self.recomputations = 0
+        self.exclusive: set[Footprint] = set()
+
+    def mark_exclusive(self, footprints: list[Footprint], serialized: set[Footprint]) -> None:
+        """Footprints sharing no link with any other, used by one blocking caller at a time, take a
+        closed-form path: their rate is their solo rate, with no fabric bookkeeping. Exact, since
+        nothing else can ever load their links."""
+        count: dict[int, int] = {}
+        for fp in set(footprints):
+            for l in fp.links:
+                count[l] = count.get(l, 0) + 1
+        self.exclusive = {fp for fp in serialized if all(count[l] == 1 for l in fp.links)}
+
+    def transfer(self, fp: Footprint, nbytes: float, latency: float) -> simpy.Event:
+        env = self.env
+        done = env.event()
+        if nbytes <= 0 or not fp.links:
+            env.timeout(latency).callbacks.append(lambda _: done.succeed())
+        elif fp in self.exclusive:
+            rate = fp.solo_rate(self.capacity)
+            self._account(fp.links, fp.mult, nbytes)
+            env.timeout(latency + nbytes / rate).callbacks.append(lambda _: done.succeed())
+        else:
+            cls = _Class(fp, nbytes, done, env.now)
+            if latency > 0:
+                env.timeout(latency).callbacks.append(lambda _: self._start(cls))
+            else:
+                self._start(cls)
+        return done
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _account(self, links, mult, nbytes):
+        for l, m in zip(links, mult):
+            self.link_bytes[l] += nbytes * m
+
+    def _component(self, seeds) -> set[_Class]:
+        seen: set[_Class] = set()
+        todo = list(seeds)
+        users = self.users
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            for l in c.links:
+                for o in users.get(l, ()):
+                    if o not in seen:
+                        todo.append(o)
+        return seen
+
+    def _advance(self, classes) -> None:
+        now = self.env.now
+        for c in classes:
+            if c.rate:
+                c.remaining -= c.rate * (now - c.updated)
+            c.updated = now
+
+    def _start(self, cls: _Class) -> None:
+        cls.updated = self.env.now
+        comp = self._component([cls])
+        comp.discard(cls)
+        self._advance(comp)
+        for l in cls.links:
+            self.users.setdefault(l, set()).add(cls)
+        comp.add(cls)
+        self._reshare(comp)
+
+    def _finish(self, cls: _Class, version: int) -> None:
+        if version != cls.version:
+            return  # rate changed since this finish was scheduled
+        comp = self._component([cls])
+        self._advance(comp)
+        finished = [c for c in comp if c.remaining <= 1e-9 * c.nbytes + 1e-3]
+        for c in finished:
+            comp.discard(c)
+            c.version += 1
+            for l in c.links:
+                self.users[l].discard(c)
+            self._account(c.links, c.mult, c.nbytes)
+            c.done.succeed()
+        if comp:
+            self._reshare(self._component(comp))
+
+    def _reshare(self, classes: set[_Class]) -> None:
+        """Progressive filling over `classes` (a closed component), then reschedule finishes."""
+        self.recomputations += 1
+        cap = self.capacity
+        weight: dict[int, float] = {}
+        for c in classes:
+            for l, m in zip(c.links, c.mult):
+                weight[l] = weight.get(l, 0) + m
+        left = {l: cap[l] for l in weight}
+        unfrozen = set(classes)
+        level = 0.0
+        new_rate: dict[_Class, float] = {}
+        while unfrozen:
+            delta = min(left[l] / w for l, w in weight.items() if w > 0)
+            level += delta
+            saturated = []
+            for l, w in weight.items():
+                if w > 0:
+                    left[l] -= delta * w
+                    if left[l] <= 1e-9 * cap[l]:
+                        saturated.append(l)
+            for l in saturated:
+                for c in self.users[l]:
+                    if c in unfrozen:
+                        unfrozen.discard(c)
+                        new_rate[c] = level
+                        for l2, m in zip(c.links, c.mult):
+                            weight[l2] -= m
+        env = self.env
+        for c, r in new_rate.items():
+            if r != c.rate or c.version == 0:
+                c.rate = r
+                c.version += 1
+                env.timeout(max(c.remaining, 0.0) / r).callbacks.append(
+                    lambda _, c=c, v=c.version: self._finish(c, v))

@@ -1,0 +1,84 @@
+"""A Cluster: the topology graph as indexed directed links, plus rank placement and routes.
+
+Each undirected edge becomes two directed links of the edge's bandwidth. A link's usable
+capacity is its bandwidth times the protocol efficiency of its kind (calibration.yaml), and each
+traversed link adds the hop latency of its kind. Rank r runs on the r-th GPU in (server, index)
+order, so consecutive ranks fill a server first (Megatron's default placement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..config import ConfigError, SystemConfig
+from .builders import rail_optimized_fat_tree
+from .io import LINK_KINDS, load_topology
+from .routing import Router
+
+
+@dataclass
+class Cluster:
+    graph: nx.Graph
+    gpus: list[str]                    # rank -> GPU node name
+    links: list[tuple[str, str]]       # link id -> (from, to)
+    capacity: list[float]              # usable bytes/s
+    bandwidth: list[float]             # line rate bytes/s
+    latency: list[float]               # seconds per traversal
+    kind: list[str]
+    link_id: dict[tuple[str, str], int] = field(repr=False)
+    router: Router = field(repr=False)
+    _routes: dict = field(default_factory=dict, repr=False)
+
+    def route(self, src_rank: int, dst_rank: int) -> tuple[int, ...]:
+        """Directed link ids from one rank's GPU to another's (cached)."""
+        key = (src_rank, dst_rank)
+        r = self._routes.get(key)
+        if r is None:
+            nodes = self.router.path(self.gpus[src_rank], self.gpus[dst_rank])
+            r = tuple(self.link_id[(a, b)] for a, b in zip(nodes, nodes[1:]))
+            self._routes[key] = r
+        return r
+
+    def path_latency(self, links: tuple[int, ...]) -> float:
+        return sum(self.latency[i] for i in links)
+
+    def node_of(self, rank: int) -> int:
+        return self.graph.nodes[self.gpus[rank]]["node"]
+
+
+def topology_graph(system: SystemConfig, scale_up_bandwidth: float, host_link_bandwidth: float) -> nx.Graph:
+    """The scenario's topology: loaded from its file, or built from its parameters."""
+    t = system.topology
+    if t.file:
+        return load_topology(t.file)
+    return rail_optimized_fat_tree(
+        num_nodes=system.num_nodes, gpus_per_node=system.gpus_per_node,
+        nics_per_node=t.nics_per_node or system.gpus_per_node, nic_bandwidth=t.nic_bandwidth,
+        scale_up_bandwidth=t.scale_up_bandwidth or scale_up_bandwidth,
+        host_link_bandwidth=t.host_link_bandwidth or host_link_bandwidth,
+        nodes_per_leaf=t.nodes_per_leaf, spines=t.spines, oversubscription=t.oversubscription)
+
+
+def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float],
+                  hop_latency: dict[str, float], where: str = "scenario.system") -> Cluster:
+    gpus = sorted((n for n, d in g.nodes(data=True) if d["kind"] == "gpu"),
+                  key=lambda n: (g.nodes[n]["node"], g.nodes[n]["local"]))
+    if len(gpus) < world:
+        raise ConfigError(f"{where}.num_nodes", world,
+                          reason=f"the job needs {world} GPUs but the topology has {len(gpus)}",
+                          accepted=f"at most {len(gpus)} GPUs (num_nodes x gpus_per_node)")
+    links, capacity, bandwidth, latency, kind, link_id = [], [], [], [], [], {}
+    for u, v, d in g.edges(data=True):
+        k = d["kind"]
+        if k not in LINK_KINDS:
+            raise ConfigError(f"topology edge ({u}, {v}).kind", k, ", ".join(LINK_KINDS))
+        for a, b in ((u, v), (v, u)):
+            link_id[(a, b)] = len(links)
+            links.append((a, b))
+            bandwidth.append(float(d["bandwidth"]))
+            capacity.append(float(d["bandwidth"]) * protocol_efficiency[k])
+            latency.append(hop_latency[k])
+            kind.append(k)
+    return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g))

@@ -1,0 +1,51 @@
+"""Topology files: NetworkX node-link JSON with explicit edges="edges", checked on load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+
+from ..config import ConfigError
+
+NODE_KINDS = ("gpu", "nvswitch", "nic", "switch")
+LINK_KINDS = ("nvlink", "pcie", "infiniband")
+
+
+def save_topology(g: nx.Graph, path: str | Path) -> None:
+    data = nx.node_link_data(g, edges="edges")
+    Path(path).write_text(json.dumps(data, indent=1))
+
+
+def check_topology(g: nx.Graph, where: str) -> nx.Graph:
+    """Every node has a kind, every edge a positive bandwidth and a known kind; GPUs know their node."""
+    for n, d in g.nodes(data=True):
+        if d.get("kind") not in NODE_KINDS:
+            raise ConfigError(f"{where}: node {n!r}.kind", d.get("kind"), ", ".join(NODE_KINDS))
+        if d["kind"] == "gpu" and not (isinstance(d.get("node"), int) and isinstance(d.get("local"), int)):
+            raise ConfigError(f"{where}: node {n!r}", {k: d.get(k) for k in ("node", "local")},
+                              "GPU nodes with integer 'node' (server) and 'local' (index) attributes")
+    for u, v, d in g.edges(data=True):
+        bw = d.get("bandwidth")
+        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or bw <= 0:
+            raise ConfigError(f"{where}: edge ({u!r}, {v!r}).bandwidth", bw, "a positive number of bytes/s")
+        if d.get("kind") not in LINK_KINDS:
+            raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
+    if not any(d["kind"] == "gpu" for _, d in g.nodes(data=True)):
+        raise ConfigError(where, reason="no GPU nodes", accepted="a graph with nodes of kind 'gpu'")
+    return g
+
+
+def load_topology(path: str | Path) -> nx.Graph:
+    path = Path(path)
+    where = f"topology file {path}"
+    try:
+        data = json.loads(path.read_text())
+        g = nx.node_link_graph(data, edges="edges")
+    except FileNotFoundError:
+        raise ConfigError(where, str(path), reason="file not found", accepted="an existing JSON file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, nx.NetworkXError) as exc:
+        raise ConfigError(where, reason=f"not a node-link graph ({exc})",
+                          accepted="NetworkX node-link JSON with edges='edges' (see `clustersim topology --export`)") from None
+    return check_topology(g, where)

@@ -1,0 +1,103 @@
+"""Routing between GPUs: up-down (valley-free) shortest paths with deterministic ECMP.
+
+In a tiered graph (every node has `tier`) a packet climbs to the lowest common ancestor tier and
+descends, as in a Clos; among equal-cost choices it takes the one a hash of (src, dst) picks,
+as switch ECMP does per flow. Without tiers (tori, imported graphs) it takes a shortest path in
+which no GPU other than the endpoints forwards traffic. Same inputs, same path, every run.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+
+import networkx as nx
+
+from ..config import ConfigError
+
+
+def _pick(options: list, key: str, salt: int) -> object:
+    if len(options) == 1:
+        return options[0]
+    return options[zlib.crc32(f"{key}#{salt}".encode()) % len(options)]
+
+
+class Router:
+    def __init__(self, g: nx.Graph):
+        self.g = g
+        self.tiered = all("tier" in d for _, d in g.nodes(data=True))
+        self._cones: dict[str, dict[str, tuple[int, list[str]]]] = {}
+        if self.tiered:
+            tier = nx.get_node_attributes(g, "tier")
+            self._up = {n: sorted(m for m in g.neighbors(n) if tier[m] > tier[n]) for n in g}
+
+    def _cone(self, node: str) -> dict[str, tuple[int, list[str]]]:
+        """Every node reachable by climbing from `node`: distance and parents on shortest climbs."""
+        cone = self._cones.get(node)
+        if cone is None:
+            cone = {node: (0, [])}
+            frontier = [node]
+            while frontier:
+                nxt = []
+                for n in frontier:
+                    d = cone[n][0] + 1
+                    for m in self._up[n]:
+                        if m not in cone:
+                            cone[m] = (d, [n])
+                            nxt.append(m)
+                        elif cone[m][0] == d:
+                            cone[m][1].append(n)
+                frontier = nxt
+            self._cones[node] = cone
+        return cone
+
+    def path(self, src: str, dst: str) -> list[str]:
+        if src == dst:
+            return [src]
+        key = f"{src}>{dst}"
+        if self.tiered:
+            up, down = self._cone(src), self._cone(dst)
+            common = [(up[m][0] + down[m][0], m) for m in up if m in down]
+            if common:
+                best = min(c for c, _ in common)
+                top = _pick(sorted(m for c, m in common if c == best), key, 0)
+                climb = self._walk(up, top, key, 1)
+                descend = self._walk(down, top, key, 2)
+                return climb[::-1] + descend[1:]
+        return self._bfs_path(src, dst, key)
+
+    @staticmethod
+    def _walk(cone: dict, top: str, key: str, salt: int) -> list[str]:
+        """From `top` back down to the cone's origin, choosing among parents by hash."""
+        out = [top]
+        node = top
+        while cone[node][1]:
+            node = _pick(cone[node][1], key, salt * 1000 + len(out))
+            out.append(node)
+        return out
+
+    def _bfs_path(self, src: str, dst: str, key: str) -> list[str]:
+        g = self.g
+        dist = {src: 0}
+        preds: dict[str, list[str]] = {src: []}
+        q = deque([src])
+        while q:
+            n = q.popleft()
+            if n == dst:
+                break
+            if n != src and g.nodes[n].get("kind") == "gpu":
+                continue  # GPUs do not forward
+            for m in sorted(g.neighbors(n)):
+                if m not in dist:
+                    dist[m] = dist[n] + 1
+                    preds[m] = [n]
+                    q.append(m)
+                elif dist[m] == dist[n] + 1:
+                    preds[m].append(n)
+        if dst not in dist:
+            raise ConfigError("topology", f"{src} -> {dst}", reason="no route between these GPUs",
+                              accepted="a connected topology")
+        out = [dst]
+        while out[-1] != src:
+            out.append(_pick(preds[out[-1]], key, len(out)))
+        return out[::-1]

@@ -1,0 +1,139 @@
+"""FLOPs and bytes of every op of a decoder layer, per micro-batch, on one tensor-parallel rank.
+
+Conventions (Megatron's, so that MFU matches its reports):
+- a multiply-accumulate is 2 FLOPs; causal attention is counted over the full s x s scores;
+- backward of a GEMM is two GEMMs of the forward's size (input gradient and weight gradient);
+- backward of attention is twice its forward; elementwise backward moves twice the bytes;
+- bytes are HBM traffic: operands read plus results written, at the activation precision.
+Biases, positional embeddings and tiny TP reductions in the loss are left out (< 0.1 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig, TrainingConfig
+
+ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-bit under fp8 GEMMs
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kernel: kind is 'matmul', 'attention' or 'elementwise' (priced by the roofline)."""
+
+    name: str
+    kind: str
+    flops: float
+    bytes: float
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Per-rank sizes of one micro-batch: b, s, h, heads and widths already divided by TP."""
+
+    b: int
+    s: int
+    h: int
+    heads: int        # query heads on this rank
+    kv_heads: int     # key/value heads on this rank
+    head_dim: int
+    ffn: int          # MLP width on this rank
+    gates: int        # 2 for a gated (SwiGLU) MLP's first projection, else 1
+    vocab: int        # vocabulary shard on this rank
+    e: int            # bytes per activation element
+    flash: bool
+
+    @classmethod
+    def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int) -> "Shape":
+        return cls(b=training.micro_batch_size, s=training.seq_length, h=model.hidden_size,
+                   heads=model.num_attention_heads // tp, kv_heads=model.kv_heads // tp,
+                   head_dim=model.head_size, ffn=model.ffn_size // tp, gates=2 if model.gated_mlp else 1,
+                   vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn)
+
+    @property
+    def tokens(self) -> int:
+        return self.b * self.s
+
+
+def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
+    """[tokens x k] @ [k x n]."""
+    return Op(name, "matmul", 2.0 * tokens * k * n, e * (k * n + tokens * k + tokens * n))
+
+
+def _elementwise(name: str, nbytes: float) -> Op:
+    return Op(name, "elementwise", 0.0, nbytes)
+
+
+def attention_block(x: Shape) -> tuple[Op, ...]:
+    """Norm, QKV projection, attention core, output projection, residual."""
+    T, e = x.tokens, x.e
+    q = x.heads * x.head_dim
+    kv = x.kv_heads * x.head_dim
+    core_flops = 4.0 * x.b * x.s * x.s * q
+    io = e * T * (q + 2 * kv + q)  # read Q, K, V; write the context
+    ops = [
+        _elementwise("input_norm", 2 * e * T * x.h),
+        _gemm("qkv_proj", T, x.h, q + 2 * kv, e),
+    ]
+    if x.flash:
+        ops.append(Op("attention_core", "attention", core_flops, io))
+    else:
+        scores = x.b * x.heads * x.s * x.s
+        ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
+        # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
+        ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))
+    ops += [_gemm("out_proj", T, q, x.h, e), _elementwise("attention_residual", 3 * e * T * x.h)]
+    return tuple(ops)
+
+
+def mlp_block(x: Shape) -> tuple[Op, ...]:
+    """Norm, up (and gate) projection, activation, down projection, residual."""
+    T, e = x.tokens, x.e
+    return (
+        _elementwise("post_attention_norm", 2 * e * T * x.h),
+        _gemm("mlp_up", T, x.h, x.gates * x.ffn, e),
+        _elementwise("mlp_activation", e * T * x.ffn * (x.gates + 1)),
+        _gemm("mlp_down", T, x.ffn, x.h, e),
+        _elementwise("mlp_residual", 3 * e * T * x.h),
+    )
+
+
+def embedding_block(x: Shape) -> tuple[Op, ...]:
+    return (_elementwise("embedding_lookup", 2 * x.e * x.tokens * x.h),)
+
+
+def head_block(x: Shape) -> tuple[Op, ...]:
+    """Final norm, LM head GEMM over the vocabulary shard, fp32 cross-entropy."""
+    T = x.tokens
+    return (
+        _elementwise("final_norm", 2 * x.e * T * x.h),
+        _gemm("lm_head", T, x.h, x.vocab, x.e),
+        _elementwise("cross_entropy", 3 * 4 * T * x.vocab),
+    )
+
+
+def backward(ops: tuple[Op, ...]) -> tuple[Op, ...]:
+    """The backward kernels of a forward block, in reverse order."""
+    out: list[Op] = []
+    for op in reversed(ops):
+        if op.kind == "matmul":
+            out.append(Op(op.name + ".dgrad", "matmul", op.flops, op.bytes))
+            out.append(Op(op.name + ".wgrad", "matmul", op.flops, op.bytes))
+        elif op.kind == "attention":
+            out.append(Op(op.name + ".bwd", "attention", 2 * op.flops, 2 * op.bytes))
+        else:
+            out.append(Op(op.name + ".bwd", "elementwise", 0.0, 2 * op.bytes))
+    return tuple(out)
+
+
+def model_flops(ops: tuple[Op, ...]) -> float:
+    """Forward + backward FLOPs of a forward block, without recompute (the MFU numerator)."""
+    return 3.0 * sum(op.flops for op in ops)
+
+
+def layer_params(model: ModelConfig) -> int:
+    """Weights of one decoder layer (attention, MLP, two norms), whole model (not per rank)."""
+    h, d = model.hidden_size, model.head_size
+    q, kv = model.num_attention_heads * d, model.kv_heads * d
+    gates = 2 if model.gated_mlp else 1
+    return h * (q + 2 * kv) + q * h + h * model.ffn_size * gates + model.ffn_size * h + 2 * h

@@ -1,0 +1,78 @@
+"""Per-rank memory footprint: weights, gradients, optimizer states, activations.
+
+Mixed-precision Adam as Megatron does it: 16-bit weights, fp32 gradients (when
+accumulate_allreduce_grads_in_fp32), fp32 master weights + two moments (12 B/param).
+ZeRO-1 (Megatron's distributed optimizer) shards the optimizer states over data parallelism;
+ZeRO-2 also the gradients. Activations follow Korthikanti et al. 2022 (Reducing Activation
+Recomputation in Large Transformer Models, eq. 1-2), written per tensor so that GQA and gated
+MLPs are counted too; under 1F1B stage s keeps min(p-s, m) micro-batches in flight.
+Not counted: CUDA context, allocator fragmentation, NCCL buffers.
+"""
+
+from __future__ import annotations
+
+from ..config import ModelConfig, TrainingConfig
+from .costs import Shape, layer_params
+from .plan import ParallelPlan
+from .schedule import in_flight_microbatches
+
+WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}
+
+
+def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
+    """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
+    norms = 2 * model.hidden_size  # replicated across TP ranks
+    per_layer = (layer_params(model) - norms) / plan.tp + norms
+    params = plan.layers_per_stage[stage] * per_layer
+    embedding = plan.padded_vocab * model.hidden_size / plan.tp
+    if stage == 0:
+        params += embedding
+    if stage == plan.pp - 1:
+        params += model.hidden_size  # final norm
+        if not model.tie_word_embeddings or plan.pp > 1:
+            params += embedding  # untied head, or the tied copy Megatron keeps on the last stage
+    return params
+
+
+def layer_activation_bytes(x: Shape, recompute: str, tp: int) -> float:
+    """Activations one layer stores for one micro-batch on one TP rank (no sequence parallelism)."""
+    T, e = x.tokens, x.e
+    q, kv = x.heads * x.head_dim, x.kv_heads * x.head_dim
+    if recompute == "full":
+        return e * T * x.h  # only the layer input is checkpointed
+    replicated = T * x.h * (4 * e + 2)  # two norm inputs, two GEMM inputs, two dropout masks
+    split = e * T * (q + kv      # Q and K for the scores
+                     + kv        # V for the context
+                     + q         # out-projection input
+                     + x.gates * x.ffn + x.ffn)  # MLP up output and activation output
+    if x.flash or recompute == "selective":
+        scores = 4 * x.b * x.heads * x.s if x.flash else 0  # softmax statistics
+    else:
+        scores = (2 * e + 1) * x.b * x.heads * x.s * x.s  # softmax out, dropout mask, dropout out
+    return replicated + split + scores
+
+
+def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: ParallelPlan,
+                    stage: int) -> dict[str, float]:
+    """Bytes per rank of `stage`, by category."""
+    x = Shape.of(model, training, plan.tp, plan.padded_vocab)
+    params = stage_params(model, plan, stage)
+    wbytes = WEIGHT_BYTES[training.precision]
+    gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
+    master = 0 if wbytes == 4 else 4
+    opt_bytes = master + 8  # fp32 master copy + Adam's two moments
+    shard = plan.dp
+    grads = params * gbytes / (shard if plan.zero_stage >= 2 else 1)
+    optimizer = params * opt_bytes / (shard if plan.zero_stage >= 1 else 1)
+
+    in_flight = in_flight_microbatches(stage, plan.pp, plan.num_microbatches)
+    layers = plan.layers_per_stage[stage]
+    per_layer = layer_activation_bytes(x, training.recompute_granularity, plan.tp)
+    activations = per_layer * layers * in_flight
+    if training.recompute_granularity == "full":
+        # the layer being recomputed holds its full activations for one micro-batch
+        activations += layer_activation_bytes(x, "none", plan.tp)
+    if stage == plan.pp - 1:
+        activations += 4 * x.tokens * x.vocab  # fp32 logits for the cross-entropy
+    return {"weights": params * wbytes, "gradients": grads, "optimizer_states": optimizer,
+            "activations": activations}

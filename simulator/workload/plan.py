@@ -1,0 +1,116 @@
+"""The parallel plan: degrees, micro-batches, layer split and Megatron's rank order.
+
+Rank order is Megatron's tp-cp-ep-dp-pp with cp = ep = 1: tensor-parallel ranks are adjacent
+(so they share a node), then data-parallel replicas, then pipeline stages:
+rank = tp_rank + t * (dp_rank + d * pp_rank).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ConfigError, Scenario
+
+VOCAB_DIVISOR = 128  # Megatron's make_vocab_size_divisible_by default
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    tp: int
+    pp: int
+    dp: int
+    micro_batch_size: int
+    global_batch_size: int
+    num_microbatches: int
+    layers_per_stage: tuple[int, ...]
+    padded_vocab: int
+    zero_stage: int
+
+    @property
+    def world(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def rank(self, tp_rank: int, dp_rank: int, pp_rank: int) -> int:
+        return tp_rank + self.tp * (dp_rank + self.dp * pp_rank)
+
+    def coords(self, rank: int) -> tuple[int, int, int]:
+        """(tp_rank, dp_rank, pp_rank) of a global rank."""
+        return rank % self.tp, (rank // self.tp) % self.dp, rank // (self.tp * self.dp)
+
+    def stage_of(self, rank: int) -> int:
+        return rank // (self.tp * self.dp)
+
+    def tp_group(self, rank: int) -> tuple[int, ...]:
+        _, d, p = self.coords(rank)
+        return tuple(self.rank(t, d, p) for t in range(self.tp))
+
+    def dp_group(self, rank: int) -> tuple[int, ...]:
+        t, _, p = self.coords(rank)
+        return tuple(self.rank(t, d, p) for d in range(self.dp))
+
+    def pp_peer(self, rank: int, step: int) -> int:
+        t, d, p = self.coords(rank)
+        return self.rank(t, d, p + step)
+
+    def embedding_group(self, rank: int) -> tuple[int, ...]:
+        """First and last stage ranks holding the (tied) embedding, for its gradient all-reduce."""
+        t, d, _ = self.coords(rank)
+        return (self.rank(t, d, 0), self.rank(t, d, self.pp - 1))
+
+    def stage_ranks(self, stage: int) -> range:
+        n = self.tp * self.dp
+        return range(stage * n, (stage + 1) * n)
+
+    def representative(self, stage: int) -> int:
+        """The rank that stands for all tp x dp identical ranks of a stage."""
+        return self.rank(0, 0, stage)
+
+    def first_layer(self, stage: int) -> int:
+        return sum(self.layers_per_stage[:stage])
+
+
+def split_layers(num_layers: int, pp: int) -> tuple[int, ...]:
+    """Layers per stage: as even as possible; the first `num_layers % pp` stages take one more."""
+    base, extra = divmod(num_layers, pp)
+    return tuple(base + (1 if s < extra else 0) for s in range(pp))
+
+
+def make_plan(scenario: Scenario) -> ParallelPlan:
+    """Derive and check the plan; every impossibility is a ConfigError naming the field."""
+    m, tr, par, sys_ = scenario.model, scenario.training, scenario.parallelism, scenario.system
+    t, p = par.tensor_model_parallel_size, par.pipeline_model_parallel_size
+    world = sys_.num_nodes * sys_.gpus_per_node
+    where = "scenario.parallelism"
+    if world % (t * p):
+        raise ConfigError(f"{where}.tensor_model_parallel_size", t,
+                          reason=f"tensor x pipeline = {t * p} does not divide the world size "
+                                 f"{world} (= num_nodes {sys_.num_nodes} x gpus_per_node {sys_.gpus_per_node})",
+                          accepted="sizes whose product divides the number of GPUs")
+    d = world // (t * p)
+    if par.data_parallel_size is not None and par.data_parallel_size != d:
+        raise ConfigError(f"{where}.data_parallel_size", par.data_parallel_size,
+                          f"{d} (= world {world} / (tensor {t} x pipeline {p})), or leave it out")
+    if m.num_attention_heads % t:
+        raise ConfigError(f"{where}.tensor_model_parallel_size", t,
+                          f"a divisor of num_attention_heads={m.num_attention_heads}")
+    if m.kv_heads % t:
+        raise ConfigError(f"{where}.tensor_model_parallel_size", t,
+                          f"a divisor of num_key_value_heads={m.kv_heads} (Megatron splits query groups)")
+    if m.ffn_size % t:
+        raise ConfigError(f"{where}.tensor_model_parallel_size", t,
+                          f"a divisor of intermediate_size={m.ffn_size}")
+    if p > m.num_hidden_layers:
+        raise ConfigError(f"{where}.pipeline_model_parallel_size", p,
+                          f"at most num_hidden_layers={m.num_hidden_layers}")
+    per_step = tr.micro_batch_size * d
+    if tr.global_batch_size % per_step:
+        raise ConfigError("scenario.training.global_batch_size", tr.global_batch_size,
+                          f"a multiple of micro_batch_size x data-parallel size = "
+                          f"{tr.micro_batch_size} x {d} = {per_step}")
+    divisor = VOCAB_DIVISOR * t
+    padded = -(-m.vocab_size // divisor) * divisor
+    return ParallelPlan(tp=t, pp=p, dp=d, micro_batch_size=tr.micro_batch_size,
+                        global_batch_size=tr.global_batch_size,
+                        num_microbatches=tr.global_batch_size // per_step,
+                        layers_per_stage=split_layers(m.num_hidden_layers, p),
+                        padded_vocab=padded, zero_stage=par.zero_stage)

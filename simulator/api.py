@@ -53,7 +53,7 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     per_stage = {}
     for r, b in step.breakdown.items():
         per_stage.setdefault(stage_of[r], b)  # ranks of a stage agree; keep the first
-    critical = min(per_stage, key=lambda s: (per_stage[s]["idle"], s))
+    critical = min(per_stage, key=lambda s: (per_stage[s]["pipeline_bubble"], s))
 
     ops = pd.DataFrame.from_records(step.records, columns=list(RECORD_COLUMNS))
     ops["duration"] = ops["end"] - ops["start"]

@@ -15,15 +15,12 @@ class ConfigError(ValueError):
         self.value = value
         self.accepted = accepted
         self.reason = reason
-        parts = [f"{field}:"]
-        if reason:
-            parts.append(reason)
+        parts = [reason] if reason else []
         if value is not None or not reason:
             parts.append(f"got {value!r}")
-        msg = " ".join(parts)
         if accepted:
-            msg += f"; accepted: {accepted}"
-        super().__init__(msg)
+            parts.append(f"accepted: {accepted}")
+        super().__init__(f"{field}: " + "; ".join(parts))
 
 
 class DoesNotFitError(ConfigError):

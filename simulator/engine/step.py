@@ -22,8 +22,12 @@ from ..topology import Cluster
 from ..workload import Collective, Compute, Job, Recv, Send
 
 COMPUTE_PHASES = ("forward", "backward", "recompute")
+# Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
+# not reached the same point yet (a receive before the send started, a collective before the
+# last member arrived, the end of the iteration before the slowest stage finished) is the
+# pipeline bubble; waiting for bytes in flight is communication.
 BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "pp_comm_exposed", "pipeline_bubble", "dp_comm",
-                  "optimizer", "idle")
+                  "optimizer")
 
 # one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
@@ -133,22 +137,25 @@ class StepSimulation:
             self._durations[id(ops)] = d
         return d
 
-    def _collective(self, rank: int, ins: Collective) -> simpy.Event:
+    def _collective(self, rank: int, ins: Collective) -> tuple[simpy.Event, list | None]:
+        """The event that fires when the collective is done, and its barrier slot
+        [arrivals, done event, launch time] (None when this rank is its only simulated member)."""
         key = self._groups[(rank, ins.comm)]
         n = self._seq.get((rank, key), 0)
         self._seq[(rank, key)] = n + 1
         expected = self._expected[key]
         if expected == 1:
-            return self._launch(key, ins)
+            return self._launch(key, ins), None
         slot = self._pending.get((key, n))
         if slot is None:
-            slot = self._pending[(key, n)] = [0, self.env.event()]
+            slot = self._pending[(key, n)] = [0, self.env.event(), None]
         slot[0] += 1
         if slot[0] == expected:
             del self._pending[(key, n)]
+            slot[2] = self.env.now
             done = slot[1]
             self._launch(key, ins).callbacks.append(lambda _: done.succeed())
-        return slot[1]
+        return slot[1], slot
 
     def _launch(self, key, ins: Collective) -> simpy.Event:
         fs = self._flowsets[(key, ins.op)]
@@ -192,9 +199,12 @@ class StepSimulation:
                     "recompute" if ins.phase == "recompute" else "compute")
                 b[cat] += env.now - start
             elif kind is Collective:
-                yield self._collective(rank, ins)
+                done, slot = self._collective(rank, ins)
+                yield done
                 record((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, start, env.now, ins.nbytes))
-                b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start
+                waited = slot[2] - start if slot else 0.0
+                b["pipeline_bubble"] += waited
+                b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start - waited
             elif kind is Send:
                 self._send(rank, ins)
             else:  # Recv
@@ -221,7 +231,7 @@ class StepSimulation:
             raise RuntimeError(f"simulation deadlocked: ranks {stuck[:8]} never finished")
         t = max(self._end.values())
         for r, b in self._breakdown.items():
-            b["idle"] = t - self._end[r]
+            b["pipeline_bubble"] += t - self._end[r]
         return StepResult(iteration_time=t, simulated_ranks=self.ranks, records=self.records,
                           breakdown=self._breakdown, link_bytes=self.fabric.link_bytes,
                           events=self.env.scheduled, fabric_recomputations=self.fabric.recomputations,

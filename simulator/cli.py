@@ -1,0 +1,124 @@
+"""The `clustersim` command line. Bad input prints one clear line and exits 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ConfigError, format_bytes
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Simulate large-model training on accelerator clusters.")
+out = Console()
+
+
+
+
+@app.command()
+def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON)."),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write summary.json, *.parquet, trace.json here."),
+        mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of text.")):
+    """Predict one training iteration of SCENARIO."""
+    from .api import simulate
+    from .config import load_scenario
+    if mode is not None and mode not in ("symmetric", "full"):
+        raise ConfigError("--mode", mode, "symmetric, full")
+    sc = load_scenario(scenario)
+    result = simulate(sc, mode=mode)
+    if as_json:
+        print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
+    else:
+        print(result.report())
+    if out_dir is not None:
+        o = sc.output
+        written = result.to_dir(out_dir, summary=o.summary, tables=o.tables, trace=o.trace)
+        print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
+
+
+@app.command()
+def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).")):
+    """Check SCENARIO (keys, units, plan, memory) without simulating."""
+    from .config import load_scenario
+    from .hardware import load_accelerator
+    from .workload import compile_job
+    sc = load_scenario(scenario)
+    job = compile_job(sc)
+    accel = load_accelerator(sc.system.accelerator)
+    peak = max(sum(m.values()) for m in job.memory)
+    fits = peak <= accel.hbm_capacity
+    p = job.plan
+    print(f"{scenario}: ok. TP {p.tp} x PP {p.pp} x DP {p.dp} = {p.world} GPUs, {p.num_microbatches} "
+          f"micro-batches; peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)}"
+          f" ({'fits' if fits else 'DOES NOT FIT'})")
+    if not fits:
+        raise typer.Exit(1)
+
+
+@app.command()
+def topology(source: Path = typer.Argument(..., help="A scenario (its system's topology) or a topology JSON file."),
+             export: Optional[Path] = typer.Option(None, help="Save the topology as node-link JSON here.")):
+    """Summarize a topology (counts, bisection bandwidth) and optionally export it."""
+    from .config import load_scenario
+    from .hardware import load_accelerator
+    from .topology import load_topology, save_topology, summarize, topology_graph
+    if source.suffix == ".json" and not _looks_like_scenario(source):
+        g = load_topology(source)
+    else:
+        sc = load_scenario(source)
+        accel = load_accelerator(sc.system.accelerator)
+        g = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+    s = summarize(g)
+    table = Table(title=s["name"] or str(source), show_header=False)
+    table.add_row("servers", str(s["servers"]))
+    for k, v in s["nodes"].items():
+        table.add_row(f"nodes: {k}", str(v))
+    for k, v in s["links"].items():
+        table.add_row(f"links: {k}", str(v))
+    table.add_row("total nodes / links", f"{s['total_nodes']} / {s['total_links']}")
+    bb = s["bisection_bandwidth"]
+    table.add_row("bisection bandwidth", f"{bb / 1e9:,.1f} GB/s ({bb * 8 / 1e12:,.2f} Tb/s) per direction")
+    out.print(table)
+    if export is not None:
+        save_topology(g, export)
+        print(f"wrote {export}", file=sys.stderr)
+
+
+@app.command()
+def catalog():
+    """List the accelerators in the catalog with their datasheet figures."""
+    from .hardware import catalog_names, load_accelerator
+    table = Table("name", "bf16 dense", "HBM", "HBM bandwidth", "scale-up / dir", "host link / dir")
+    for name in catalog_names():
+        a = load_accelerator(name)
+        bf16 = a.peak_flops.get("bf16")
+        table.add_row(name, f"{bf16 / 1e12:,.0f} TFLOP/s" if bf16 else "-", format_bytes(a.hbm_capacity),
+                      f"{a.hbm_bandwidth / 1e12:.2f} TB/s", f"{a.scale_up_bandwidth / 1e9:.0f} GB/s",
+                      f"{a.host_link_bandwidth / 1e9:.0f} GB/s")
+    out.print(table)
+
+
+def _looks_like_scenario(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and "model" in data
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+
+import pytest
+
+from simulator import simulate
+from simulator.config import ConfigError, load_scenario
+
+from .conftest import SCENARIOS, small_gpt
+
+
+def test_loads_inline_and_applies_defaults():
+    """A minimal scenario loads; unspecified keys take their documented defaults."""
+    sc = load_scenario(small_gpt())
+    assert sc.training.precision == "bf16"
+    assert sc.parallelism.zero_stage == 0
+    assert sc.system.topology.nic_bandwidth == pytest.approx(25e9)
+    assert sc.simulation.mode == "symmetric"
+
+
+def test_hf_config_merges_and_inline_overrides():
+    """hf_config is read relative to the scenario; inline model keys override the file's."""
+    sc = load_scenario({**small_gpt(), "model": {"hf_config": "models/llama3-70b.json",
+                                                 "num_hidden_layers": 4}}, base_dir=SCENARIOS)
+    assert sc.model.hidden_size == 8192 and sc.model.kv_heads == 8 and sc.model.gated_mlp
+    assert sc.model.num_hidden_layers == 4
+
+
+def test_gpt2_names_are_accepted_in_hf_files():
+    """GPT-2 style config.json names (n_embd, n_layer, ...) map to the canonical fields."""
+    sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")
+    assert (sc.model.hidden_size, sc.model.num_hidden_layers, sc.model.num_attention_heads) == (12288, 96, 96)
+
+
+BAD_INPUTS = [
+    # (what to change, field named in the error, text the error must contain)
+    (lambda s: s["model"].update(hidden_sze=5), "scenario.model.hidden_sze", "did you mean 'hidden_size'"),
+    (lambda s: s["training"].update(micro_batch_size="two"), "scenario.training.micro_batch_size", "an integer"),
+    (lambda s: s["training"].update(precision="fp64"), "scenario.training.precision", "'bf16'"),
+    (lambda s: s["training"].update(global_batch_size=30), "scenario.training.global_batch_size", "multiple"),
+    (lambda s: s["parallelism"].update(tensor_model_parallel_size=3), "tensor_model_parallel_size", "divide"),
+    (lambda s: s["model"].update(num_attention_heads=15, hidden_size=1200),
+     "scenario.parallelism.tensor_model_parallel_size", "a divisor of num_attention_heads"),
+    (lambda s: s["parallelism"].update(pipeline_model_parallel_size=16, tensor_model_parallel_size=1) or
+     s["system"].update(num_nodes=4), "pipeline_model_parallel_size", "at most num_hidden_layers"),
+    (lambda s: s["system"]["topology"].update(nic_bandwidth="200 Gbit"), "scenario.system.topology.nic_bandwidth",
+     "400 Gb/s"),
+    (lambda s: s["system"].update(accelerator="Z100"), "scenario.system.accelerator", "H100-SXM"),
+    (lambda s: s["parallelism"].update(zero_stage=3), "scenario.parallelism.zero_stage", "one of 0, 1, 2"),
+    (lambda s: s["training"].update(micro_batch_size=0), "scenario.training.micro_batch_size", ">= 1"),
+    (lambda s: s.pop("training"), "scenario.training", "required key is missing"),
+    (lambda s: s["system"].update(num_nodes=-1), "scenario.system.num_nodes", ">= 1"),
+    (lambda s: s["parallelism"].update(data_parallel_size=4), "scenario.parallelism.data_parallel_size", "= world"),
+    (lambda s: s["system"]["topology"].update(file="nope.json"), "scenario.system.topology.file", "file not found"),
+    (lambda s: s["model"].update(num_key_value_heads=5), "scenario.model.num_key_value_heads", "divisor"),
+]
+
+
+@pytest.mark.parametrize("mutate,field,text", BAD_INPUTS)
+def test_bad_input_gives_clear_error(mutate, field, text):
+    """Each kind of bad input raises ConfigError naming the field and what is accepted."""
+    sc = small_gpt()
+    mutate(sc)
+    with pytest.raises(ConfigError) as exc:
+        simulate(sc)
+    msg = str(exc.value)
+    assert field in msg, msg
+    assert text in msg, msg
+
+
+def test_over_capacity_stops_with_breakdown():
+    """A plan that does not fit HBM stops with the rank, the need, the capacity and a breakdown."""
+    sc = small_gpt(model={"hidden_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 64},
+                   parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1})
+    with pytest.raises(ConfigError) as exc:
+        simulate(sc)
+    msg = str(exc.value)
+    assert "does not fit: rank 0 needs" in msg and "of 80.00 GiB" in msg and "optimizer_states" in msg
+
+
+def test_cli_prints_error_without_traceback_and_exits_2(tmp_path):
+    """The CLI reports a bad scenario in one line on stderr and exits with status 2."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {hidden_size: 64}\ntraining: {}\nsystem: {accelerator: H100-SXM, num_nodes: 1}\n")
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: scenario.model.num_hidden_layers: required key is missing")
+
+
+def test_malformed_yaml_is_a_config_error(tmp_path):
+    """A file that is not valid YAML is reported as such, with its path."""
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot parse file"):
+        load_scenario(bad)

@@ -1,0 +1,131 @@
+import simpy
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from simulator.network import Fabric, Footprint
+
+
+def run_transfers(capacity, transfers):
+    """transfers: (start, links, mult, nbytes, latency). Returns finish times and the fabric."""
+    env = simpy.Environment()
+    fab = Fabric(env, capacity)
+    done = {}
+
+    def go(i, start, links, mult, nbytes, latency):
+        yield env.timeout(start)
+        yield fab.transfer(Footprint(tuple(links), tuple(mult), latency), nbytes, latency)
+        done[i] = env.now
+
+    for i, t in enumerate(transfers):
+        env.process(go(i, *t))
+    env.run()
+    return done, fab
+
+
+def test_single_flow_takes_bytes_over_capacity_plus_latency():
+    """One flow alone: size / capacity of its tightest link, plus its latency."""
+    done, _ = run_transfers([10.0, 5.0], [(0, [0, 1], [1, 1], 100.0, 2.0)])
+    assert done[0] == pytest.approx(2.0 + 100 / 5)
+
+
+def test_two_flows_share_a_link_fairly():
+    """Two equal flows on one link each get half; when one ends the other speeds up."""
+    done, _ = run_transfers([10.0], [(0, [0], [1], 100.0, 0.0), (0, [0], [1], 50.0, 0.0)])
+    assert done[1] == pytest.approx(10.0)            # 50 B at 5 B/s
+    assert done[0] == pytest.approx(10.0 + 50 / 10)  # remaining 50 B at 10 B/s
+
+
+def test_max_min_fairness_gives_unused_share_to_others():
+    """Classic case: A on links 0+1, B on 0, C on 1; link 1 is tighter, so A and C split it and
+    B takes what A leaves on link 0."""
+    cap = [10.0, 4.0]
+    done, _ = run_transfers(cap, [(0, [0, 1], [1, 1], 20.0, 0.0),
+                                  (0, [0], [1], 80.0, 0.0),
+                                  (0, [1], [1], 20.0, 0.0)])
+    # A, C at 2 B/s until t=10; B at 8 B/s until t=10 (80 B) -> all finish together
+    assert done[0] == pytest.approx(10.0) and done[1] == pytest.approx(10.0) and done[2] == pytest.approx(10.0)
+
+
+def test_multiplicity_loads_a_link_like_that_many_flows():
+    """A class of 4 flows on one link moves each flow at a quarter of the capacity."""
+    done, _ = run_transfers([8.0], [(0, [0], [4], 10.0, 0.0)])
+    assert done[0] == pytest.approx(10 / 2)
+
+
+def test_exclusive_footprint_takes_closed_form_path():
+    """A serialized footprint alone on its links finishes at latency + bytes / solo rate."""
+    env = simpy.Environment()
+    fab = Fabric(env, [10.0, 5.0])
+    fp = Footprint((0, 1), (1, 2), 1.0)
+    fab.mark_exclusive([fp], {fp})
+    ev = fab.transfer(fp, 25.0, 1.0)
+    env.run(ev)
+    assert env.now == pytest.approx(1.0 + 25 / 2.5)
+    assert fab.recomputations == 0
+
+
+flows = st.lists(st.tuples(st.floats(0, 5), st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True),
+                           st.floats(1, 1000)), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(flows, st.integers(0, 3), st.floats(1.1, 4))
+def test_more_bandwidth_never_delays_the_last_flow(spec, link, factor):
+    """Raising one link's capacity never delays the moment all flows are done."""
+    cap = [10.0, 20.0, 5.0, 8.0]
+    transfers = [(t, links, [1] * len(links), b, 0.0) for t, links, b in spec]
+    before, _ = run_transfers(cap, transfers)
+    cap2 = list(cap)
+    cap2[link] *= factor
+    after, _ = run_transfers(cap2, transfers)
+    assert max(after.values()) <= max(before.values()) * (1 + 1e-9) + 1e-9
+
+
+def test_max_min_is_not_monotone_per_flow():
+    """Known property of max-min fairness: widening a link can slow a flow that does not use it,
+    because the flows it frees compete harder elsewhere (here A, alone on link 0)."""
+    transfers = [(0, [0], [1], 1.0, 0.0), (0, [0, 2], [1, 1], 1.0, 0.0), (0, [0, 2], [1, 1], 1.0, 0.0)]
+    before, _ = run_transfers([10.0, 20.0, 5.0], transfers)
+    after, _ = run_transfers([10.0, 20.0, 10.0], transfers)
+    assert before[0] == pytest.approx(0.2) and after[0] == pytest.approx(0.3)
+    assert max(after.values()) < max(before.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(flows)
+def test_bytes_are_conserved(spec):
+    """Every link carries exactly the bytes of the flows routed over it."""
+    cap = [10.0, 20.0, 5.0, 8.0]
+    transfers = [(t, links, [1] * len(links), b, 0.0) for t, links, b in spec]
+    _, fab = run_transfers(cap, transfers)
+    for l in range(4):
+        expected = sum(b for _, links, b in spec if l in links)
+        assert fab.link_bytes[l] == pytest.approx(expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(flows)
+def test_no_link_is_ever_over_capacity(spec):
+    """At every rate change, the rates on each link sum to at most its capacity."""
+    cap = [10.0, 20.0, 5.0, 8.0]
+    env = simpy.Environment()
+    fab = Fabric(env, cap)
+    original = fab._reshare
+
+    def checked(classes):
+        original(classes)
+        load = [0.0] * 4
+        for l, users in fab.users.items():
+            for c in users:
+                load[l] += c.rate * c.mult[c.links.index(l)]
+        assert all(load[l] <= cap[l] * (1 + 1e-9) for l in range(4))
+
+    fab._reshare = checked
+
+    def go(start, links, nbytes):
+        yield env.timeout(start)
+        yield fab.transfer(Footprint(tuple(links), (1,) * len(links), 0.0), nbytes, 0.0)
+
+    for t, links, b in spec:
+        env.process(go(t, links, b))
+    env.run()

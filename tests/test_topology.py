@@ -1,0 +1,102 @@
+import json
+
+import pytest
+
+from simulator.config import ConfigError
+from simulator.topology import (build_cluster, load_topology, rail_optimized_fat_tree, save_topology,
+                                summarize)
+
+EFF = {"nvlink": 1.0, "pcie": 1.0, "infiniband": 1.0}
+LAT = {"nvlink": 0.0, "pcie": 0.0, "infiniband": 0.0}
+
+
+def tree(nodes=4, per_leaf=2, spines=2, oversub=1.0):
+    return rail_optimized_fat_tree(num_nodes=nodes, gpus_per_node=8, nics_per_node=8, nic_bandwidth=25e9,
+                                   scale_up_bandwidth=300e9, host_link_bandwidth=32e9,
+                                   nodes_per_leaf=per_leaf, spines=spines, oversubscription=oversub)
+
+
+def test_fat_tree_counts():
+    """4 servers, 2 per leaf, 8 rails: 16 leaves, 2 spines; each leaf links every spine."""
+    s = summarize(tree())
+    assert s["nodes"] == {"gpu": 32, "nic": 32, "nvswitch": 4, "switch": 18}
+    assert s["links"] == {"infiniband": 32 + 16 * 2, "nvlink": 32, "pcie": 32}
+
+
+def test_bisection_of_full_bisection_tree_is_half_the_nic_bandwidth():
+    """A non-blocking fat-tree's bisection equals the NIC bandwidth of half the GPUs."""
+    assert summarize(tree())["bisection_bandwidth"] == pytest.approx(16 * 25e9)
+
+
+def test_oversubscription_divides_bisection():
+    """2:1 oversubscribed leaves halve the bisection when halves sit under different leaves."""
+    assert summarize(tree(oversub=2.0))["bisection_bandwidth"] == pytest.approx(8 * 25e9)
+
+
+def path_kinds(cluster, a, b):
+    return [cluster.links[i] for i in cluster.route(a, b)]
+
+
+def test_routes_take_nvswitch_inside_a_server_and_rails_across():
+    """Same server: via NVSwitch; same rail, same leaf: via the leaf; other leaf: via a spine."""
+    cl = build_cluster(tree(), 32, EFF, LAT)
+    inside = path_kinds(cl, 0, 3)
+    assert [n for n, _ in inside] == ["n0/gpu0", "n0/nvswitch"]
+    same_leaf = [a for a, _ in path_kinds(cl, 0, 8)]
+    assert same_leaf == ["n0/gpu0", "n0/nic0", "leaf0/rail0", "n1/nic0"]
+    across = [a for a, _ in path_kinds(cl, 0, 16)]
+    assert across[3].startswith("spine") and len(across) == 6
+
+
+def test_routing_is_deterministic_and_spreads_over_spines():
+    """ECMP picks by a hash of the endpoints: same path every time, and both spines get used."""
+    g = tree()
+    a = build_cluster(g, 32, EFF, LAT)
+    b = build_cluster(g, 32, EFF, LAT)
+    spines = set()
+    for src in range(8):
+        for dst in range(16, 24):
+            assert a.route(src, dst) == b.route(src, dst)
+            spines |= {a.links[i][1] for i in a.route(src, dst) if a.links[i][1].startswith("spine")}
+    assert spines == {"spine0", "spine1"}
+
+
+def test_save_and_load_round_trip(tmp_path):
+    """A topology saved as node-link JSON loads back with the same nodes, links and attributes."""
+    g = tree()
+    p = tmp_path / "t.json"
+    save_topology(g, p)
+    assert "edges" in json.loads(p.read_text())
+    h = load_topology(p)
+    assert sorted(h.nodes) == sorted(g.nodes)
+    assert summarize(h) == summarize(g)
+
+
+@pytest.mark.parametrize("corrupt,text", [
+    (lambda d: d["edges"][0].update(bandwidth=-1), "bandwidth"),
+    (lambda d: d["edges"][0].update(kind="copper"), ".kind"),
+    (lambda d: d["nodes"][0].update(kind="toaster"), ".kind"),
+])
+def test_bad_topology_files_are_named(tmp_path, corrupt, text):
+    """A topology file with a bad attribute gives a ConfigError naming the file and the element."""
+    p = tmp_path / "t.json"
+    save_topology(tree(), p)
+    data = json.loads(p.read_text())
+    corrupt(data)
+    p.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as exc:
+        load_topology(p)
+    assert str(p) in str(exc.value) and text in str(exc.value)
+
+
+def test_not_json_topology(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text("{")
+    with pytest.raises(ConfigError, match="not a node-link graph"):
+        load_topology(p)
+
+
+def test_too_few_gpus_is_an_error():
+    """A job larger than the topology is refused with the GPU counts."""
+    with pytest.raises(ConfigError, match="needs 64 GPUs but the topology has 32"):
+        build_cluster(tree(), 64, EFF, LAT)

@@ -1,0 +1,116 @@
+import pytest
+
+from simulator.config import load_scenario
+from simulator.workload import compile_job, make_plan
+from simulator.workload.costs import Shape, attention_block, layer_params
+from simulator.workload.memory import layer_activation_bytes, memory_per_rank
+from simulator.workload.plan import split_layers
+from simulator.workload.schedule import bubble_fraction, one_f_one_b
+
+from .conftest import SCENARIOS, small_gpt
+
+
+def test_model_flops_match_megatron_formula():
+    """GPT model FLOPs per iteration equal Megatron's 72 B s L h^2 (1 + s/6h + V/12hL)."""
+    sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")
+    job = compile_job(sc)
+    B, s, L, h, V = 1536, 2048, 96, 12288, job.plan.padded_vocab
+    expected = 72 * B * s * L * h**2 * (1 + s / (6 * h) + V / (12 * h * L))
+    assert job.model_flops == pytest.approx(expected, rel=1e-12)
+
+
+def test_model_flops_are_about_6ND_for_large_models():
+    """Without attention and vocabulary terms, FLOPs per token are 6 x parameters."""
+    sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")
+    job = compile_job(sc)
+    n_params = 96 * layer_params(sc.model)
+    per_token = job.model_flops / job.tokens
+    assert per_token == pytest.approx(6 * n_params, rel=0.05)
+
+
+def test_gpt3_has_175b_parameters():
+    """The shipped GPT-3 config has 175 billion parameters (layers + embedding)."""
+    sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")
+    total = 96 * layer_params(sc.model) + 50257 * 12288
+    assert total == pytest.approx(175e9, rel=0.01)
+
+
+def test_llama3_70b_has_70b_parameters():
+    """The shipped Llama-3 70B config (GQA, SwiGLU, untied head) has 70.6 billion parameters."""
+    sc = load_scenario(SCENARIOS / "llama3-70b-64xh100.yaml")
+    total = 80 * layer_params(sc.model) + 2 * 128256 * 8192
+    assert total == pytest.approx(70.6e9, rel=0.01)
+
+
+def test_rank_order_is_tp_dp_pp():
+    """Megatron order: TP ranks adjacent, then DP replicas, then pipeline stages."""
+    plan = make_plan(load_scenario(small_gpt()))  # tp 2, pp 2, dp 2
+    assert plan.tp_group(0) == (0, 1)
+    assert plan.dp_group(0) == (0, 2)
+    assert plan.pp_peer(1, +1) == 5
+    assert plan.coords(7) == (1, 1, 1)
+
+
+def test_uneven_layers_are_split_with_extra_layers_first():
+    """Layers that do not divide evenly go one extra to the first stages."""
+    assert split_layers(10, 4) == (3, 3, 2, 2)
+    assert sum(split_layers(95, 8)) == 95
+
+
+@pytest.mark.parametrize("p,m", [(1, 4), (2, 2), (4, 8), (8, 3)])
+def test_1f1b_order_runs_each_microbatch_once_and_forward_first(p, m):
+    """1F1B runs every micro-batch forward then backward, holding at most p - s in flight."""
+    for s in range(p):
+        order = one_f_one_b(s, p, m)
+        assert sorted(order) == sorted([("F", i) for i in range(m)] + [("B", i) for i in range(m)])
+        in_flight = peak = 0
+        for kind, mb in order:
+            if kind == "B":
+                assert ("F", mb) in order[:order.index((kind, mb))]
+            in_flight += 1 if kind == "F" else -1
+            peak = max(peak, in_flight)
+        assert peak == min(p - s, m)
+
+
+def test_activation_memory_matches_korthikanti_formula():
+    """Per-layer activations without recompute: s b h (10 + 24/t + 5 a s / (h t)) bytes."""
+    s, b, h, a, t = 2048, 1, 12288, 96, 8
+    sc = load_scenario(small_gpt(
+        model={"hidden_size": h, "num_attention_heads": a, "num_hidden_layers": 8, "vocab_size": 51200},
+        training={"micro_batch_size": b, "seq_length": s, "use_flash_attn": False, "global_batch_size": 16},
+        parallelism={"tensor_model_parallel_size": t, "pipeline_model_parallel_size": 1},
+        system={"num_nodes": 2, "gpus_per_node": 8}))
+    x = Shape.of(sc.model, sc.training, t, 51200)
+    expected = s * b * h * (10 + 24 / t + 5 * a * s / (h * t))
+    assert layer_activation_bytes(x, "none", t) == pytest.approx(expected, rel=1e-12)
+    # selective recompute drops the attention-score term; full keeps only the layer input (2sbh)
+    assert layer_activation_bytes(x, "selective", t) == pytest.approx(s * b * h * (10 + 24 / t), rel=1e-12)
+    assert layer_activation_bytes(x, "full", t) == 2 * s * b * h
+
+
+def test_optimizer_memory_follows_zero_stage():
+    """Megatron mixed precision: 18 B/param replicated; ZeRO-1 6 + 12/d; ZeRO-2 2 + 16/d."""
+    base = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1})
+    per_param = {}
+    for z in (0, 1, 2):
+        sc = load_scenario({**base, "parallelism": {**base["parallelism"], "zero_stage": z}})
+        plan = make_plan(sc)
+        m = memory_per_rank(sc.model, sc.training, plan, 0)
+        params = m["weights"] / 2
+        per_param[z] = (m["weights"] + m["gradients"] + m["optimizer_states"]) / params
+    d = 8
+    assert per_param[0] == pytest.approx(18)
+    assert per_param[1] == pytest.approx(6 + 12 / d)
+    assert per_param[2] == pytest.approx(2 + 16 / d)
+
+
+def test_bubble_closed_form():
+    assert bubble_fraction(8, 96) == pytest.approx(7 / 103)
+
+
+def test_attention_flops_scale_with_sequence_squared():
+    """The attention core's FLOPs are 4 b s^2 h per layer (per TP rank: divided by t)."""
+    sc = load_scenario(small_gpt())
+    x = Shape.of(sc.model, sc.training, 2, 32768)
+    core = next(op for op in attention_block(x) if op.name == "attention_core")
+    assert core.flops == 4 * 2 * 1024**2 * 1024 / 2

@@ -1,0 +1,118 @@
+import pytest
+
+from simulator import simulate
+from simulator.config import load_scenario
+from simulator.hardware import RooflinePredictor, load_accelerator, load_calibration
+from simulator.workload import Compute, compile_job
+
+from .conftest import small_gpt
+
+
+def compute_seconds(scenario, stage=0, phases=("forward", "backward", "recompute", "optimizer")):
+    """Sum of the predictor's time over a stage program's compute instructions."""
+    sc = load_scenario(scenario)
+    job = compile_job(sc)
+    pred = RooflinePredictor(load_accelerator(sc.system.accelerator), load_calibration(), sc.training.precision)
+    return sum(pred.time(op.kind, op.flops, op.bytes)
+               for ins in job.programs[stage].instructions if isinstance(ins, Compute) and ins.phase in phases
+               for op in ins.ops), job
+
+
+def test_pure_data_parallel_is_compute_plus_ring_all_reduce():
+    """DP only, no overlap: iteration = compute + 2(n-1)/n S / B + 2(n-1) step latencies."""
+    sc = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
+                   system={"num_nodes": 1, "gpus_per_node": 8})
+    compute, job = compute_seconds(sc)
+    calib = load_calibration()
+    n = 8
+    S = 4 * sum(job.memory[0][k] for k in ("weights",)) / 2  # fp32 gradients of every parameter
+    bw = load_accelerator("A100-80GB").scale_up_bandwidth * calib.protocol_efficiency["nvlink"]
+    alpha = 2 * calib.hop_latency["nvlink"] + calib.collective_step_latency
+    ring = 2 * (n - 1) / n * S / bw + 2 * (n - 1) * alpha
+    r = simulate(sc)
+    assert r.iteration_time == pytest.approx(compute + ring, rel=1e-9)
+    assert r.summary["breakdown_s"]["dp_comm"] == pytest.approx(ring, rel=1e-9)
+
+
+def test_1f1b_bubble_matches_closed_form():
+    """With uniform stages and negligible communication, each stage idles (p-1)/(m+p-1)."""
+    p, m = 4, 12
+    sc = small_gpt(model={"vocab_size": 128, "num_hidden_layers": 8, "hidden_size": 2048},
+                   training={"micro_batch_size": 1, "global_batch_size": m, "seq_length": 2048},
+                   parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": p},
+                   system={"num_nodes": 1, "gpus_per_node": 4})
+    r = simulate(sc)
+    stages = r.tables["stages"]
+    busy_end = r.iteration_time - stages["optimizer"]
+    fraction = stages["pipeline_bubble"] / busy_end
+    expected = (p - 1) / (m + p - 1)
+    assert fraction.max() == pytest.approx(expected, rel=0.03)
+    assert fraction.min() == pytest.approx(expected, rel=0.03)
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"model": {"tie_word_embeddings": True}},
+    {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4}},
+    {"parallelism": {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1, "zero_stage": 1}},
+    {"system": {"num_nodes": 4, "gpus_per_node": 2}, "training": {"global_batch_size": 64}},
+])
+def test_symmetric_mode_equals_full_mode(over):
+    """Simulating one representative per stage gives the same iteration as simulating every rank."""
+    sc = small_gpt(**over)
+    sym = simulate(sc, mode="symmetric")
+    full = simulate(sc, mode="full")
+    assert sym.iteration_time == pytest.approx(full.iteration_time, rel=1e-9)
+    assert sym.summary["simulation"]["simulated_ranks"] < full.summary["simulation"]["simulated_ranks"]
+
+
+def test_same_scenario_same_result():
+    """Two runs of one scenario give identical predictions and records."""
+    a, b = simulate(small_gpt()), simulate(small_gpt())
+    assert a.iteration_time == b.iteration_time
+    assert a.tables["ops"].equals(b.tables["ops"])
+
+
+def test_breakdown_accounts_for_the_whole_iteration():
+    """Every stage's breakdown sums to the iteration time."""
+    r = simulate(small_gpt(model={"tie_word_embeddings": True}))
+    stages = r.tables["stages"].drop(columns="stage")
+    assert stages.sum(axis=1).tolist() == pytest.approx([r.iteration_time] * len(stages), rel=1e-9)
+
+
+@pytest.mark.parametrize("over", [
+    {"system": {"topology": {"nic_bandwidth": "400 Gb/s"}}},
+    {"system": {"topology": {"scale_up_bandwidth": "600 GB/s"}}},
+])
+def test_more_bandwidth_never_slows_the_iteration(over):
+    """Faster NICs or NVLink never make the iteration slower."""
+    base = small_gpt(system={"num_nodes": 4, "gpus_per_node": 2}, training={"global_batch_size": 64})
+    faster = small_gpt(system={"num_nodes": 4, "gpus_per_node": 2, **over["system"]},
+                       training={"global_batch_size": 64})
+    assert simulate(faster).iteration_time <= simulate(base).iteration_time
+
+
+def test_oversubscription_never_speeds_up():
+    """A 4:1 oversubscribed leaf-spine is never faster than a non-blocking one."""
+    def sc(o):
+        return small_gpt(parallelism={"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1},
+                         system={"num_nodes": 8, "gpus_per_node": 4,
+                                 "topology": {"nodes_per_leaf": 2, "oversubscription": o}},
+                         training={"global_batch_size": 64})
+    assert simulate(sc(4.0)).iteration_time >= simulate(sc(1.0)).iteration_time
+
+
+def test_recompute_costs_time():
+    """Full recompute adds a forward pass: slower than no recompute, with less activation memory."""
+    none = simulate(small_gpt())
+    full = simulate(small_gpt(training={"recompute_granularity": "full"}))
+    assert full.iteration_time > none.iteration_time
+    assert full.summary["breakdown_s"]["recompute"] > 0
+    assert full.summary["memory"]["stages"][0]["activations"] < none.summary["memory"]["stages"][0]["activations"]
+
+
+def test_mfu_is_model_flops_over_time_and_peak():
+    r = simulate(small_gpt())
+    s = r.summary
+    assert s["mfu"] == pytest.approx(s["model_flops_per_iteration"] / (s["iteration_time_s"] * 8 * 312e12))
+    assert 0 < s["mfu"] < 1

@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from simulator import simulate
+from simulator.config import load_scenario
+
+from .conftest import SCENARIOS
+
+SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def test_there_are_example_scenarios():
+    assert len(SCENARIO_FILES) >= 3
+
+
+def reduced(path):
+    """The scenario with its global batch cut to the fewest micro-batches that still fill the
+    pipeline, so that every shipped file runs in CI in a moment."""
+    data = yaml.safe_load(path.read_text())
+    sc = load_scenario(path)
+    par = sc.parallelism
+    world = sc.system.num_nodes * sc.system.gpus_per_node
+    dp = world // (par.tensor_model_parallel_size * par.pipeline_model_parallel_size)
+    data["training"]["global_batch_size"] = sc.training.micro_batch_size * dp * par.pipeline_model_parallel_size
+    data["model"]["hf_config"] = str(path.parent / data["model"]["hf_config"])
+    return data
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_every_scenario_runs(path):
+    """Each shipped scenario loads, fits in memory and predicts a positive iteration time."""
+    r = simulate(reduced(path))
+    assert r.iteration_time > 0
+    assert 0 < r.summary["mfu"] < 1
+    assert r.summary["memory"]["fits"]
+
+
+def test_run_writes_summary_tables_and_trace(tmp_path):
+    """`clustersim run --out` prints a prediction and writes summary.json, Parquet tables, trace.json."""
+    path = SCENARIOS / "gpt-1.3b-8xa100.yaml"
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(path), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "iteration time" in proc.stdout and "MFU" in proc.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["iteration_time_s"] > 0
+    assert summary["resolved_scenario"]["training"]["global_batch_size"] == 256
+    ops = pd.read_parquet(tmp_path / "ops.parquet")
+    assert {"rank", "stream", "name", "start", "end"} <= set(ops.columns) and len(ops) > 0
+    assert (ops["end"] >= ops["start"]).all()
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert spans and all(e["dur"] >= 0 and "ts" in e for e in spans)
+    # the trace is in microseconds: its last span ends at the iteration time
+    assert max(e["ts"] + e["dur"] for e in spans) == pytest.approx(summary["iteration_time_s"] * 1e6, rel=1e-6)
+
+
+def test_output_section_chooses_files(tmp_path):
+    """output.trace: false leaves trace.json out."""
+    r = simulate(reduced(SCENARIOS / "gpt-1.3b-8xa100.yaml"))
+    written = r.to_dir(tmp_path, trace=False)
+    assert not (tmp_path / "trace.json").exists() and (tmp_path / "summary.json") in written
+
+
+def test_topology_command_summarizes_and_exports(tmp_path):
+    """`clustersim topology` prints counts and bisection bandwidth and exports a loadable file."""
+    out = tmp_path / "t.json"
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "topology",
+                           str(SCENARIOS / "llama3-70b-64xh100.yaml"), "--export", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "bisection bandwidth" in proc.stdout
+    again = subprocess.run([sys.executable, "-m", "simulator.cli", "topology", str(out)],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "bisection bandwidth" in again.stdout

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +16,42 @@ from . import __version__
 from .analysis import FLOPS_FORMULA, Result
 from .config import DoesNotFitError, Scenario, load_scenario, scenario_to_dict
 from .engine import BREAKDOWN_KEYS, RECORD_COLUMNS, simulate_step
-from .hardware import RooflinePredictor, load_accelerator, load_calibration
+from .hardware import Accelerator, RooflinePredictor, load_accelerator, load_calibration
 from .topology import build_cluster, topology_graph
-from .workload import compile_job
+from .workload import Job, compile_job
+
+
+@dataclass
+class Prepared:
+    """A scenario checked end to end short of simulating: plan, accelerator, memory."""
+
+    scenario: Scenario
+    job: Job
+    accelerator: Accelerator
+    peak_stage: int
+
+    @property
+    def peak_memory(self) -> float:
+        return sum(self.job.memory[self.peak_stage].values())
+
+    @property
+    def fits(self) -> bool:
+        return self.peak_memory <= self.accelerator.hbm_capacity
+
+    def check_fits(self) -> None:
+        if not self.fits:
+            raise DoesNotFitError(self.job.plan.representative(self.peak_stage), self.peak_memory,
+                                  self.accelerator.hbm_capacity, self.job.memory[self.peak_stage])
+
+
+def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
+    """Load, compile and check a scenario (ConfigError on any mistake) without simulating."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    job = compile_job(sc)
+    accel = load_accelerator(sc.system.accelerator)
+    accel.peak(sc.training.precision)  # the accelerator must support the precision
+    totals = [sum(m.values()) for m in job.memory]
+    return Prepared(sc, job, accel, max(range(len(totals)), key=totals.__getitem__))
 
 
 def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
@@ -29,18 +63,13 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     `ConfigError` for bad input and `DoesNotFitError` when a rank's memory exceeds the HBM.
     """
     wall = time.perf_counter()
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    prep = prepare(scenario)
+    if check_memory:
+        prep.check_fits()
+    sc, job, accel = prep.scenario, prep.job, prep.accelerator
     mode = mode or sc.simulation.mode
-    job = compile_job(sc)
-    accel = load_accelerator(sc.system.accelerator)
     calib = load_calibration()
     predictor = RooflinePredictor(accel, calib, sc.training.precision)
-
-    totals = [sum(m.values()) for m in job.memory]
-    peak_stage = max(range(len(totals)), key=totals.__getitem__)
-    if check_memory and totals[peak_stage] > accel.hbm_capacity:
-        raise DoesNotFitError(job.plan.representative(peak_stage), totals[peak_stage],
-                              accel.hbm_capacity, job.memory[peak_stage])
 
     graph = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
     cluster = build_cluster(graph, job.world, calib.protocol_efficiency, calib.hop_latency)
@@ -90,8 +119,8 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
         "parallelism": {"world": plan.world, "tp": plan.tp, "pp": plan.pp, "dp": plan.dp,
                         "microbatches": plan.num_microbatches, "layers_per_stage": list(plan.layers_per_stage),
                         "zero_stage": plan.zero_stage},
-        "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": totals[peak_stage],
-                   "peak_stage": peak_stage, "fits": totals[peak_stage] <= accel.hbm_capacity,
+        "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": prep.peak_memory,
+                   "peak_stage": prep.peak_stage, "fits": prep.fits,
                    "stages": [{**m, "total": sum(m.values())} for m in job.memory]},
         "top_links": links.head(5)[["src", "dst", "kind", "bytes", "utilization"]].to_dict("records"),
         "simulation": {"mode": step.mode, "simulated_ranks": len(step.simulated_ranks),

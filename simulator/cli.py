@@ -45,15 +45,9 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).")):
     """Check SCENARIO (keys, units, plan, memory) without simulating."""
-    from .config import load_scenario
-    from .hardware import load_accelerator
-    from .workload import compile_job
-    sc = load_scenario(scenario)
-    job = compile_job(sc)
-    accel = load_accelerator(sc.system.accelerator)
-    peak = max(sum(m.values()) for m in job.memory)
-    fits = peak <= accel.hbm_capacity
-    p = job.plan
+    from .api import prepare
+    prep = prepare(scenario)
+    peak, fits, accel, p = prep.peak_memory, prep.fits, prep.accelerator, prep.job.plan
     print(f"{scenario}: ok. TP {p.tp} x PP {p.pp} x DP {p.dp} = {p.world} GPUs, {p.num_microbatches} "
           f"micro-batches; peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)}"
           f" ({'fits' if fits else 'DOES NOT FIT'})")

@@ -78,6 +78,9 @@ def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None)
         raise ConfigError("scenario", type(source).__name__, "a path to a YAML/JSON file or a mapping")
 
     model = data.get("model")
+    if isinstance(model, dict):
+        model = {HF_ALIASES.get(k, k): v for k, v in model.items()}
+        data["model"] = model
     if isinstance(model, dict) and "hf_config" in model:
         model = dict(model)
         hf_path = model.pop("hf_config")

@@ -12,8 +12,9 @@ from .errors import ConfigError
 from .strict import option
 
 PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
-ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swiglu")
-GATED_ACTIVATIONS = ("silu", "swiglu")
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish",
+               "swiglu")
+GATED_ACTIVATIONS = ("silu", "swish", "swiglu")  # Llama-family configs name the gated MLP by its activation
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,13 @@ class TopologyConfig:
                           doc="NVSwitch nodes joined by a rail-optimized two-tier fat-tree.")
     file: str | None = option(None, doc="A topology JSON (node-link, edges='edges'); overrides builder.")
     nics_per_node: int | None = option(None, minimum=1, doc="Rails; default gpus_per_node (one NIC per GPU).")
-    nic_bandwidth: float = option(400e9 / 8, unit="bandwidth", doc="Per NIC, per direction; default 400 Gb/s.")
+    nic_bandwidth: float = option(400e9 / 8, unit="bandwidth", minimum=1.0, doc="Per NIC, per direction; default 400 Gb/s.")
     nodes_per_leaf: int = option(32, minimum=1, doc="Nodes under one leaf switch per rail (a scalable unit).")
     spines: int = option(8, minimum=1, doc="Spine switches; leaf uplink bandwidth is spread evenly over them.")
     oversubscription: float = option(1.0, minimum=1.0, doc="Leaf downlink : uplink bandwidth ratio.")
-    scale_up_bandwidth: float | None = option(None, unit="bandwidth",
+    scale_up_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                               doc="GPU to NVSwitch, per direction; default from the accelerator.")
-    host_link_bandwidth: float | None = option(None, unit="bandwidth",
+    host_link_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                                doc="GPU to NIC (PCIe), per direction; default from the accelerator.")
 
 
@@ -116,6 +117,12 @@ class SystemConfig:
     num_nodes: int = option(minimum=1, doc="Servers in the job.")
     gpus_per_node: int = option(8, minimum=1, doc="Accelerators per server.")
     topology: TopologyConfig = option(TopologyConfig(), doc="Network; see the topology table.")
+
+    def check(self, path: str) -> None:
+        nics = self.topology.nics_per_node
+        if nics is not None and nics > self.gpus_per_node:
+            raise ConfigError(f"{path}.topology.nics_per_node", nics,
+                              f"at most gpus_per_node={self.gpus_per_node} (each NIC serves one or more GPUs)")
 
 
 @dataclass(frozen=True)

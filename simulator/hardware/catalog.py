@@ -28,7 +28,7 @@ class Accelerator:
     host_link_bandwidth: float
     sources: dict[str, str] = field(default_factory=dict)
 
-    def peak(self, precision: str, where: str = "training.precision") -> float:
+    def peak(self, precision: str, where: str = "scenario.training.precision") -> float:
         if precision not in self.peak_flops:
             raise ConfigError(where, precision,
                               f"a precision {self.name} supports: {', '.join(self.peak_flops)}")

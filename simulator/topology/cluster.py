@@ -56,8 +56,8 @@ def topology_graph(system: SystemConfig, scale_up_bandwidth: float, host_link_ba
     return rail_optimized_fat_tree(
         num_nodes=system.num_nodes, gpus_per_node=system.gpus_per_node,
         nics_per_node=t.nics_per_node or system.gpus_per_node, nic_bandwidth=t.nic_bandwidth,
-        scale_up_bandwidth=t.scale_up_bandwidth or scale_up_bandwidth,
-        host_link_bandwidth=t.host_link_bandwidth or host_link_bandwidth,
+        scale_up_bandwidth=scale_up_bandwidth if t.scale_up_bandwidth is None else t.scale_up_bandwidth,
+        host_link_bandwidth=host_link_bandwidth if t.host_link_bandwidth is None else t.host_link_bandwidth,
         nodes_per_leaf=t.nodes_per_leaf, spines=t.spines, oversubscription=t.oversubscription)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..config import ConfigError
+from ..config import ConfigError, parse_quantity
 
 NODE_KINDS = ("gpu", "nvswitch", "nic", "switch")
 LINK_KINDS = ("nvlink", "pcie", "infiniband")
@@ -28,8 +28,11 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
                               "GPU nodes with integer 'node' (server) and 'local' (index) attributes")
     for u, v, d in g.edges(data=True):
         bw = d.get("bandwidth")
+        field = f"{where}: edge ({u!r}, {v!r}).bandwidth"
+        if isinstance(bw, str):  # a rate with its unit, as in scenarios
+            bw = d["bandwidth"] = parse_quantity(bw, "bandwidth", field)
         if isinstance(bw, bool) or not isinstance(bw, (int, float)) or bw <= 0:
-            raise ConfigError(f"{where}: edge ({u!r}, {v!r}).bandwidth", bw, "a positive number of bytes/s")
+            raise ConfigError(field, bw, "a positive number of bytes/s, or a rate such as '400 Gb/s'")
         if d.get("kind") not in LINK_KINDS:
             raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
     if not any(d["kind"] == "gpu" for _, d in g.nodes(data=True)):

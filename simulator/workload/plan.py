@@ -82,7 +82,8 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     world = sys_.num_nodes * sys_.gpus_per_node
     where = "scenario.parallelism"
     if world % (t * p):
-        raise ConfigError(f"{where}.tensor_model_parallel_size", t,
+        raise ConfigError(f"{where}.tensor_model_parallel_size x pipeline_model_parallel_size",
+                          f"{t} x {p}",
                           reason=f"tensor x pipeline = {t * p} does not divide the world size "
                                  f"{world} (= num_nodes {sys_.num_nodes} x gpus_per_node {sys_.gpus_per_node})",
                           accepted="sizes whose product divides the number of GPUs")

@@ -100,3 +100,12 @@ def test_too_few_gpus_is_an_error():
     """A job larger than the topology is refused with the GPU counts."""
     with pytest.raises(ConfigError, match="needs 64 GPUs but the topology has 32"):
         build_cluster(tree(), 64, EFF, LAT)
+
+
+def test_gpus_sharing_a_nic_still_talk_over_nvlink():
+    """With two GPUs per NIC, GPU-to-GPU traffic in a server takes the wider NVSwitch path."""
+    g = rail_optimized_fat_tree(num_nodes=2, gpus_per_node=8, nics_per_node=4, nic_bandwidth=25e9,
+                                scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=2, spines=2)
+    cl = build_cluster(g, 16, EFF, LAT)
+    assert [a for a, _ in path_kinds(cl, 0, 1)] == ["n0/gpu0", "n0/nvswitch"]
+    assert [a for a, _ in path_kinds(cl, 0, 8)] == ["n0/gpu0", "n0/nic0", "leaf0/rail0", "n1/nic0"]

@@ -1,9 +1,11 @@
 """Routing between GPUs: up-down (valley-free) shortest paths with deterministic ECMP.
 
 In a tiered graph (every node has `tier`) a packet climbs to the lowest common ancestor tier and
-descends, as in a Clos; among equal-cost choices it takes the one a hash of (src, dst) picks,
-as switch ECMP does per flow. Without tiers (tori, imported graphs) it takes a shortest path in
-which no GPU other than the endpoints forwards traffic. Same inputs, same path, every run.
+descends, as in a Clos. Without tiers (tori, imported graphs) it takes a shortest path in which
+no GPU other than the endpoints forwards traffic. Among paths of equal hop count the widest wins
+(largest bottleneck bandwidth: two GPUs that share both an NVSwitch and a PCIe NIC talk over
+NVLink, as NCCL does); among equally wide ones a hash of (src, dst) picks, as switch ECMP does per
+flow. Same inputs, same path, every run.
 """
 
 from __future__ import annotations
@@ -31,22 +33,31 @@ class Router:
             tier = nx.get_node_attributes(g, "tier")
             self._up = {n: sorted(m for m in g.neighbors(n) if tier[m] > tier[n]) for n in g}
 
-    def _cone(self, node: str) -> dict[str, tuple[int, list[str]]]:
-        """Every node reachable by climbing from `node`: distance and parents on shortest climbs."""
+    def _width(self, a: str, b: str) -> float:
+        return float(self.g.edges[a, b]["bandwidth"])
+
+    def _cone(self, node: str) -> dict[str, tuple[int, list[str], float]]:
+        """Every node reachable by climbing from `node`: hop distance, the parents on the widest
+        shortest climbs, and that climb's bottleneck bandwidth."""
         cone = self._cones.get(node)
         if cone is None:
-            cone = {node: (0, [])}
+            cone = {node: (0, [], float("inf"))}
             frontier = [node]
             while frontier:
                 nxt = []
                 for n in frontier:
-                    d = cone[n][0] + 1
+                    d, _, w = cone[n]
                     for m in self._up[n]:
-                        if m not in cone:
-                            cone[m] = (d, [n])
+                        width = min(w, self._width(n, m))
+                        old = cone.get(m)
+                        if old is None:
+                            cone[m] = (d + 1, [n], width)
                             nxt.append(m)
-                        elif cone[m][0] == d:
-                            cone[m][1].append(n)
+                        elif old[0] == d + 1:
+                            if width > old[2]:
+                                cone[m] = (d + 1, [n], width)
+                            elif width == old[2]:
+                                old[1].append(n)
                 frontier = nxt
             self._cones[node] = cone
         return cone
@@ -57,10 +68,10 @@ class Router:
         key = f"{src}>{dst}"
         if self.tiered:
             up, down = self._cone(src), self._cone(dst)
-            common = [(up[m][0] + down[m][0], m) for m in up if m in down]
+            common = [(up[m][0] + down[m][0], -min(up[m][2], down[m][2]), m) for m in up if m in down]
             if common:
-                best = min(c for c, _ in common)
-                top = _pick(sorted(m for c, m in common if c == best), key, 0)
+                best = min(common)[:2]
+                top = _pick(sorted(m for c, w, m in common if (c, w) == best), key, 0)
                 climb = self._walk(up, top, key, 1)
                 descend = self._walk(down, top, key, 2)
                 return climb[::-1] + descend[1:]
@@ -79,6 +90,7 @@ class Router:
     def _bfs_path(self, src: str, dst: str, key: str) -> list[str]:
         g = self.g
         dist = {src: 0}
+        width = {src: float("inf")}
         preds: dict[str, list[str]] = {src: []}
         q = deque([src])
         while q:
@@ -88,12 +100,15 @@ class Router:
             if n != src and g.nodes[n].get("kind") == "gpu":
                 continue  # GPUs do not forward
             for m in sorted(g.neighbors(n)):
+                w = min(width[n], self._width(n, m))
                 if m not in dist:
-                    dist[m] = dist[n] + 1
-                    preds[m] = [n]
+                    dist[m], width[m], preds[m] = dist[n] + 1, w, [n]
                     q.append(m)
                 elif dist[m] == dist[n] + 1:
-                    preds[m].append(n)
+                    if w > width[m]:
+                        width[m], preds[m] = w, [n]
+                    elif w == width[m]:
+                        preds[m].append(n)
         if dst not in dist:
             raise ConfigError("topology", f"{src} -> {dst}", reason="no route between these GPUs",
                               accepted="a connected topology")

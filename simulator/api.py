@@ -6,17 +6,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import simpy
 
 from . import __version__
 from .analysis import FLOPS_FORMULA, Result
-from .config import DoesNotFitError, Scenario, load_scenario, scenario_to_dict
+from .config import ConfigError, DoesNotFitError, Scenario, SystemConfig, load_scenario, scenario_to_dict
 from .engine import BREAKDOWN_KEYS, RECORD_COLUMNS, simulate_step
-from .hardware import Accelerator, RooflinePredictor, load_accelerator, load_calibration
+from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
+from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
 from .topology import build_cluster, topology_graph
 from .workload import Job, compile_job
 
@@ -54,13 +57,73 @@ def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
     return Prepared(sc, job, accel, max(range(len(totals)), key=totals.__getitem__))
 
 
+def tuning(calib: Calibration) -> Tuning:
+    """The network constants of a calibration, as the collectives take them."""
+    return Tuning({name: Protocol(**p) for name, p in calib.protocols.items()}, calib.channel_max_rate)
+
+
+def load_system(source: str | Path | dict) -> SystemConfig:
+    """The `system` of a scenario file, or of a file (or mapping) holding only a `system:` section."""
+    from .config.loader import read_mapping
+    from .config.strict import load_dataclass
+    data = read_mapping(Path(source), "system file") if not isinstance(source, dict) else source
+    if "model" in data:
+        return load_scenario(source).system
+    if set(data) != {"system"}:
+        raise ConfigError(str(source), sorted(data), "a scenario, or a mapping with only a 'system' key")
+    base = Path(source).resolve().parent if not isinstance(source, dict) else Path(".")
+    system = load_dataclass(SystemConfig, data["system"], "system")
+    if system.topology.file:
+        f = Path(system.topology.file)
+        system = dataclasses.replace(system, topology=dataclasses.replace(
+            system.topology, file=str(f if f.is_absolute() else base / f)))
+    return system
+
+
+def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | None = None,
+                     sizes: list[float] | None = None, algorithm: str = "auto",
+                     calibration: Calibration | None = None) -> pd.DataFrame:
+    """nccl-tests-style figures of one collective over the first `gpus` GPUs of a system.
+
+    One row per buffer size: time (s), algbw and busbw (bytes/s, nccl-tests definitions), and the
+    algorithm used. Each size is simulated alone on an idle fabric.
+    """
+    if op not in ALGORITHMS:
+        raise ConfigError("--op", op, ", ".join(ALGORITHMS))
+    if algorithm != "auto" and algorithm not in ALGORITHMS[op]:
+        raise ConfigError("--algorithm", algorithm, ", ".join(("auto",) + ALGORITHMS[op]))
+    calib = calibration or load_calibration()
+    accel = load_accelerator(system.accelerator)
+    graph = topology_graph(system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+    world = gpus or system.num_nodes * system.gpus_per_node
+    if world < 2:
+        raise ConfigError("--gpus", world, "at least 2")
+    cluster = build_cluster(graph, world, calib.protocol_efficiency, calib.hop_latency, where="system")
+    group = tuple(range(world)) if op != "send_recv" else (0, world - 1)
+    sizes = sizes or [2.0**k for k in range(10, 31)]
+    rows = []
+    for size in sizes:
+        env = simpy.Environment()
+        coll = Collectives(Fabric(env, cluster.capacity), cluster.route, cluster.path_latency,
+                           cluster.node_of, tuning(calib), {op: algorithm})
+        coll.register("bench", op, group)
+        done = coll.start("bench", op, size)
+        env.run(done)
+        t = env.now
+        alg, proto = coll.choose("bench", op, size)
+        rows.append({"size": size, "time": t, "algbw": size / t,
+                     "busbw": size / t * BUS_FACTOR[op](len(group)), "algorithm": f"{alg}/{proto}"})
+    return pd.DataFrame(rows)
+
+
 def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
-             check_memory: bool = True) -> Result:
+             check_memory: bool = True, calibration: Calibration | None = None) -> Result:
     """Predict one training iteration.
 
     `scenario`: a path to a YAML/JSON scenario, a mapping of the same shape, or a loaded
     `Scenario`. `mode` overrides `simulation.mode` ('symmetric' or 'full'). Raises
     `ConfigError` for bad input and `DoesNotFitError` when a rank's memory exceeds the HBM.
+    `calibration` replaces the constants of calibration.yaml (for calibration studies).
     """
     wall = time.perf_counter()
     prep = prepare(scenario)
@@ -68,12 +131,12 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
         prep.check_fits()
     sc, job, accel = prep.scenario, prep.job, prep.accelerator
     mode = mode or sc.simulation.mode
-    calib = load_calibration()
+    calib = calibration or load_calibration()
     predictor = RooflinePredictor(accel, calib, sc.training.precision)
 
     graph = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
     cluster = build_cluster(graph, job.world, calib.protocol_efficiency, calib.hop_latency)
-    step = simulate_step(job, cluster, predictor.time, calib.collective_step_latency, mode)
+    step = simulate_step(job, cluster, predictor.time, tuning(calib), mode)
     wall = time.perf_counter() - wall
 
     plan, t = job.plan, step.iteration_time

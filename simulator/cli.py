@@ -98,6 +98,37 @@ def catalog():
     out.print(table)
 
 
+@app.command("bench-collective")
+def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a YAML file with only a 'system:' section."),
+                     op: str = typer.Option("all_reduce", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv."),
+                     gpus: Optional[int] = typer.Option(None, help="Ranks in the group (first GPUs in server order); default all."),
+                     min_bytes: str = typer.Option("1 KiB", "--min-bytes", "-b", help="Smallest buffer."),
+                     max_bytes: str = typer.Option("1 GiB", "--max-bytes", "-e", help="Largest buffer."),
+                     factor: int = typer.Option(2, "--step-factor", "-f", help="Multiply the size by this each row."),
+                     algorithm: str = typer.Option("auto", help="auto (choose by cost, as NCCL does), or an algorithm name.")):
+    """Print an nccl-tests-style table (size, time, algbw, busbw) for a collective on a system."""
+    from .api import bench_collective as bench, load_system
+    from .config import parse_quantity
+    lo = parse_quantity(min_bytes, "bytes", "--min-bytes")
+    hi = parse_quantity(max_bytes, "bytes", "--max-bytes")
+    if factor < 2:
+        raise ConfigError("--step-factor", factor, "an integer >= 2")
+    if not 1 <= lo <= hi:
+        raise ConfigError("--min-bytes", min_bytes, f"a size from 1 B up to --max-bytes ({max_bytes})")
+    sizes = []
+    s = lo
+    while s <= hi:
+        sizes.append(s)
+        s *= factor
+    df = bench(load_system(source), op=op, gpus=gpus, sizes=sizes, algorithm=algorithm)
+    print(f"# clustersim bench-collective: {op}, {gpus or 'all'} GPUs, {source}")
+    print(f"#{'size':>14}{'count':>14}{'type':>7}{'time':>11}{'algbw':>9}{'busbw':>9}  algorithm")
+    print(f"#{'(B)':>14}{'(elements)':>14}{'':>7}{'(us)':>11}{'(GB/s)':>9}{'(GB/s)':>9}")
+    for r in df.itertuples():
+        print(f"{int(r.size):>15}{int(r.size) // 4:>14}{'float':>7}{r.time * 1e6:>11.2f}"
+              f"{r.algbw / 1e9:>9.2f}{r.busbw / 1e9:>9.2f}  {r.algorithm}")
+
+
 def _looks_like_scenario(path: Path) -> bool:
     try:
         data = json.loads(path.read_text())

@@ -57,7 +57,7 @@ def test_exclusive_footprint_takes_closed_form_path():
     env = simpy.Environment()
     fab = Fabric(env, [10.0, 5.0])
     fp = Footprint((0, 1), (1, 2), 1.0)
-    fab.mark_exclusive([fp], {fp})
+    fab.mark_exclusive({fp: "group"}, {"group"})
     ev = fab.transfer(fp, 25.0, 1.0)
     env.run(ev)
     assert env.now == pytest.approx(1.0 + 25 / 2.5)
@@ -68,12 +68,14 @@ flows = st.lists(st.tuples(st.floats(0, 5), st.lists(st.integers(0, 3), min_size
                            st.floats(1, 1000)), min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(flows, st.integers(0, 3), st.floats(1.1, 4))
-def test_more_bandwidth_never_delays_the_last_flow(spec, link, factor):
-    """Raising one link's capacity never delays the moment all flows are done."""
+def test_more_bandwidth_never_delays_the_last_of_simultaneous_flows(spec, link, factor):
+    """For flows that start together, raising one link's capacity never delays the moment all
+    are done. (With staggered starts even this fails under max-min fairness: a flow that speeds
+    up can take bandwidth from a later, longer one.)"""
     cap = [10.0, 20.0, 5.0, 8.0]
-    transfers = [(t, links, [1] * len(links), b, 0.0) for t, links, b in spec]
+    transfers = [(0.0, links, [1] * len(links), b, 0.0) for _, links, b in spec]
     before, _ = run_transfers(cap, transfers)
     cap2 = list(cap)
     cap2[link] *= factor

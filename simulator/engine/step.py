@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from ..network import Fabric, FlowSet, Footprint, make_footprint, point_to_point, ring_flows
+from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
 from ..workload import Collective, Compute, Job, Recv, Send
 
@@ -59,13 +59,15 @@ class StepResult:
 
 
 class StepSimulation:
-    def __init__(self, job: Job, cluster: Cluster, op_time, step_latency: float, mode: str = "symmetric"):
+    def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
+                 algorithms: dict[str, str] | None = None):
         self.job, self.cluster, self.plan = job, cluster, job.plan
         self.op_time = op_time
-        self.step_latency = step_latency
         self.mode = mode
         self.env = CountingEnvironment()
         self.fabric = Fabric(self.env, cluster.capacity)
+        self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
+                                       tuning, algorithms)
         plan = self.plan
         if mode == "symmetric":
             self.ranks = [plan.representative(s) for s in range(plan.pp)]
@@ -74,8 +76,6 @@ class StepSimulation:
         self.simulated = set(self.ranks)
         self._durations: dict[int, float] = {}
         self._groups: dict[tuple[int, str], tuple] = {}     # (rank, comm) -> group key
-        self._flowsets: dict[tuple, FlowSet] = {}
-        self._footprints: dict[tuple, Footprint] = {}
         self._pending: dict[tuple, list] = {}
         self._expected: dict[tuple, int] = {}
         self._seq: dict[tuple, int] = {}
@@ -94,36 +94,31 @@ class StepSimulation:
         return sorted({group_of(r) for r in self.plan.stage_ranks(stage)} - {own})
 
     def _build_communication(self) -> None:
-        plan, cl = self.plan, self.cluster
-        route, latency, server = cl.route, cl.path_latency, cl.node_of
+        """Register every communicator of the simulated ranks (with the groups it stands for)."""
+        plan, coll = self.plan, self.collectives
         serialized = set()
-        needs = {p.stage: {type(i) for i in p.instructions} for p in self.job.programs}
-        comms = {p.stage: {i.comm for i in p.instructions if isinstance(i, Collective)}
-                 for p in self.job.programs}
+        ops = {p.stage: {(i.comm, i.op) for i in p.instructions if isinstance(i, Collective)}
+               for p in self.job.programs}
+        sends = {p.stage: any(isinstance(i, Send) for i in p.instructions) for p in self.job.programs}
         group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group}
         for r in self.ranks:
             stage = plan.stage_of(r)
-            for comm in comms[stage]:
+            for comm, op in ops[stage]:
                 fn = group_of[comm]
                 group = fn(r)
                 key = (comm, group)
                 self._groups[(r, comm)] = key
                 self._expected[key] = sum(1 for m in group if m in self.simulated)
-                if key not in self._footprints:
-                    fs = ring_flows("all_reduce", group, server)
-                    mirror_pairs = [p for g in self._mirrors(r, fn) for p in ring_flows("all_reduce", g, server).pairs]
-                    self._footprints[key] = make_footprint(route, latency, fs.pairs, mirror_pairs)
-                    for op in ("all_reduce", "reduce_scatter", "all_gather"):
-                        self._flowsets[(key, op)] = ring_flows(op, group, server)
-                serialized.add(self._footprints[key])
-            if Send in needs[stage]:
+                coll.register(key, op, group, self._mirrors(r, fn))
+                serialized.add(key)  # collectives block their callers: one at a time per group
+            if sends[stage]:
                 for step in (-1, +1):
                     if 0 <= stage + step < plan.pp:
                         dst = plan.pp_peer(r, step)
                         mirrors = ([(x, plan.pp_peer(x, step)) for x in plan.stage_ranks(stage) if x != r]
                                    if self.mode == "symmetric" else [])
-                        self._footprints[("p2p", r, dst)] = make_footprint(route, latency, [(r, dst)], mirrors)
-        self.fabric.mark_exclusive(list(self._footprints.values()), serialized)
+                        coll.register(("p2p", r, dst), "send_recv", (r, dst), mirrors)
+        self.fabric.mark_exclusive(coll.owner, serialized)
 
     def multiplicity(self) -> dict[int, int]:
         n = self.plan.tp * self.plan.dp if self.mode == "symmetric" else 1
@@ -158,10 +153,7 @@ class StepSimulation:
         return slot[1], slot
 
     def _launch(self, key, ins: Collective) -> simpy.Event:
-        fs = self._flowsets[(key, ins.op)]
-        fp = self._footprints[key]
-        return self.fabric.transfer(fp, ins.nbytes * fs.bytes_factor,
-                                    fs.steps * (fp.latency + self.step_latency))
+        return self.collectives.start(key, ins.op, ins.nbytes)
 
     def _mailbox(self, key) -> simpy.Event:
         ev = self._mail.get(key)
@@ -172,7 +164,6 @@ class StepSimulation:
     def _send(self, rank: int, ins: Send) -> None:
         dst = self.plan.pp_peer(rank, ins.step)
         key = (rank, dst, ins.tag, ins.mb)
-        fp = self._footprints[("p2p", rank, dst)]
         box = self._mailbox(key)
         start = self.env.now
         self._sent_at[key] = start
@@ -182,7 +173,7 @@ class StepSimulation:
             record((rank, "pp", ins.name, "p2p", ins.mb, -1, start, self.env.now, ins.nbytes))
             box.succeed()
 
-        self.fabric.transfer(fp, ins.nbytes, fp.latency + self.step_latency).callbacks.append(arrived)
+        self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
 
     # -- the rank process ----------------------------------------------------------------------
     def run_rank(self, rank: int, instructions):
@@ -238,6 +229,8 @@ class StepSimulation:
                           mode=self.mode, multiplicity=self.multiplicity())
 
 
-def simulate_step(job: Job, cluster: Cluster, op_time, step_latency: float, mode: str = "symmetric") -> StepResult:
-    """Simulate one iteration of `job` on `cluster`; `op_time(kind, flops, bytes)` prices compute."""
-    return StepSimulation(job, cluster, op_time, step_latency, mode).run()
+def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
+                  algorithms: dict[str, str] | None = None) -> StepResult:
+    """Simulate one iteration of `job` on `cluster`; `op_time(kind, flops, bytes)` prices compute;
+    `tuning` holds the collectives' calibrated protocols and channel rate."""
+    return StepSimulation(job, cluster, op_time, tuning, mode, algorithms).run()

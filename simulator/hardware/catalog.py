@@ -85,11 +85,14 @@ class Calibration:
     """The constants of calibration.yaml, as plain SI numbers."""
 
     matmul_efficiency: float
+    matmul_half_efficiency_flops: float
+    kernel_floor: float
     memory_efficiency: float
     attention_efficiency: float
     protocol_efficiency: dict[str, float]
     hop_latency: dict[str, float]
-    collective_step_latency: float
+    protocols: dict[str, dict[str, float]]   # name -> launch_latency, step_latency, bandwidth_fraction
+    channel_max_rate: float
 
 
 @lru_cache(maxsize=None)
@@ -98,11 +101,16 @@ def load_calibration(path: str | None = None) -> Calibration:
     c, n = data["compute"], data["network"]
     return Calibration(
         matmul_efficiency=float(c["matmul_efficiency"]["value"]),
+        matmul_half_efficiency_flops=float(c["matmul_half_efficiency_flops"]["value"]),
+        kernel_floor=parse_quantity(c["kernel_floor"]["value"], "time", "calibration.kernel_floor"),
         memory_efficiency=float(c["memory_efficiency"]["value"]),
         attention_efficiency=float(c["attention_efficiency"]["value"]),
         protocol_efficiency={k: float(v["value"]) for k, v in n["protocol_efficiency"].items()},
         hop_latency={k: parse_quantity(v["value"], "time", f"calibration.hop_latency.{k}")
                      for k, v in n["hop_latency"].items()},
-        collective_step_latency=parse_quantity(n["collective_step_latency"]["value"], "time",
-                                               "calibration.collective_step_latency"),
+        channel_max_rate=parse_quantity(n["channel_max_rate"]["value"], "bandwidth", "calibration.channel_max_rate"),
+        protocols={name: {"launch_latency": parse_quantity(p["launch_latency"]["value"], "time", f"calibration.{name}"),
+                          "step_latency": parse_quantity(p["step_latency"]["value"], "time", f"calibration.{name}"),
+                          "bandwidth_fraction": float(p["bandwidth_fraction"]["value"])}
+                   for name, p in n["protocols"].items()},
     )

@@ -3,8 +3,10 @@
 Knows nothing of the workload: it moves bytes between ranks over link ids.
 """
 
-from .collectives import FlowSet, make_footprint, point_to_point, ring_flows, ring_orders
+from .collectives import (ALGORITHMS, BUS_FACTOR, PROTOCOLS, Collectives, FlowSet, Protocol, Tuning, candidates,
+                          flows,
+                          make_footprint, ring_orders)
 from .fabric import Fabric, Footprint
 
-__all__ = ["Fabric", "FlowSet", "Footprint", "make_footprint", "point_to_point", "ring_flows",
-           "ring_orders"]
+__all__ = ["ALGORITHMS", "BUS_FACTOR", "PROTOCOLS", "Protocol", "Tuning", "Collectives", "Fabric", "FlowSet", "Footprint", "candidates", "flows",
+           "make_footprint", "ring_orders"]

@@ -1,58 +1,207 @@
-"""Collective algorithms as flows: which rank sends how many bytes to which, in how many steps.
+"""Collective algorithms as flows, and the choice among them as NCCL makes it.
 
-Ring algorithms follow NCCL: members are ordered by (server, GPU) and the buffer is split over
-as many rings (channels) as a server holds members; ring c enters each server at its c-th member,
-so every member's NIC carries one ring's inter-server hop, as NCCL's rings do on rail-optimized
-servers. Per ring of n members and a buffer S split over k rings, each hop carries:
-  all-reduce      2(n-1)/n * S/k bytes in 2(n-1) steps
-  reduce-scatter   (n-1)/n * S/k bytes in n-1 steps
-  all-gather       (n-1)/n * S/k bytes in n-1 steps
-A send/recv is one flow of S bytes in one step.
+Each algorithm turns a group of ranks and a buffer of S bytes into a FlowSet: (src, dst) pairs,
+bytes per flow (a multiple of S) and the number of sequential latency steps.
+
+ring (all-reduce, reduce-scatter, all-gather, broadcast): members ordered by (server, GPU); the
+  buffer is split over as many rings (channels) as a server holds members, each entering every
+  server at a different member and leaving it on the same rail it enters the next server by, so
+  every member's NIC carries one ring's inter-server hop and traffic stays on its rail, as NCCL's
+  rings do on rail-optimized servers. Per ring of n members and k rings each hop carries
+  2(n-1)/n S/k (all-reduce, 2(n-1) steps), (n-1)/n S/k (reduce-scatter, all-gather, n-1 steps) or
+  S/k (broadcast, pipelined along the ring, n-1 steps).
+tree (all-reduce across servers): NCCL's double binary tree. Inside a server the members form a
+  chain; across servers two in-order binary trees in which every server is interior in at most
+  one (so each server's NIC carries about 2S/k each way, as in a ring), each reducing then
+  broadcasting half of the buffer; per channel (one per member of a server) every tree edge carries
+  S/(2k) each way, in 2 x (chain length + tree depth) steps.
+pairwise (all-to-all): every member sends S/n to every other member at once, in one step.
+direct (send/recv): one flow of S bytes, one step.
+
+Protocols trade latency for bandwidth as NCCL's do: "simple" moves data at the links' protocol
+efficiency after a larger fixed cost; "ll" (low latency) starts fast but carries flags with the
+data, so its flows put 1 / bandwidth_fraction bytes on the wire per byte of data.
+
+Every flow (one ring or tree channel) moves at most channel_rate bytes/s, the copy throughput of
+the GPU threads that drive it. A collective costs launch + steps x (path latency + step latency) +
+wire bytes / rate, with the
+protocol's launch and step latency. "auto" picks the (algorithm, protocol) whose cost alone on the
+fabric is lowest, as NCCL's tuner does from its model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import groupby, product
 from typing import Callable
 
-from .fabric import Footprint
+from .fabric import Fabric, Footprint
 
-OPS = ("all_reduce", "reduce_scatter", "all_gather")
+ALGORITHMS = {
+    "all_reduce": ("ring", "tree"),
+    "reduce_scatter": ("ring",),
+    "all_gather": ("ring",),
+    "broadcast": ("ring",),
+    "all_to_all": ("pairwise",),
+    "send_recv": ("direct",),
+}
+PROTOCOLS = ("simple", "ll")
+# In the measured range NCCL's tree only beats the ring on latency, never on bandwidth (at two
+# servers an idealized double tree would move half the ring's bytes per NIC, and the measured
+# busbw shows no such gain), so the tree runs with the low-latency protocol only.
+ONLY_PROTOCOLS = {"tree": ("ll",)}
+BUS_FACTOR = {  # nccl-tests: busbw = algbw x factor(n)
+    "all_reduce": lambda n: 2 * (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "send_recv": lambda n: 1.0,
+}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    launch_latency: float      # s, once per collective
+    step_latency: float        # s, per algorithm step, on top of the path latency
+    bandwidth_fraction: float  # data bytes per wire byte
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The calibrated constants of collectives: protocols by name and the per-channel rate cap."""
+
+    protocols: dict[str, Protocol]
+    channel_rate: float = float("inf")
 
 
 @dataclass(frozen=True)
 class FlowSet:
-    """The flows of one collective instance: (src, dst) rank pairs, bytes per flow per byte of
-    buffer, and the number of sequential latency steps."""
-
     pairs: tuple[tuple[int, int], ...]
-    bytes_factor: float
+    bytes_factor: float      # bytes per flow per byte of buffer
     steps: int
 
 
-def ring_orders(group: tuple[int, ...], server_of: Callable[[int], int]) -> list[list[int]]:
-    """NCCL-style rings over `group`: one per member of the smallest server share."""
+def _servers(group, server_of) -> list[list[int]]:
     members = sorted(group, key=lambda r: (server_of(r), r))
-    segments = [list(seg) for _, seg in groupby(members, key=server_of)]
+    return [list(seg) for _, seg in groupby(members, key=server_of)]
+
+
+def _path(seg: list[int], enter: int, leave: int) -> list[int]:
+    """All members of a server, from position `enter` to position `leave` (any order will do
+    inside a crossbar; keep the cyclic one)."""
+    rest = [seg[(enter + i) % len(seg)] for i in range(1, len(seg))]
+    if leave != enter:
+        rest.remove(seg[leave])
+        rest.append(seg[leave])
+    return [seg[enter]] + rest
+
+
+def ring_orders(group, server_of) -> list[list[int]]:
+    """NCCL-style rings over `group`: one per member of the smallest server share. Ring c enters
+    the first server at member c; each server is left from the member whose index the ring enters
+    the next server by, and the last server is left from member c again when it can be: hops
+    between servers join GPUs of the same index, so they stay on one rail."""
+    segments = _servers(group, server_of)
     channels = min(len(s) for s in segments)
-    return [[r for seg in segments for r in seg[c:] + seg[:c]] for c in range(channels)]
+    orders = []
+    for c in range(channels):
+        ring, enter = [], c
+        for s, seg in enumerate(segments):
+            g = len(seg)
+            last = s == len(segments) - 1
+            leave = c % g if last and c % g != enter % g else (enter - 1) % g
+            if g == 1:
+                leave = 0
+            ring += _path(seg, enter % g, leave)
+            enter = leave
+        orders.append(ring)
+    return orders
 
 
-def ring_flows(op: str, group: tuple[int, ...], server_of: Callable[[int], int]) -> FlowSet:
+def _ring(op: str, group, server_of) -> FlowSet:
     n = len(group)
     rings = ring_orders(group, server_of)
-    pairs = tuple((ring[i], ring[(i + 1) % n]) for ring in rings for i in range(n))
     k = len(rings)
+    if op == "broadcast":
+        pairs = tuple((ring[i], ring[i + 1]) for ring in rings for i in range(n - 1))
+        return FlowSet(pairs, 1 / k, n - 1)
+    pairs = tuple((ring[i], ring[(i + 1) % n]) for ring in rings for i in range(n))
     if op == "all_reduce":
         return FlowSet(pairs, 2 * (n - 1) / n / k, 2 * (n - 1))
-    if op in ("reduce_scatter", "all_gather"):
-        return FlowSet(pairs, (n - 1) / n / k, n - 1)
-    raise ValueError(f"unknown collective {op!r}; known: {OPS}")
+    return FlowSet(pairs, (n - 1) / n / k, n - 1)
 
 
-def point_to_point(src: int, dst: int) -> FlowSet:
-    return FlowSet(((src, dst),), 1.0, 1)
+def _inorder_tree(m: int) -> list[tuple[int, int]]:
+    """(child, parent) edges of the in-order binary tree over 0..m-1 that NCCL's double binary
+    tree uses: in 1-based numbering a node's height is its lowest set bit, so odd numbers are
+    leaves; the children of i at height h > 0 are i -/+ 2^(h-1) (when they exist)."""
+    edges = []
+    for i in range(1, m + 1):
+        low = i & -i
+        if low == 1:
+            continue
+        for child in (i - low // 2, i + low // 2):
+            while child > m:                 # missing right subtree: take its left descendant
+                half = (child & -child) // 2
+                if half == 0:
+                    break
+                child -= half
+            if child <= m and child != i and (child & -child) < low:
+                edges.append((child - 1, i - 1))
+    return edges
+
+
+def _double_tree(m: int) -> list[list[tuple[int, int]]]:
+    """Two trees over m servers in which every server is interior in at most one of them:
+    the second is the first mirrored (m even) or shifted by one (m odd), as in NCCL."""
+    first = _inorder_tree(m)
+    if m % 2 == 0:
+        second = [(m - 1 - c, m - 1 - p) for c, p in first]
+    else:
+        second = [((c + 1) % m, (p + 1) % m) for c, p in first]
+    return [first, second]
+
+
+def _tree(group, server_of) -> FlowSet:
+    servers = _servers(group, server_of)
+    k = min(len(s) for s in servers)
+    m = len(servers)
+    pairs = []
+    for c in range(k):
+        chains = [seg[c:] + seg[:c] for seg in servers]  # channel c enters each server at member c
+        for chain in chains:
+            for a, b in zip(chain, chain[1:]):
+                pairs += [(a, b), (b, a)]
+        for tree in _double_tree(m):
+            for child, parent in tree:
+                a, b = chains[child][0], chains[parent][0]
+                pairs += [(a, b), (b, a)]
+    depth = max(1, m.bit_length())  # levels of the in-order binary tree over m servers
+    chain = max(len(s) for s in servers) - 1
+    return FlowSet(tuple(pairs), 1 / (2 * k), 2 * (chain + depth))
+
+
+def flows(op: str, algorithm: str, group: tuple[int, ...], server_of: Callable[[int], int]) -> FlowSet:
+    if algorithm not in ALGORITHMS.get(op, ()):
+        raise ValueError(f"no algorithm {algorithm!r} for {op!r}; known: {ALGORITHMS.get(op)}")
+    n = len(group)
+    if algorithm == "ring":
+        return _ring(op, group, server_of)
+    if algorithm == "tree":
+        return _tree(group, server_of)
+    if algorithm == "pairwise":
+        pairs = tuple((a, b) for a in group for b in group if a != b)
+        return FlowSet(pairs, 1 / n, 1)
+    return FlowSet(((group[0], group[1]),), 1.0, 1)
+
+
+def candidates(op: str, group, server_of) -> tuple[str, ...]:
+    """Algorithms that apply: the tree needs the group to span more than one server."""
+    algs = ALGORITHMS[op]
+    if "tree" in algs and len({server_of(r) for r in group}) < 2:
+        algs = tuple(a for a in algs if a != "tree")
+    return algs
 
 
 def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callable[[tuple[int, ...]], float],
@@ -73,3 +222,64 @@ def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callab
                 count[l] += 1
     links = tuple(sorted(count))
     return Footprint(links, tuple(count[l] for l in links), worst)
+
+
+class Collectives:
+    """Starts collectives of registered groups on a fabric, choosing algorithm and protocol by size.
+
+    `register(key, op, group, mirrors)` prepares the footprints of every applicable algorithm
+    once; `start(key, op, size)` returns the event that fires when the collective is done.
+    `algorithms` maps an op to a forced algorithm ("auto" or absent: choose by cost).
+    """
+
+    def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
+                 algorithms: dict[str, str] | None = None):
+        self.fabric = fabric
+        self.channel_rate = tuning.channel_rate
+        self.route, self.path_latency, self.server_of = route, path_latency, server_of
+        self.protocols = tuning.protocols
+        self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
+        self._plans: dict[tuple, tuple[FlowSet, Footprint]] = {}
+        self._choice: dict[tuple, tuple[str, str]] = {}
+        self.owner: dict[Footprint, object] = {}
+
+    def register(self, key, op: str, group: tuple[int, ...], mirrors=()) -> None:
+        forced = self.forced.get(op)
+        algs = (forced,) if forced else candidates(op, group, self.server_of)
+        for alg in algs:
+            if (key, op, alg) in self._plans:
+                continue
+            fs = flows(op, alg, group, self.server_of)
+            mirror_pairs = [p for g in mirrors for p in flows(op, alg, g, self.server_of).pairs]
+            fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
+            self._plans[(key, op, alg)] = (fs, fp)
+            self.owner[fp] = key
+
+    def footprints(self, key=None) -> list[Footprint]:
+        return [fp for (k, _, _), (_, fp) in self._plans.items() if key is None or k == key]
+
+    def _terms(self, key, op: str, alg: str, proto: str, size: float) -> tuple[Footprint, float, float]:
+        """(footprint, wire bytes per flow, latency) of one way to run the collective."""
+        fs, fp = self._plans[(key, op, alg)]
+        p = self.protocols[proto]
+        return fp, size * fs.bytes_factor / p.bandwidth_fraction, \
+            p.launch_latency + fs.steps * (fp.latency + p.step_latency)
+
+    def cost(self, key, op: str, alg: str, proto: str, size: float) -> float:
+        """Time of the collective alone on the fabric."""
+        fp, nbytes, latency = self._terms(key, op, alg, proto, size)
+        return latency + (nbytes / fp.solo_rate(self.fabric.capacity, self.channel_rate) if fp.links else 0.0)
+
+    def choose(self, key, op: str, size: float) -> tuple[str, str]:
+        """The (algorithm, protocol) that is fastest alone on the fabric."""
+        c = self._choice.get((key, op, size))
+        if c is None:
+            algs = [a for (k, o, a) in self._plans if k == key and o == op]
+            ways = [(a, p) for a, p in product(algs, PROTOCOLS) if p in ONLY_PROTOCOLS.get(a, PROTOCOLS)]
+            c = min(ways, key=lambda w: (self.cost(key, op, *w, size), w))
+            self._choice[(key, op, size)] = c
+        return c
+
+    def start(self, key, op: str, size: float):
+        fp, nbytes, latency = self._terms(key, op, *self.choose(key, op, size), size)
+        return self.fabric.transfer(fp, nbytes, latency, self.channel_rate)

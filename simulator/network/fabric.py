@@ -6,7 +6,8 @@ slowest hop; in symmetric mode the class also carries the flows of the identical
 stands for, as a multiplicity on each link. A class with multiplicity m_l on link l loads it with
 m_l x rate. Rates are max-min fair (progressive filling) over the connected component of classes
 that share links with the one starting or ending; finish events are rescheduled by version number
-rather than interrupted. Latency is paid before the class joins the fabric.
+rather than interrupted. Latency is paid before the class joins the fabric. A class may carry a
+per-flow rate cap (a NCCL channel moves data no faster than its GPU threads can copy it).
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ class Footprint:
     mult: tuple[int, ...]
     latency: float                  # one-way path latency of one step (slowest flow)
 
-    def solo_rate(self, capacity: list[float]) -> float:
-        """Per-flow rate with the fabric to itself: the tightest link's share."""
-        return min(capacity[l] / m for l, m in zip(self.links, self.mult))
+    def solo_rate(self, capacity: list[float], cap: float = float("inf")) -> float:
+        """Per-flow rate with the fabric to itself: the tightest link's share, at most `cap`."""
+        return min([cap] + [capacity[l] / m for l, m in zip(self.links, self.mult)])
 
 
 class _Class:
-    __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done")
+    __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done", "cap")
 
-    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float):
+    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float, cap: float):
         self.links, self.mult = fp.links, fp.mult
+        self.cap = cap
         self.nbytes = nbytes
         self.remaining = nbytes
         self.rate = 0.0
@@ -53,27 +55,29 @@ class Fabric:
         self.recomputations = 0
         self.exclusive: set[Footprint] = set()
 
-    def mark_exclusive(self, footprints: list[Footprint], serialized: set[Footprint]) -> None:
-        """Footprints sharing no link with any other, used by one blocking caller at a time, take a
-        closed-form path: their rate is their solo rate, with no fabric bookkeeping. Exact, since
-        nothing else can ever load their links."""
-        count: dict[int, int] = {}
-        for fp in set(footprints):
+    def mark_exclusive(self, owner: dict[Footprint, object], serialized: set) -> None:
+        """Footprints whose links no other owner's footprints use, and whose owner (a group of
+        ranks) runs one blocking transfer at a time, take a closed-form path: their rate is their
+        solo rate, with no fabric bookkeeping. Exact, since nothing else can load their links."""
+        users: dict[int, set] = {}
+        for fp, who in owner.items():
             for l in fp.links:
-                count[l] = count.get(l, 0) + 1
-        self.exclusive = {fp for fp in serialized if all(count[l] == 1 for l in fp.links)}
+                users.setdefault(l, set()).add(who)
+        self.exclusive = {fp for fp, who in owner.items()
+                          if who in serialized and all(len(users[l]) == 1 for l in fp.links)}
 
-    def transfer(self, fp: Footprint, nbytes: float, latency: float) -> simpy.Event:
+    def transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float = float("inf")) -> simpy.Event:
+        """Move `nbytes` per flow of `fp` after `latency`, each flow at most `cap` bytes/s."""
         env = self.env
         done = env.event()
         if nbytes <= 0 or not fp.links:
             env.timeout(latency).callbacks.append(lambda _: done.succeed())
         elif fp in self.exclusive:
-            rate = fp.solo_rate(self.capacity)
+            rate = fp.solo_rate(self.capacity, cap)
             self._account(fp.links, fp.mult, nbytes)
             env.timeout(latency + nbytes / rate).callbacks.append(lambda _: done.succeed())
         else:
-            cls = _Class(fp, nbytes, done, env.now)
+            cls = _Class(fp, nbytes, done, env.now, cap)
             if latency > 0:
                 env.timeout(latency).callbacks.append(lambda _: self._start(cls))
             else:
@@ -146,7 +150,8 @@ class Fabric:
         level = 0.0
         new_rate: dict[_Class, float] = {}
         while unfrozen:
-            delta = min(left[l] / w for l, w in weight.items() if w > 0)
+            lowest_cap = min(c.cap for c in unfrozen)
+            delta = min([lowest_cap - level] + [left[l] / w for l, w in weight.items() if w > 0])
             level += delta
             saturated = []
             for l, w in weight.items():
@@ -154,13 +159,14 @@ class Fabric:
                     left[l] -= delta * w
                     if left[l] <= 1e-9 * cap[l]:
                         saturated.append(l)
-            for l in saturated:
-                for c in self.users[l]:
-                    if c in unfrozen:
-                        unfrozen.discard(c)
-                        new_rate[c] = level
-                        for l2, m in zip(c.links, c.mult):
-                            weight[l2] -= m
+            done = [c for l in saturated for c in self.users[l] if c in unfrozen]
+            done += [c for c in unfrozen if c.cap <= level * (1 + 1e-12)]
+            for c in done:
+                if c in unfrozen:
+                    unfrozen.discard(c)
+                    new_rate[c] = level
+                    for l2, m in zip(c.links, c.mult):
+                        weight[l2] -= m
         env = self.env
         for c, r in new_rate.items():
             if r != c.rate or c.version == 0:

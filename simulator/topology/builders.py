@@ -43,9 +43,10 @@ def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: i
     """NVSwitch servers on a rail-optimized two-tier fat-tree (leaf-spine).
 
     Rail r (NIC r of every server) of each group of `nodes_per_leaf` servers goes to its own leaf
-    switch; every leaf connects to every spine. A leaf's uplink bandwidth is its downlink bandwidth
-    divided by `oversubscription`, spread evenly over the spines (parallel cables aggregated into
-    one link). Spines are built only when there is more than one leaf.
+    switch. A leaf has ceil(downlinks / oversubscription) uplink cables of the NIC speed, spread
+    evenly over the spines (parallel cables to one spine are aggregated into one link; a leaf with
+    fewer cables than spines reaches only as many spines). Spines are built only when there is more
+    than one leaf.
     """
     g = nx.Graph(name=f"rail-optimized fat-tree, {num_nodes} x {gpus_per_node} GPUs",
                  builder="rail_optimized_fat_tree")
@@ -63,9 +64,10 @@ def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: i
     if need_spines and num_nodes > 1:
         for s in range(spines):
             g.add_node(f"spine{s}", kind="switch", tier=3)
-        for leaf in [n for n, d in g.nodes(data=True) if d["kind"] == "switch" and d["tier"] == 2]:
-            down = g.degree(leaf) * nic_bandwidth
-            up = down / oversubscription / spines
-            for s in range(spines):
-                g.add_edge(leaf, f"spine{s}", bandwidth=up, kind="infiniband")
+        leaves = [n for n, d in g.nodes(data=True) if d["kind"] == "switch" and d["tier"] == 2]
+        for leaf in leaves:
+            cables = math.ceil(g.degree(leaf) / oversubscription)
+            reach = min(spines, cables)  # the same first spines for every leaf: all stay connected
+            for k in range(reach):
+                g.add_edge(leaf, f"spine{k}", bandwidth=cables * nic_bandwidth / reach, kind="infiniband")
     return g

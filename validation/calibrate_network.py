@@ -1,0 +1,89 @@
+"""Fit the network constants of calibration.yaml to the nccl-tests all_reduce logs.
+
+    python validation/calibrate_network.py [--rounds R]
+
+Coordinate descent over NVLink and InfiniBand protocol efficiency, the per-channel rate cap and
+the latencies of the Simple and LL protocols, minimizing the mean squared log error of busbw over
+all logged sizes from 1 MiB up (2 to 128 GPUs), with sizes >= 64 MiB weighted double. Prints each
+improvement and the fitted values; it writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+
+from simulator.hardware import load_calibration
+
+from nccl_tests import MiB, compare, summarize
+
+GRID = {
+    "nvlink": [0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.82],
+    "infiniband": [0.5, 0.55, 0.6, 0.62, 0.64, 0.66, 0.68, 0.7, 0.75, 0.8, 0.9],
+    "channel_max_rate": [40e9, 60e9, 80e9, 100e9, 120e9, 150e9, 1e13],
+    "simple.launch_latency": [5e-6, 10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 80e-6],
+    "simple.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6, 6e-6, 8e-6],
+    "ll.launch_latency": [2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6, 20e-6],
+    "ll.step_latency": [0.5e-6, 1e-6, 1.5e-6, 2e-6, 3e-6, 4e-6, 6e-6],
+    "ll.bandwidth_fraction": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
+}
+
+
+def calibration_with(params: dict):
+    base = load_calibration()
+    eff = dict(base.protocol_efficiency, nvlink=params["nvlink"], infiniband=params["infiniband"])
+    protocols = {name: dict(p) for name, p in base.protocols.items()}
+    for key, value in params.items():
+        if "." in key:
+            name, field = key.split(".")
+            protocols[name][field] = value
+    return dataclasses.replace(base, protocol_efficiency=eff, protocols=protocols,
+                               channel_max_rate=params["channel_max_rate"])
+
+
+def loss(params: dict) -> float:
+    total = weight = 0.0
+    for rows in compare(calibration_with(params)).values():
+        for size, measured, simulated, _ in rows:
+            w = 2.0 if size >= 64 * MiB else 1.0
+            total += w * math.log(simulated / measured) ** 2
+            weight += w
+    return total / weight
+
+
+def current() -> dict:
+    c = load_calibration()
+    params = {"nvlink": c.protocol_efficiency["nvlink"], "infiniband": c.protocol_efficiency["infiniband"],
+              "channel_max_rate": c.channel_max_rate}
+    for name, p in c.protocols.items():
+        for field in ("launch_latency", "step_latency", "bandwidth_fraction"):
+            if f"{name}.{field}" in GRID:
+                params[f"{name}.{field}"] = p[field]
+    return params
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    params = current()
+    best = loss(params)
+    print(f"start: loss {best:.4f}", flush=True)
+    for rnd in range(args.rounds):
+        for name, values in GRID.items():
+            for v in values:
+                if v == params[name]:
+                    continue
+                trial = {**params, name: v}
+                e = loss(trial)
+                if e < best:
+                    best, params = e, trial
+                    print(f"  round {rnd}: {name} = {v:g} -> loss {e:.4f}", flush=True)
+    print(f"fitted: {params}")
+    for n, big, mid in summarize(compare(calibration_with(params))):
+        print(f"  {n:>4} GPUs: >= 64 MiB {100 * big:5.1f} %   1-64 MiB {100 * mid:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()

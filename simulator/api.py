@@ -59,7 +59,7 @@ def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
 
 def tuning(calib: Calibration) -> Tuning:
     """The network constants of a calibration, as the collectives take them."""
-    return Tuning({name: Protocol(**p) for name, p in calib.protocols.items()}, calib.channel_max_rate)
+    return Tuning({name: Protocol(**p) for name, p in calib.protocols.items()})
 
 
 def load_system(source: str | Path | dict) -> SystemConfig:

@@ -2,8 +2,8 @@
 
     python validation/calibrate_network.py [--rounds R]
 
-Coordinate descent over NVLink and InfiniBand protocol efficiency, the per-channel rate cap and
-the latencies of the Simple and LL protocols, minimizing the mean squared log error of busbw over
+Coordinate descent over NVLink and InfiniBand protocol efficiency, the latencies and per-channel
+rate caps of the Simple, LL128 and LL protocols and the per-hop latencies, minimizing the mean squared log error of busbw over
 all logged sizes from 1 MiB up (2 to 128 GPUs), with sizes >= 64 MiB weighted double. Prints each
 improvement and the fitted values; it writes nothing.
 """
@@ -21,25 +21,32 @@ from nccl_tests import MiB, compare, summarize
 GRID = {
     "nvlink": [0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.82],
     "infiniband": [0.5, 0.55, 0.6, 0.62, 0.64, 0.66, 0.68, 0.7, 0.75, 0.8, 0.9],
-    "channel_max_rate": [40e9, 60e9, 80e9, 100e9, 120e9, 150e9, 1e13],
     "simple.launch_latency": [5e-6, 10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 80e-6],
     "simple.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6, 6e-6, 8e-6],
+    "simple.channel_rate": [20e9, 40e9, 60e9, 80e9, 100e9, 150e9, 1e13],
+    "ll128.launch_latency": [5e-6, 10e-6, 20e-6, 30e-6, 40e-6],
+    "ll128.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6],
+    "ll128.channel_rate": [5e9, 10e9, 15e9, 20e9, 30e9, 50e9, 1e13],
+    "ll.channel_rate": [2e9, 4e9, 6e9, 8e9, 12e9, 20e9, 1e13],
     "ll.launch_latency": [2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6, 20e-6],
     "ll.step_latency": [0.5e-6, 1e-6, 1.5e-6, 2e-6, 3e-6, 4e-6, 6e-6],
     "ll.bandwidth_fraction": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
+    "hop.infiniband": [0.2e-6, 0.5e-6, 0.75e-6, 1e-6, 1.5e-6, 2e-6],
+    "hop.pcie": [0.1e-6, 0.25e-6, 0.5e-6, 1e-6],
+    "hop.nvlink": [0.2e-6, 0.4e-6, 0.7e-6, 1e-6, 1.5e-6],
 }
 
 
 def calibration_with(params: dict):
     base = load_calibration()
     eff = dict(base.protocol_efficiency, nvlink=params["nvlink"], infiniband=params["infiniband"])
+    hops = {k: params.get(f"hop.{k}", v) for k, v in base.hop_latency.items()}
     protocols = {name: dict(p) for name, p in base.protocols.items()}
     for key, value in params.items():
-        if "." in key:
+        if "." in key and not key.startswith("hop."):
             name, field = key.split(".")
             protocols[name][field] = value
-    return dataclasses.replace(base, protocol_efficiency=eff, protocols=protocols,
-                               channel_max_rate=params["channel_max_rate"])
+    return dataclasses.replace(base, protocol_efficiency=eff, protocols=protocols, hop_latency=hops)
 
 
 def loss(params: dict) -> float:
@@ -54,10 +61,10 @@ def loss(params: dict) -> float:
 
 def current() -> dict:
     c = load_calibration()
-    params = {"nvlink": c.protocol_efficiency["nvlink"], "infiniband": c.protocol_efficiency["infiniband"],
-              "channel_max_rate": c.channel_max_rate}
+    params = {"nvlink": c.protocol_efficiency["nvlink"], "infiniband": c.protocol_efficiency["infiniband"]}
+    params.update({f"hop.{k}": v for k, v in c.hop_latency.items()})
     for name, p in c.protocols.items():
-        for field in ("launch_latency", "step_latency", "bandwidth_fraction"):
+        for field in ("launch_latency", "step_latency", "bandwidth_fraction", "channel_rate"):
             if f"{name}.{field}" in GRID:
                 params[f"{name}.{field}"] = p[field]
     return params

@@ -91,8 +91,7 @@ class Calibration:
     attention_efficiency: float
     protocol_efficiency: dict[str, float]
     hop_latency: dict[str, float]
-    protocols: dict[str, dict[str, float]]   # name -> launch_latency, step_latency, bandwidth_fraction
-    channel_max_rate: float
+    protocols: dict[str, dict[str, float]]   # name -> launch_latency, step_latency, bandwidth_fraction, channel_rate
 
 
 @lru_cache(maxsize=None)
@@ -108,9 +107,9 @@ def load_calibration(path: str | None = None) -> Calibration:
         protocol_efficiency={k: float(v["value"]) for k, v in n["protocol_efficiency"].items()},
         hop_latency={k: parse_quantity(v["value"], "time", f"calibration.hop_latency.{k}")
                      for k, v in n["hop_latency"].items()},
-        channel_max_rate=parse_quantity(n["channel_max_rate"]["value"], "bandwidth", "calibration.channel_max_rate"),
         protocols={name: {"launch_latency": parse_quantity(p["launch_latency"]["value"], "time", f"calibration.{name}"),
                           "step_latency": parse_quantity(p["step_latency"]["value"], "time", f"calibration.{name}"),
-                          "bandwidth_fraction": float(p["bandwidth_fraction"]["value"])}
+                          "bandwidth_fraction": float(p["bandwidth_fraction"]["value"]),
+                          "channel_rate": parse_quantity(p["channel_rate"]["value"], "bandwidth", f"calibration.{name}")}
                    for name, p in n["protocols"].items()},
     )

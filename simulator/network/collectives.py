@@ -19,11 +19,12 @@ pairwise (all-to-all): every member sends S/n to every other member at once, in 
 direct (send/recv): one flow of S bytes, one step.
 
 Protocols trade latency for bandwidth as NCCL's do: "simple" moves data at the links' protocol
-efficiency after a larger fixed cost; "ll" (low latency) starts fast but carries flags with the
-data, so its flows put 1 / bandwidth_fraction bytes on the wire per byte of data.
+efficiency after a larger fixed cost; "ll" (low latency) starts fast but carries a flag with
+every 4 bytes of data, and "ll128" with every 120, so their flows put 1 / bandwidth_fraction bytes
+on the wire per byte of data. Each protocol also caps the rate of one channel (one flow): NCCL
+channels are driven by GPU threads whose copy throughput depends on the protocol.
 
-Every flow (one ring or tree channel) moves at most channel_rate bytes/s, the copy throughput of
-the GPU threads that drive it. A collective costs launch + steps x (path latency + step latency) +
+A collective costs launch + steps x (path latency + step latency) +
 wire bytes / rate, with the
 protocol's launch and step latency. "auto" picks the (algorithm, protocol) whose cost alone on the
 fabric is lowest, as NCCL's tuner does from its model.
@@ -45,11 +46,11 @@ ALGORITHMS = {
     "all_to_all": ("pairwise",),
     "send_recv": ("direct",),
 }
-PROTOCOLS = ("simple", "ll")
+PROTOCOLS = ("simple", "ll128", "ll")
 # In the measured range NCCL's tree only beats the ring on latency, never on bandwidth (at two
 # servers an idealized double tree would move half the ring's bytes per NIC, and the measured
 # busbw shows no such gain), so the tree runs with the low-latency protocol only.
-ONLY_PROTOCOLS = {"tree": ("ll",)}
+ONLY_PROTOCOLS = {"tree": ("ll", "ll128")}
 BUS_FACTOR = {  # nccl-tests: busbw = algbw x factor(n)
     "all_reduce": lambda n: 2 * (n - 1) / n,
     "reduce_scatter": lambda n: (n - 1) / n,
@@ -65,14 +66,14 @@ class Protocol:
     launch_latency: float      # s, once per collective
     step_latency: float        # s, per algorithm step, on top of the path latency
     bandwidth_fraction: float  # data bytes per wire byte
+    channel_rate: float = float("inf")  # most wire bytes/s one channel (one flow) moves
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """The calibrated constants of collectives: protocols by name and the per-channel rate cap."""
+    """The calibrated constants of collectives: protocols by name."""
 
     protocols: dict[str, Protocol]
-    channel_rate: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,6 @@ class Collectives:
     def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
                  algorithms: dict[str, str] | None = None):
         self.fabric = fabric
-        self.channel_rate = tuning.channel_rate
         self.route, self.path_latency, self.server_of = route, path_latency, server_of
         self.protocols = tuning.protocols
         self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
@@ -258,17 +258,17 @@ class Collectives:
     def footprints(self, key=None) -> list[Footprint]:
         return [fp for (k, _, _), (_, fp) in self._plans.items() if key is None or k == key]
 
-    def _terms(self, key, op: str, alg: str, proto: str, size: float) -> tuple[Footprint, float, float]:
-        """(footprint, wire bytes per flow, latency) of one way to run the collective."""
+    def _terms(self, key, op: str, alg: str, proto: str, size: float) -> tuple[Footprint, float, float, float]:
+        """(footprint, wire bytes per flow, latency, per-flow rate cap) of one way to run it."""
         fs, fp = self._plans[(key, op, alg)]
         p = self.protocols[proto]
         return fp, size * fs.bytes_factor / p.bandwidth_fraction, \
-            p.launch_latency + fs.steps * (fp.latency + p.step_latency)
+            p.launch_latency + fs.steps * (fp.latency + p.step_latency), p.channel_rate
 
     def cost(self, key, op: str, alg: str, proto: str, size: float) -> float:
         """Time of the collective alone on the fabric."""
-        fp, nbytes, latency = self._terms(key, op, alg, proto, size)
-        return latency + (nbytes / fp.solo_rate(self.fabric.capacity, self.channel_rate) if fp.links else 0.0)
+        fp, nbytes, latency, cap = self._terms(key, op, alg, proto, size)
+        return latency + (nbytes / fp.solo_rate(self.fabric.capacity, cap) if fp.links else 0.0)
 
     def choose(self, key, op: str, size: float) -> tuple[str, str]:
         """The (algorithm, protocol) that is fastest alone on the fabric."""
@@ -281,5 +281,5 @@ class Collectives:
         return c
 
     def start(self, key, op: str, size: float):
-        fp, nbytes, latency = self._terms(key, op, *self.choose(key, op, size), size)
-        return self.fabric.transfer(fp, nbytes, latency, self.channel_rate)
+        fp, nbytes, latency, cap = self._terms(key, op, *self.choose(key, op, size), size)
+        return self.fabric.transfer(fp, nbytes, latency, cap)

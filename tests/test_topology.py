@@ -92,7 +92,7 @@ def test_bad_topology_files_are_named(tmp_path, corrupt, text):
 def test_not_json_topology(tmp_path):
     p = tmp_path / "t.json"
     p.write_text("{")
-    with pytest.raises(ConfigError, match="not a node-link graph"):
+    with pytest.raises(ConfigError, match="cannot read a graph"):
         load_topology(p)
 
 
@@ -109,3 +109,84 @@ def test_gpus_sharing_a_nic_still_talk_over_nvlink():
     cl = build_cluster(g, 16, EFF, LAT)
     assert [a for a, _ in path_kinds(cl, 0, 1)] == ["n0/gpu0", "n0/nvswitch"]
     assert [a for a, _ in path_kinds(cl, 0, 8)] == ["n0/gpu0", "n0/nic0", "leaf0/rail0", "n1/nic0"]
+
+
+def test_three_tier_clos_oversubscribes_the_core():
+    """Pods of leaves and spines under a core: 7:1 at the core cuts cross-pod bisection 7 times."""
+    from simulator.topology import three_tier_clos
+
+    def build(core_over):
+        return three_tier_clos(num_nodes=8, gpus_per_node=8, nics_per_node=8, nic_bandwidth=25e9,
+                               scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=2, spines=4,
+                               nodes_per_pod=4, cores=4, core_oversubscription=core_over)
+    full, thin = summarize(build(1.0)), summarize(build(7.0))
+    assert full["nodes"]["switch"] == 2 * (2 * 8 + 4) + 4
+    assert full["bisection_bandwidth"] == pytest.approx(32 * 25e9)
+    assert thin["bisection_bandwidth"] < full["bisection_bandwidth"] / 3
+
+
+def test_clos_routes_cross_pods_through_a_core():
+    from simulator.topology import three_tier_clos
+    g = three_tier_clos(num_nodes=8, gpus_per_node=8, nics_per_node=8, nic_bandwidth=25e9,
+                        scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=2, spines=4,
+                        nodes_per_pod=4, cores=4)
+    cl = build_cluster(g, 64, EFF, LAT)
+    hops = [a for a, _ in path_kinds(cl, 0, 40)]
+    assert any(h.startswith("core") for h in hops) and len(hops) == 8
+
+
+def test_torus_routes_through_chips():
+    """On a 4x4 torus chips forward traffic: opposite corners are 4 hops apart with wrap-around."""
+    from simulator.topology import torus
+    g = torus((4, 4), 100e9)
+    cl = build_cluster(g, 16, EFF, LAT)
+    assert len(cl.route(0, 10)) == 4       # (0,0) -> (2,2)
+    assert len(cl.route(0, 15)) == 2       # (0,0) -> (3,3) wraps in both dimensions
+    assert summarize(g)["links"] == {"nvlink": 32}
+
+
+def test_dragonfly_has_one_global_link_per_group_pair():
+    from simulator.topology import dragonfly
+    g = dragonfly(groups=5, routers_per_group=2, nodes_per_router=1, gpus_per_node=2, nic_bandwidth=25e9,
+                  local_bandwidth=50e9, global_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9)
+    routers = [n for n, d in g.nodes(data=True) if d["kind"] == "switch"]
+    global_links = [(a, b) for a, b in g.edges() if a in routers and b in routers and a.split("/")[0] != b.split("/")[0]]
+    assert len(routers) == 10 and len(global_links) == 5 * 4 // 2
+    cl = build_cluster(g, 20, EFF, LAT)
+    assert cl.route(0, 19)  # any two GPUs are connected
+
+
+def test_graphml_topology_loads(tmp_path):
+    """A GraphML file with unit-string bandwidths loads like node-link JSON."""
+    import networkx as nx
+    g = nx.Graph()
+    for i in range(2):
+        g.add_node(f"g{i}", kind="gpu", node=0, local=i)
+    g.add_node("sw", kind="nvswitch")
+    for i in range(2):
+        g.add_edge(f"g{i}", "sw", bandwidth="450 GB/s", kind="nvlink")
+    p = tmp_path / "t.graphml"
+    nx.write_graphml(g, p)
+    h = load_topology(p)
+    assert h.edges["g0", "sw"]["bandwidth"] == 450e9
+
+
+def test_astra_sim_network_yaml_loads(tmp_path):
+    """ASTRA-sim's analytical network (Ring x Switch) becomes servers with their link latencies."""
+    p = tmp_path / "net.yml"
+    p.write_text("topology: [ Ring, Switch ]\nnpus_count: [ 4, 2 ]\nbandwidth: [ 200.0, 25.0 ]\n"
+                 "latency: [ 500.0, 2000.0 ]\n")
+    g = load_topology(p)
+    s = summarize(g)
+    assert s["nodes"]["gpu"] == 8 and s["servers"] == 2
+    assert s["links"] == {"nvlink": 8, "infiniband": 8}
+    cl = build_cluster(g, 8, EFF, LAT)
+    assert cl.path_latency(cl.route(0, 1)) == pytest.approx(500e-9)
+    assert cl.path_latency(cl.route(0, 4)) == pytest.approx(4000e-9)   # npu0 -> switch -> npu4
+
+
+def test_astra_sim_bad_block_is_named(tmp_path):
+    p = tmp_path / "net.yaml"
+    p.write_text("topology: [ Hypercube ]\nnpus_count: [ 4 ]\nbandwidth: [ 1.0 ]\nlatency: [ 1.0 ]\n")
+    with pytest.raises(ConfigError, match=r"topology\[0\].*Ring, FullyConnected, Switch"):
+        load_topology(p)

@@ -20,14 +20,14 @@ from nccl_tests import MiB, compare, summarize
 
 GRID = {
     "nvlink": [0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.82],
-    "infiniband": [0.5, 0.55, 0.6, 0.62, 0.64, 0.66, 0.68, 0.7, 0.75, 0.8, 0.9],
+    "infiniband": [0.5, 0.55, 0.58, 0.6, 0.61, 0.62, 0.63, 0.64, 0.66, 0.68, 0.7, 0.75, 0.8, 0.9],
     "simple.launch_latency": [5e-6, 10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 80e-6],
     "simple.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6, 6e-6, 8e-6],
     "simple.channel_rate": [20e9, 40e9, 60e9, 80e9, 100e9, 150e9, 1e13],
     "ll128.launch_latency": [5e-6, 10e-6, 20e-6, 30e-6, 40e-6],
-    "ll128.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6],
-    "ll128.channel_rate": [5e9, 10e9, 15e9, 20e9, 30e9, 50e9, 1e13],
-    "ll.channel_rate": [2e9, 4e9, 6e9, 8e9, 12e9, 20e9, 1e13],
+    "ll128.step_latency": [0.5e-6, 1e-6, 2e-6, 3e-6, 4e-6, 5e-6, 6e-6],
+    "ll128.channel_rate": [2e9, 3e9, 4e9, 5e9, 6e9, 8e9, 10e9, 15e9, 20e9, 1e13],
+    "ll.channel_rate": [0.5e9, 1e9, 1.5e9, 2e9, 3e9, 4e9, 8e9, 1e13],
     "ll.launch_latency": [2e-6, 4e-6, 6e-6, 8e-6, 12e-6, 16e-6, 20e-6],
     "ll.step_latency": [0.5e-6, 1e-6, 1.5e-6, 2e-6, 3e-6, 4e-6, 6e-6],
     "ll.bandwidth_fraction": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],

@@ -95,9 +95,11 @@ class ParallelismConfig:
 class TopologyConfig:
     """The cluster network: a builder and its parameters, or a saved topology file."""
 
-    builder: str = option("rail_optimized_fat_tree", choices=("rail_optimized_fat_tree",),
-                          doc="NVSwitch nodes joined by a rail-optimized two-tier fat-tree.")
-    file: str | None = option(None, doc="A topology JSON (node-link, edges='edges'); overrides builder.")
+    builder: str = option("rail_optimized_fat_tree",
+                          choices=("rail_optimized_fat_tree", "three_tier_clos", "torus", "dragonfly"),
+                          doc="How to wire the servers; see the builder table.")
+    file: str | None = option(None, doc="A topology file (.json node-link, .graphml, or ASTRA-sim .yaml); "
+                                        "overrides builder.")
     nics_per_node: int | None = option(None, minimum=1, doc="Rails; default gpus_per_node (one NIC per GPU).")
     nic_bandwidth: float = option(400e9 / 8, unit="bandwidth", minimum=1.0, doc="Per NIC, per direction; default 400 Gb/s.")
     nodes_per_leaf: int = option(32, minimum=1, doc="Nodes under one leaf switch per rail (a scalable unit).")
@@ -107,6 +109,20 @@ class TopologyConfig:
                                               doc="GPU to NVSwitch, per direction; default from the accelerator.")
     host_link_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                                doc="GPU to NIC (PCIe), per direction; default from the accelerator.")
+    rail_optimized: bool = option(True, doc="three_tier_clos: NIC r of each server to rail r's leaf (else all to one leaf).")
+    nodes_per_pod: int = option(256, minimum=1, doc="three_tier_clos: servers per pod (leaves + their spines).")
+    core_switches: int = option(16, minimum=1, doc="three_tier_clos: core switches above the pods.")
+    core_oversubscription: float = option(1.0, minimum=1.0,
+                                          doc="three_tier_clos: spine downlink : uplink ratio (e.g. 7).")
+    torus_dims: tuple[int, ...] | None = option(None, minimum=1,
+                                                doc="torus: chips along each dimension, e.g. [4, 4, 4].")
+    torus_link_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
+                                                doc="torus: per link and direction; default the accelerator's "
+                                                    "scale-up bandwidth over 2 x dimensions.")
+    routers_per_group: int = option(8, minimum=1, doc="dragonfly: fully connected routers per group.")
+    nodes_per_router: int = option(4, minimum=1, doc="dragonfly: servers per router.")
+    global_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
+                                            doc="dragonfly: each group-to-group link; default nic_bandwidth.")
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,17 @@ class SystemConfig:
     topology: TopologyConfig = option(TopologyConfig(), doc="Network; see the topology table.")
 
     def check(self, path: str) -> None:
+        t = self.topology
+        if t.builder == "torus" and t.file is None:
+            if not t.torus_dims:
+                raise ConfigError(f"{path}.topology.torus_dims", None, "a list of chips per dimension, e.g. [4, 4, 4]")
+            chips = 1
+            for d in t.torus_dims:
+                chips *= d
+            if chips != self.num_nodes * self.gpus_per_node:
+                raise ConfigError(f"{path}.topology.torus_dims", list(t.torus_dims),
+                                  f"dimensions whose product is num_nodes x gpus_per_node = "
+                                  f"{self.num_nodes * self.gpus_per_node}")
         nics = self.topology.nics_per_node
         if nics is not None and nics > self.gpus_per_node:
             raise ConfigError(f"{path}.topology.nics_per_node", nics,

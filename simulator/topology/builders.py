@@ -71,3 +71,105 @@ def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: i
             for k in range(reach):
                 g.add_edge(leaf, f"spine{k}", bandwidth=cables * nic_bandwidth / reach, kind="infiniband")
     return g
+
+
+def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_bandwidth: float,
+                    scale_up_bandwidth: float, host_link_bandwidth: float, nodes_per_leaf: int = 32,
+                    spines: int = 8, oversubscription: float = 1.0, nodes_per_pod: int = 256,
+                    cores: int = 16, core_oversubscription: float = 1.0,
+                    rail_optimized: bool = True) -> nx.Graph:
+    """NVSwitch servers on a leaf-spine-core Clos: pods of `nodes_per_pod` servers, each pod a
+    two-tier fat-tree (rail-optimized or not) with its own `spines`, every pod spine linked to the
+    `cores`. Each tier has ceil(downlinks / oversubscription) uplink cables of the NIC speed, spread
+    over the switches above (e.g. a 24K-GPU cluster with 1:7 at the aggregation tier:
+    core_oversubscription=7). Without rail optimization every NIC of a server goes to one leaf."""
+    g = nx.Graph(name=f"three-tier Clos, {num_nodes} x {gpus_per_node} GPUs", builder="three_tier_clos")
+    leaves_by_pod: dict[int, list[str]] = {}
+    for node in range(num_nodes):
+        nics = add_nvswitch_node(g, node, gpus_per_node, nics_per_node, scale_up_bandwidth, host_link_bandwidth)
+        pod, group = node // nodes_per_pod, node // nodes_per_leaf
+        for rail, nic in enumerate(nics):
+            leaf = f"pod{pod}/leaf{group}" + (f"/rail{rail}" if rail_optimized else "")
+            if leaf not in g:
+                g.add_node(leaf, kind="switch", tier=2)
+                leaves_by_pod.setdefault(pod, []).append(leaf)
+            g.add_edge(nic, leaf, bandwidth=nic_bandwidth, kind="infiniband")
+    multi_pod = len(leaves_by_pod) > 1
+    for pod, leaves in leaves_by_pod.items():
+        if len(leaves) == 1 and not multi_pod:
+            continue
+        names = [f"pod{pod}/spine{s}" for s in range(spines)]
+        for n in names:
+            g.add_node(n, kind="switch", tier=3)
+        _uplinks(g, leaves, names, nic_bandwidth, oversubscription)
+        if multi_pod:
+            for c in range(cores):
+                g.add_node(f"core{c}", kind="switch", tier=4)
+            _uplinks(g, names, [f"core{c}" for c in range(cores)], nic_bandwidth, core_oversubscription)
+    for n in [n for n in g if g.nodes[n]["kind"] == "switch" and g.degree(n) == 0]:
+        g.remove_node(n)
+    return g
+
+
+def _uplinks(g: nx.Graph, lower: list[str], upper: list[str], cable: float, oversubscription: float) -> None:
+    """Each lower switch gets ceil(downlinks / oversubscription) cables to the upper ones, spread
+    evenly, parallel cables aggregated; all lower switches use the same first uppers."""
+    for sw in lower:
+        down = sum(1 for m in g.neighbors(sw) if g.nodes[m]["tier"] < g.nodes[sw]["tier"])
+        cables = max(1, math.ceil(down / oversubscription))
+        reach = min(len(upper), cables)
+        for k in range(reach):
+            g.add_edge(sw, upper[k], bandwidth=cables * cable / reach, kind="infiniband")
+
+
+def torus(dims: tuple[int, ...], link_bandwidth: float, gpus_per_node: int = 1,
+          kind: str = "nvlink") -> nx.Graph:
+    """Accelerators on a k-dimensional torus (TPU-style): each links directly to its two
+    neighbours in every dimension, with wrap-around; no switches. Server = chip index //
+    gpus_per_node. Routing takes shortest paths (no tiers)."""
+    import itertools
+    g = nx.Graph(name=f"{'x'.join(map(str, dims))} torus", builder="torus")
+    coords = list(itertools.product(*[range(d) for d in dims]))
+    index = {c: i for i, c in enumerate(coords)}
+    for i, c in enumerate(coords):  # chips forward traffic for each other, as TPU ICI does
+        g.add_node(f"chip{i}", kind="gpu", node=i // gpus_per_node, local=i % gpus_per_node, forwards=True)
+    for c in coords:
+        for axis, size in enumerate(dims):
+            if size < 2:
+                continue
+            n = list(c)
+            n[axis] = (c[axis] + 1) % size
+            a, b = f"chip{index[c]}", f"chip{index[tuple(n)]}"
+            if a != b and not g.has_edge(a, b):
+                g.add_edge(a, b, bandwidth=link_bandwidth, kind=kind)
+    return g
+
+
+def dragonfly(groups: int, routers_per_group: int, nodes_per_router: int, gpus_per_node: int,
+              nic_bandwidth: float, local_bandwidth: float, global_bandwidth: float,
+              scale_up_bandwidth: float, host_link_bandwidth: float) -> nx.Graph:
+    """NVSwitch servers on a dragonfly: routers in a group are fully connected; every pair of
+    groups has one global link, spread over the routers of each group. Each server has one NIC
+    per GPU, all to its router. Minimal routing (shortest paths)."""
+    g = nx.Graph(name=f"dragonfly, {groups} groups x {routers_per_group} routers", builder="dragonfly")
+    node = 0
+    for grp in range(groups):
+        routers = [f"g{grp}/router{r}" for r in range(routers_per_group)]
+        for r in routers:
+            g.add_node(r, kind="switch")
+        for i, a in enumerate(routers):
+            for b in routers[i + 1:]:
+                g.add_edge(a, b, bandwidth=local_bandwidth, kind="infiniband")
+            for _ in range(nodes_per_router):
+                for nic in add_nvswitch_node(g, node, gpus_per_node, gpus_per_node, scale_up_bandwidth,
+                                             host_link_bandwidth):
+                    g.add_edge(nic, a, bandwidth=nic_bandwidth, kind="infiniband")
+                node += 1
+    for n in g:  # no tiers: routing takes shortest paths
+        g.nodes[n].pop("tier", None)
+    for x in range(groups):
+        for y in range(x + 1, groups):
+            a = f"g{x}/router{(y - x - 1) % routers_per_group}"
+            b = f"g{y}/router{(x - y - 1) % routers_per_group}"
+            g.add_edge(a, b, bandwidth=global_bandwidth, kind="infiniband")
+    return g

@@ -2,7 +2,7 @@
 
 Each undirected edge becomes two directed links of the edge's bandwidth. A link's usable
 capacity is its bandwidth times the protocol efficiency of its kind (calibration.yaml), and each
-traversed link adds the hop latency of its kind. Rank r runs on the r-th GPU in (server, index)
+traversed link adds its own `latency` if the edge has one, else the hop latency of its kind. Rank r runs on the r-th GPU in (server, index)
 order, so consecutive ranks fill a server first (Megatron's default placement).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..config import ConfigError, SystemConfig
-from .builders import rail_optimized_fat_tree
+from .builders import dragonfly, rail_optimized_fat_tree, three_tier_clos, torus
 from .io import LINK_KINDS, load_topology
 from .routing import Router
 
@@ -53,12 +53,27 @@ def topology_graph(system: SystemConfig, scale_up_bandwidth: float, host_link_ba
     t = system.topology
     if t.file:
         return load_topology(t.file)
-    return rail_optimized_fat_tree(
-        num_nodes=system.num_nodes, gpus_per_node=system.gpus_per_node,
-        nics_per_node=t.nics_per_node or system.gpus_per_node, nic_bandwidth=t.nic_bandwidth,
-        scale_up_bandwidth=scale_up_bandwidth if t.scale_up_bandwidth is None else t.scale_up_bandwidth,
-        host_link_bandwidth=host_link_bandwidth if t.host_link_bandwidth is None else t.host_link_bandwidth,
-        nodes_per_leaf=t.nodes_per_leaf, spines=t.spines, oversubscription=t.oversubscription)
+    up = scale_up_bandwidth if t.scale_up_bandwidth is None else t.scale_up_bandwidth
+    host = host_link_bandwidth if t.host_link_bandwidth is None else t.host_link_bandwidth
+    if t.builder == "torus":
+        bw = t.torus_link_bandwidth or up / (2 * len(t.torus_dims))
+        return torus(t.torus_dims, bw, system.gpus_per_node)
+    if t.builder == "dragonfly":
+        per_group = t.routers_per_group * t.nodes_per_router
+        return dragonfly(groups=-(-system.num_nodes // per_group), routers_per_group=t.routers_per_group,
+                         nodes_per_router=t.nodes_per_router, gpus_per_node=system.gpus_per_node,
+                         nic_bandwidth=t.nic_bandwidth,
+                         local_bandwidth=t.nic_bandwidth * t.nodes_per_router * system.gpus_per_node,
+                         global_bandwidth=t.global_bandwidth or t.nic_bandwidth,
+                         scale_up_bandwidth=up, host_link_bandwidth=host)
+    common = dict(num_nodes=system.num_nodes, gpus_per_node=system.gpus_per_node,
+                  nics_per_node=t.nics_per_node or system.gpus_per_node, nic_bandwidth=t.nic_bandwidth,
+                  scale_up_bandwidth=up, host_link_bandwidth=host, nodes_per_leaf=t.nodes_per_leaf,
+                  spines=t.spines, oversubscription=t.oversubscription)
+    if t.builder == "three_tier_clos":
+        return three_tier_clos(**common, nodes_per_pod=t.nodes_per_pod, cores=t.core_switches,
+                               core_oversubscription=t.core_oversubscription, rail_optimized=t.rail_optimized)
+    return rail_optimized_fat_tree(**common)
 
 
 def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float],
@@ -79,6 +94,6 @@ def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float]
             links.append((a, b))
             bandwidth.append(float(d["bandwidth"]))
             capacity.append(float(d["bandwidth"]) * protocol_efficiency[k])
-            latency.append(hop_latency[k])
+            latency.append(float(d["latency"]) if "latency" in d else hop_latency[k])
             kind.append(k)
     return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g))

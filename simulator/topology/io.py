@@ -35,20 +35,35 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
             raise ConfigError(field, bw, "a positive number of bytes/s, or a rate such as '400 Gb/s'")
         if d.get("kind") not in LINK_KINDS:
             raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
+        if isinstance(d.get("latency"), str):
+            d["latency"] = parse_quantity(d["latency"], "time", f"{where}: edge ({u!r}, {v!r}).latency")
     if not any(d["kind"] == "gpu" for _, d in g.nodes(data=True)):
         raise ConfigError(where, reason="no GPU nodes", accepted="a graph with nodes of kind 'gpu'")
     return g
 
 
 def load_topology(path: str | Path) -> nx.Graph:
+    """A topology file by its suffix: .json (node-link), .graphml, or .yaml/.yml (ASTRA-sim's
+    analytical network description)."""
     path = Path(path)
     where = f"topology file {path}"
+    if not path.is_file():
+        raise ConfigError(where, str(path), reason="file not found", accepted="an existing topology file")
+    suffix = path.suffix.lower()
     try:
-        data = json.loads(path.read_text())
-        g = nx.node_link_graph(data, edges="edges")
-    except FileNotFoundError:
-        raise ConfigError(where, str(path), reason="file not found", accepted="an existing JSON file") from None
-    except (json.JSONDecodeError, KeyError, TypeError, nx.NetworkXError) as exc:
-        raise ConfigError(where, reason=f"not a node-link graph ({exc})",
-                          accepted="NetworkX node-link JSON with edges='edges' (see `clustersim topology --export`)") from None
+        if suffix == ".json":
+            g = nx.node_link_graph(json.loads(path.read_text()), edges="edges")
+        elif suffix == ".graphml":
+            g = nx.read_graphml(path)
+        elif suffix in (".yaml", ".yml"):
+            from .astrasim import astra_sim_network
+            g = astra_sim_network(path)
+        else:
+            raise ConfigError(where, suffix, ".json (node-link), .graphml, .yaml (ASTRA-sim network)")
+    except (json.JSONDecodeError, KeyError, TypeError, nx.NetworkXError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(where, reason=f"cannot read a graph ({exc})",
+                          accepted="NetworkX node-link JSON with edges='edges' (see `clustersim topology --export`), "
+                                   "GraphML, or an ASTRA-sim network YAML") from None
     return check_topology(g, where)

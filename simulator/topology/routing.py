@@ -97,8 +97,8 @@ class Router:
             n = q.popleft()
             if n == dst:
                 break
-            if n != src and g.nodes[n].get("kind") == "gpu":
-                continue  # GPUs do not forward
+            if n != src and g.nodes[n].get("kind") == "gpu" and not g.nodes[n].get("forwards"):
+                continue  # GPUs do not forward, except chips of a direct-connect fabric
             for m in sorted(g.neighbors(n)):
                 w = min(width[n], self._width(n, m))
                 if m not in dist:

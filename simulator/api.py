@@ -59,7 +59,7 @@ def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
 
 def tuning(calib: Calibration) -> Tuning:
     """The network constants of a calibration, as the collectives take them."""
-    return Tuning({name: Protocol(**p) for name, p in calib.protocols.items()})
+    return Tuning({name: Protocol(**p) for name, p in calib.protocols.items()}, calib.nvls_bandwidth_fraction)
 
 
 def load_system(source: str | Path | dict) -> SystemConfig:
@@ -94,7 +94,7 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
         raise ConfigError("--algorithm", algorithm, ", ".join(("auto",) + ALGORITHMS[op]))
     calib = calibration or load_calibration()
     accel = load_accelerator(system.accelerator)
-    graph = topology_graph(system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+    graph = topology_graph(system, accel)
     world = gpus or system.num_nodes * system.gpus_per_node
     if world < 2:
         raise ConfigError("--gpus", world, "at least 2")
@@ -105,7 +105,7 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
     for size in sizes:
         env = simpy.Environment()
         coll = Collectives(Fabric(env, cluster.capacity), cluster.route, cluster.path_latency,
-                           cluster.node_of, tuning(calib), {op: algorithm})
+                           cluster.node_of, tuning(calib), {op: algorithm}, cluster.in_switch)
         coll.register("bench", op, group)
         done = coll.start("bench", op, size)
         env.run(done)
@@ -134,7 +134,7 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     calib = calibration or load_calibration()
     predictor = RooflinePredictor(accel, calib, sc.training.precision)
 
-    graph = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+    graph = topology_graph(sc.system, accel)
     cluster = build_cluster(graph, job.world, calib.protocol_efficiency, calib.hop_latency)
     step = simulate_step(job, cluster, predictor.time, tuning(calib), mode)
     wall = time.perf_counter() - wall
@@ -162,6 +162,11 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     links["utilization"] = links["bytes"] / (links["bandwidth"] * t)
     links = links.sort_values("utilization", ascending=False, kind="stable").reset_index(drop=True)
     memory = pd.DataFrame([{"stage": s, **m, "total": sum(m.values())} for s, m in enumerate(job.memory)])
+    flows = pd.DataFrame([{"transfer": tag, "begin": b, "end": e, "duration": e - b, "bytes_per_flow": n,
+                           "flows": fp.flows, "links": len(fp.links)} for tag, b, e, n, fp in step.transfers],
+                         columns=["transfer", "begin", "end", "duration", "bytes_per_flow", "flows", "links"])
+    top = {int(i): f"{cluster.links[i][0]} -> {cluster.links[i][1]}" for i in links["link"].head(TRACE_LINKS)}
+    series = link_utilization(step.transfers, top, cluster.bandwidth)
     stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
 
     summary = {
@@ -191,5 +196,31 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
                        "wall_time_s": wall},
         "resolved_scenario": scenario_to_dict(sc),
     }
-    tables = {"ops": ops, "links": links, "memory": memory, "stages": stages}
-    return Result(summary, tables, _trace_args=(step.records, cluster.node_of, step.multiplicity))
+    tables = {"ops": ops, "flows": flows, "links": links, "memory": memory, "stages": stages}
+    return Result(summary, tables, _trace_args=(step.records, cluster.node_of, step.multiplicity, series))
+
+
+TRACE_LINKS = 8  # links with counter tracks in the trace
+
+
+def link_utilization(transfers, names: dict[int, str], bandwidth: list[float]) -> dict[str, list[tuple[float, float]]]:
+    """Step functions of utilization for the named links, each transfer at its average rate."""
+    changes: dict[int, list[tuple[float, float]]] = {l: [] for l in names}
+    for _, begin, end, nbytes, fp in transfers:
+        if end <= begin:
+            continue
+        for l, m in zip(fp.links, fp.mult):
+            if l in changes:
+                rate = nbytes * m / (end - begin) / bandwidth[l]
+                changes[l] += [(begin, rate), (end, -rate)]
+    series = {}
+    for l, deltas in changes.items():
+        level, points = 0.0, []
+        for t, d in sorted(deltas):
+            level += d
+            if points and points[-1][0] == t:
+                points[-1] = (t, max(level, 0.0))
+            else:
+                points.append((t, max(level, 0.0)))
+        series[names[l]] = points
+    return series

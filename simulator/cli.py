@@ -67,7 +67,7 @@ def topology(source: Path = typer.Argument(..., help="A scenario (its system's t
     else:
         sc = load_scenario(source)
         accel = load_accelerator(sc.system.accelerator)
-        g = topology_graph(sc.system, accel.scale_up_bandwidth, accel.host_link_bandwidth)
+        g = topology_graph(sc.system, accel)
     s = summarize(g)
     table = Table(title=s["name"] or str(source), show_header=False)
     table.add_row("servers", str(s["servers"]))

@@ -1,7 +1,8 @@
 """Chrome / Perfetto trace of one iteration: ts and dur in microseconds.
 
 pid is the server, tid a stream of a rank (compute, tp, dp, embedding, pp wait); pipeline
-transfers, which may overlap each other, are async events. Opens in ui.perfetto.dev.
+transfers, which may overlap each other, are async events; the busiest links get utilization
+counter tracks (each transfer counted at its average rate). Opens in ui.perfetto.dev.
 """
 
 from __future__ import annotations
@@ -9,8 +10,21 @@ from __future__ import annotations
 STREAMS = ("compute", "tp", "dp", "embedding", "wait", "pp")
 
 
-def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int]) -> dict:
-    events: list[dict] = []
+LINKS_PID = 1_000_000  # a process of its own for link utilization counters
+
+
+def link_counters(series: dict[str, list[tuple[float, float]]]) -> list[dict]:
+    """Counter events ("C") of link utilization, one track per link: [(time s, utilization)]."""
+    events = [{"ph": "M", "name": "process_name", "pid": LINKS_PID, "args": {"name": "network links"}}]
+    for name, points in series.items():
+        events += [{"ph": "C", "name": name, "pid": LINKS_PID, "ts": t * 1e6,
+                    "args": {"utilization": round(u, 6)}} for t, u in points]
+    return events
+
+
+def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
+                 link_series: dict[str, list[tuple[float, float]]] | None = None) -> dict:
+    events: list[dict] = link_counters(link_series) if link_series else []
     named: set[tuple[int, int]] = set()
     servers: set[int] = set()
     for i, (rank, stream, name, phase, mb, layer, start, end, nbytes) in enumerate(records):

@@ -52,6 +52,7 @@ class StepResult:
     records: list[tuple]
     breakdown: dict[int, dict[str, float]]      # per simulated rank, seconds by category
     link_bytes: list[float]
+    transfers: list[tuple]                     # fabric records: tag, begin, end, bytes per flow, footprint
     events: int
     fabric_recomputations: int
     mode: str
@@ -67,7 +68,7 @@ class StepSimulation:
         self.env = CountingEnvironment()
         self.fabric = Fabric(self.env, cluster.capacity)
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
-                                       tuning, algorithms)
+                                       tuning, algorithms, cluster.in_switch)
         plan = self.plan
         if mode == "symmetric":
             self.ranks = [plan.representative(s) for s in range(plan.pp)]
@@ -225,6 +226,7 @@ class StepSimulation:
             b["pipeline_bubble"] += t - self._end[r]
         return StepResult(iteration_time=t, simulated_ranks=self.ranks, records=self.records,
                           breakdown=self._breakdown, link_bytes=self.fabric.link_bytes,
+                          transfers=self.fabric.records,
                           events=self.env.scheduled, fabric_recomputations=self.fabric.recomputations,
                           mode=self.mode, multiplicity=self.multiplicity())
 

@@ -27,6 +27,7 @@ class Accelerator:
     scale_up_bandwidth: float
     host_link_bandwidth: float
     sources: dict[str, str] = field(default_factory=dict)
+    in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
 
     def peak(self, precision: str, where: str = "scenario.training.precision") -> float:
         if precision not in self.peak_flops:
@@ -55,6 +56,7 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
             host_link_bandwidth=parse_quantity(data["host_link"]["bandwidth"], "bandwidth",
                                                f"{where}.host_link.bandwidth"),
             sources=dict(data.get("sources") or {}),
+            in_switch_reduction=bool(data["scale_up"].get("in_switch_reduction", False)),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(where, reason=f"missing or malformed entry {exc}",
@@ -91,6 +93,7 @@ class Calibration:
     attention_efficiency: float
     protocol_efficiency: dict[str, float]
     hop_latency: dict[str, float]
+    nvls_bandwidth_fraction: float
     protocols: dict[str, dict[str, float]]   # name -> launch_latency, step_latency, bandwidth_fraction, channel_rate
 
 
@@ -107,6 +110,7 @@ def load_calibration(path: str | None = None) -> Calibration:
         protocol_efficiency={k: float(v["value"]) for k, v in n["protocol_efficiency"].items()},
         hop_latency={k: parse_quantity(v["value"], "time", f"calibration.hop_latency.{k}")
                      for k, v in n["hop_latency"].items()},
+        nvls_bandwidth_fraction=float(n["nvls_bandwidth_fraction"]["value"]),
         protocols={name: {"launch_latency": parse_quantity(p["launch_latency"]["value"], "time", f"calibration.{name}"),
                           "step_latency": parse_quantity(p["step_latency"]["value"], "time", f"calibration.{name}"),
                           "bandwidth_fraction": float(p["bandwidth_fraction"]["value"]),

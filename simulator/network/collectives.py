@@ -15,6 +15,11 @@ tree (all-reduce across servers): NCCL's double binary tree. Inside a server the
   one (so each server's NIC carries about 2S/k each way, as in a ring), each reducing then
   broadcasting half of the buffer; per channel (one per member of a server) every tree edge carries
   S/(2k) each way, in 2 x (chain length + tree depth) steps.
+hierarchical (all-reduce across servers): reduce-scatter inside each server, all-reduce of each
+  1/g shard across servers among GPUs of one index, all-gather inside each server; three phases.
+nvls (all-reduce inside one NVSwitch with in-switch reduction, H100 and later): every GPU sends
+  its buffer into the switch and receives the reduced buffer, S each way, in 2 steps, at the
+  calibrated fraction of the links' rate that NVLS reaches.
 pairwise (all-to-all): every member sends S/n to every other member at once, in one step.
 direct (send/recv): one flow of S bytes, one step.
 
@@ -39,7 +44,7 @@ from typing import Callable
 from .fabric import Fabric, Footprint
 
 ALGORITHMS = {
-    "all_reduce": ("ring", "tree"),
+    "all_reduce": ("ring", "tree", "hierarchical", "nvls"),
     "reduce_scatter": ("ring",),
     "all_gather": ("ring",),
     "broadcast": ("ring",),
@@ -50,7 +55,7 @@ PROTOCOLS = ("simple", "ll128", "ll")
 # In the measured range NCCL's tree only beats the ring on latency, never on bandwidth (at two
 # servers an idealized double tree would move half the ring's bytes per NIC, and the measured
 # busbw shows no such gain), so the tree runs with the low-latency protocol only.
-ONLY_PROTOCOLS = {"tree": ("ll", "ll128")}
+ONLY_PROTOCOLS = {"tree": ("ll", "ll128"), "nvls": ("simple",)}
 BUS_FACTOR = {  # nccl-tests: busbw = algbw x factor(n)
     "all_reduce": lambda n: 2 * (n - 1) / n,
     "reduce_scatter": lambda n: (n - 1) / n,
@@ -71,9 +76,11 @@ class Protocol:
 
 @dataclass(frozen=True)
 class Tuning:
-    """The calibrated constants of collectives: protocols by name."""
+    """The calibrated constants of collectives: protocols by name, and the share of the links'
+    rate that in-switch reduction (NVLS) reaches."""
 
     protocols: dict[str, Protocol]
+    nvls_bandwidth_fraction: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -183,26 +190,55 @@ def _tree(group, server_of) -> FlowSet:
     return FlowSet(tuple(pairs), 1 / (2 * k), 2 * (chain + depth))
 
 
-def flows(op: str, algorithm: str, group: tuple[int, ...], server_of: Callable[[int], int]) -> FlowSet:
+def _hierarchical(group, server_of) -> list[FlowSet]:
+    """Reduce-scatter inside each server, all-reduce of the 1/g shard across servers among GPUs of
+    the same index (g rings at once), all-gather inside each server."""
+    servers = _servers(group, server_of)
+    g = min(len(s) for s in servers)
+    inside = [_ring("reduce_scatter", tuple(seg), server_of) for seg in servers]
+    rs = FlowSet(tuple(p for f in inside for p in f.pairs), inside[0].bytes_factor, inside[0].steps)
+    m = len(servers)
+    across = [_ring("all_reduce", tuple(seg[i] for seg in servers), server_of) for i in range(g)]
+    ar = FlowSet(tuple(p for f in across for p in f.pairs), across[0].bytes_factor / g, across[0].steps)
+    return [rs, ar, FlowSet(rs.pairs, rs.bytes_factor, rs.steps)] if m > 1 else [rs]
+
+
+def flows(op: str, algorithm: str, group: tuple[int, ...], server_of: Callable[[int], int]) -> list[FlowSet]:
+    """The phases (run one after the other) of an algorithm; most have one."""
     if algorithm not in ALGORITHMS.get(op, ()):
         raise ValueError(f"no algorithm {algorithm!r} for {op!r}; known: {ALGORITHMS.get(op)}")
     n = len(group)
     if algorithm == "ring":
-        return _ring(op, group, server_of)
+        return [_ring(op, group, server_of)]
     if algorithm == "tree":
-        return _tree(group, server_of)
+        return [_tree(group, server_of)]
+    if algorithm == "hierarchical":
+        return _hierarchical(group, server_of)
+    if algorithm == "nvls":
+        # every GPU sends its buffer into the switch and gets the reduced one back: S each way
+        rings = ring_orders(group, server_of)  # one channel per member, as for the ring
+        pairs = tuple((ring[i], ring[(i + 1) % n]) for ring in rings for i in range(n))
+        return [FlowSet(pairs, 1.0 / len(rings), 2)]
     if algorithm == "pairwise":
-        pairs = tuple((a, b) for a in group for b in group if a != b)
-        return FlowSet(pairs, 1 / n, 1)
-    return FlowSet(((group[0], group[1]),), 1.0, 1)
+        return [FlowSet(tuple((a, b) for a in group for b in group if a != b), 1 / n, 1)]
+    return [FlowSet(((group[0], group[1]),), 1.0, 1)]
 
 
-def candidates(op: str, group, server_of) -> tuple[str, ...]:
-    """Algorithms that apply: the tree needs the group to span more than one server."""
-    algs = ALGORITHMS[op]
-    if "tree" in algs and len({server_of(r) for r in group}) < 2:
-        algs = tuple(a for a in algs if a != "tree")
-    return algs
+def candidates(op: str, group, server_of, in_switch: Callable[[tuple[int, ...]], bool] = lambda g: False
+               ) -> tuple[str, ...]:
+    """Algorithms that apply: the tree and the hierarchical all-reduce need more than one server
+    (the latter with several members in each), NVLS a group inside one NVLS-capable switch."""
+    shares = [len(s) for s in _servers(group, server_of)]
+    keep = []
+    for alg in ALGORITHMS[op]:
+        if alg == "tree" and len(shares) < 2:
+            continue
+        if alg == "hierarchical" and (len(shares) < 2 or min(shares) < 2):
+            continue
+        if alg == "nvls" and not in_switch(group):
+            continue
+        keep.append(alg)
+    return tuple(keep)
 
 
 def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callable[[tuple[int, ...]], float],
@@ -222,7 +258,7 @@ def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callab
             if l in count:
                 count[l] += 1
     links = tuple(sorted(count))
-    return Footprint(links, tuple(count[l] for l in links), worst)
+    return Footprint(links, tuple(count[l] for l in links), worst, len(pairs) + len(mirror_pairs))
 
 
 class Collectives:
@@ -234,52 +270,75 @@ class Collectives:
     """
 
     def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
-                 algorithms: dict[str, str] | None = None):
+                 algorithms: dict[str, str] | None = None, in_switch=lambda group: False):
         self.fabric = fabric
         self.route, self.path_latency, self.server_of = route, path_latency, server_of
         self.protocols = tuning.protocols
+        self.nvls_fraction = tuning.nvls_bandwidth_fraction
+        self.in_switch = in_switch
         self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
-        self._plans: dict[tuple, tuple[FlowSet, Footprint]] = {}
+        self._plans: dict[tuple, list[tuple[FlowSet, Footprint]]] = {}
         self._choice: dict[tuple, tuple[str, str]] = {}
         self.owner: dict[Footprint, object] = {}
 
     def register(self, key, op: str, group: tuple[int, ...], mirrors=()) -> None:
+        algs = candidates(op, group, self.server_of, self.in_switch)
         forced = self.forced.get(op)
-        algs = (forced,) if forced else candidates(op, group, self.server_of)
+        if forced:  # a forced algorithm that does not apply to this group falls back to the choice
+            algs = (forced,) if forced in algs else algs
         for alg in algs:
             if (key, op, alg) in self._plans:
                 continue
-            fs = flows(op, alg, group, self.server_of)
-            mirror_pairs = [p for g in mirrors for p in flows(op, alg, g, self.server_of).pairs]
-            fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
-            self._plans[(key, op, alg)] = (fs, fp)
-            self.owner[fp] = key
+            phases = []
+            mirror_phases = [flows(op, alg, g, self.server_of) for g in mirrors]
+            for i, fs in enumerate(flows(op, alg, group, self.server_of)):
+                mirror_pairs = [p for m in mirror_phases for p in m[i].pairs]
+                fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
+                phases.append((fs, fp))
+                self.owner[fp] = key
+            self._plans[(key, op, alg)] = phases
 
     def footprints(self, key=None) -> list[Footprint]:
-        return [fp for (k, _, _), (_, fp) in self._plans.items() if key is None or k == key]
+        return [fp for (k, _, _), phases in self._plans.items() if key is None or k == key for _, fp in phases]
 
-    def _terms(self, key, op: str, alg: str, proto: str, size: float) -> tuple[Footprint, float, float, float]:
-        """(footprint, wire bytes per flow, latency, per-flow rate cap) of one way to run it."""
-        fs, fp = self._plans[(key, op, alg)]
+    def _ways(self, key, op: str) -> list[tuple[str, str]]:
+        algs = [a for (k, o, a) in self._plans if k == key and o == op]
+        return [(a, p) for a, p in product(algs, PROTOCOLS) if p in ONLY_PROTOCOLS.get(a, PROTOCOLS)]
+
+    def _phases(self, key, op: str, alg: str, proto: str, size: float):
+        """(footprint, wire bytes per flow, latency, per-flow rate cap) of each phase; the
+        protocol's launch latency is paid once, by the first phase."""
         p = self.protocols[proto]
-        return fp, size * fs.bytes_factor / p.bandwidth_fraction, \
-            p.launch_latency + fs.steps * (fp.latency + p.step_latency), p.channel_rate
+        scale = size / p.bandwidth_fraction / (self.nvls_fraction if alg == "nvls" else 1.0)
+        out = []
+        for i, (fs, fp) in enumerate(self._plans[(key, op, alg)]):
+            latency = (p.launch_latency if i == 0 else 0.0) + fs.steps * (fp.latency + p.step_latency)
+            out.append((fp, fs.bytes_factor * scale, latency, p.channel_rate))
+        return out
 
     def cost(self, key, op: str, alg: str, proto: str, size: float) -> float:
         """Time of the collective alone on the fabric."""
-        fp, nbytes, latency, cap = self._terms(key, op, alg, proto, size)
-        return latency + (nbytes / fp.solo_rate(self.fabric.capacity, cap) if fp.links else 0.0)
+        return sum(latency + (nbytes / fp.solo_rate(self.fabric.capacity, cap) if fp.links else 0.0)
+                   for fp, nbytes, latency, cap in self._phases(key, op, alg, proto, size))
 
     def choose(self, key, op: str, size: float) -> tuple[str, str]:
         """The (algorithm, protocol) that is fastest alone on the fabric."""
         c = self._choice.get((key, op, size))
         if c is None:
-            algs = [a for (k, o, a) in self._plans if k == key and o == op]
-            ways = [(a, p) for a, p in product(algs, PROTOCOLS) if p in ONLY_PROTOCOLS.get(a, PROTOCOLS)]
-            c = min(ways, key=lambda w: (self.cost(key, op, *w, size), w))
+            c = min(self._ways(key, op), key=lambda w: (self.cost(key, op, *w, size), w))
             self._choice[(key, op, size)] = c
         return c
 
     def start(self, key, op: str, size: float):
-        fp, nbytes, latency, cap = self._terms(key, op, *self.choose(key, op, size), size)
-        return self.fabric.transfer(fp, nbytes, latency, cap)
+        alg, proto = self.choose(key, op, size)
+        phases = self._phases(key, op, alg, proto, size)
+        tag = f"{op} {alg}/{proto}"
+        if len(phases) == 1:
+            return self.fabric.transfer(*phases[0], tag=tag)
+        done = self.fabric.env.event()
+
+        def run(i):
+            ev = self.fabric.transfer(*phases[i], tag=f"{tag} phase {i + 1}")
+            ev.callbacks.append(lambda _: run(i + 1) if i + 1 < len(phases) else done.succeed())
+        run(0)
+        return done

@@ -24,6 +24,7 @@ class Footprint:
     links: tuple[int, ...]
     mult: tuple[int, ...]
     latency: float                  # one-way path latency of one step (slowest flow)
+    flows: int = 1                  # flows in the class (simulated and mirrored)
 
     def solo_rate(self, capacity: list[float], cap: float = float("inf")) -> float:
         """Per-flow rate with the fabric to itself: the tightest link's share, at most `cap`."""
@@ -31,10 +32,12 @@ class Footprint:
 
 
 class _Class:
-    __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done", "cap")
+    __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done", "cap", "fp",
+                 "tag", "begin")
 
-    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float, cap: float):
+    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float, cap: float, tag: str):
         self.links, self.mult = fp.links, fp.mult
+        self.fp, self.tag, self.begin = fp, tag, now
         self.cap = cap
         self.nbytes = nbytes
         self.remaining = nbytes
@@ -54,6 +57,8 @@ class Fabric:
         self.link_bytes = [0.0] * len(capacity)
         self.recomputations = 0
         self.exclusive: set[Footprint] = set()
+        # one record per finished transfer: (tag, begin, end, bytes per flow, footprint)
+        self.records: list[tuple[str, float, float, float, Footprint]] = []
 
     def mark_exclusive(self, owner: dict[Footprint, object], serialized: set) -> None:
         """Footprints whose links no other owner's footprints use, and whose owner (a group of
@@ -66,7 +71,8 @@ class Fabric:
         self.exclusive = {fp for fp, who in owner.items()
                           if who in serialized and all(len(users[l]) == 1 for l in fp.links)}
 
-    def transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float = float("inf")) -> simpy.Event:
+    def transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float = float("inf"),
+                 tag: str = "") -> simpy.Event:
         """Move `nbytes` per flow of `fp` after `latency`, each flow at most `cap` bytes/s."""
         env = self.env
         done = env.event()
@@ -75,9 +81,11 @@ class Fabric:
         elif fp in self.exclusive:
             rate = fp.solo_rate(self.capacity, cap)
             self._account(fp.links, fp.mult, nbytes)
+            begin = env.now + latency
+            self.records.append((tag, begin, begin + nbytes / rate, nbytes, fp))
             env.timeout(latency + nbytes / rate).callbacks.append(lambda _: done.succeed())
         else:
-            cls = _Class(fp, nbytes, done, env.now, cap)
+            cls = _Class(fp, nbytes, done, env.now, cap, tag)
             if latency > 0:
                 env.timeout(latency).callbacks.append(lambda _: self._start(cls))
             else:
@@ -112,7 +120,7 @@ class Fabric:
             c.updated = now
 
     def _start(self, cls: _Class) -> None:
-        cls.updated = self.env.now
+        cls.updated = cls.begin = self.env.now
         comp = self._component([cls])
         comp.discard(cls)
         self._advance(comp)
@@ -133,6 +141,7 @@ class Fabric:
             for l in c.links:
                 self.users[l].discard(c)
             self._account(c.links, c.mult, c.nbytes)
+            self.records.append((c.tag, c.begin, self.env.now, c.nbytes, c.fp))
             c.done.succeed()
         if comp:
             self._reshare(self._component(comp))

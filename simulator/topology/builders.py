@@ -18,13 +18,14 @@ def gpu_name(node: int, local: int) -> str:
 
 
 def add_nvswitch_node(g: nx.Graph, node: int, gpus: int, nics: int, scale_up_bandwidth: float,
-                      host_link_bandwidth: float) -> list[str]:
+                      host_link_bandwidth: float, nvls: bool = False) -> list[str]:
     """One server: `gpus` GPUs on an NVSwitch (one logical crossbar), `nics` NICs on PCIe.
 
-    GPU i reaches NIC i * nics // gpus (rail-aligned, as in DGX A100/H100). Returns the NIC names.
+    GPU i reaches NIC i * nics // gpus (rail-aligned, as in DGX A100/H100). `nvls` marks a switch
+    that reduces in the network (NVLink SHARP). Returns the NIC names.
     """
     switch = f"n{node}/nvswitch"
-    g.add_node(switch, kind="nvswitch", tier=1, node=node)
+    g.add_node(switch, kind="nvswitch", tier=1, node=node, nvls=nvls)
     nic_names = [f"n{node}/nic{k}" for k in range(nics)]
     for k, nic in enumerate(nic_names):
         g.add_node(nic, kind="nic", tier=1, node=node, local=k)
@@ -39,7 +40,7 @@ def add_nvswitch_node(g: nx.Graph, node: int, gpus: int, nics: int, scale_up_ban
 def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: int,
                             nic_bandwidth: float, scale_up_bandwidth: float, host_link_bandwidth: float,
                             nodes_per_leaf: int = 32, spines: int = 8,
-                            oversubscription: float = 1.0) -> nx.Graph:
+                            oversubscription: float = 1.0, nvls: bool = False) -> nx.Graph:
     """NVSwitch servers on a rail-optimized two-tier fat-tree (leaf-spine).
 
     Rail r (NIC r of every server) of each group of `nodes_per_leaf` servers goes to its own leaf
@@ -54,7 +55,7 @@ def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: i
     need_spines = groups * nics_per_node > 1
     for node in range(num_nodes):
         nics = add_nvswitch_node(g, node, gpus_per_node, nics_per_node, scale_up_bandwidth,
-                                 host_link_bandwidth)
+                                 host_link_bandwidth, nvls)
         group = node // nodes_per_leaf
         for rail, nic in enumerate(nics):
             leaf = f"leaf{group}/rail{rail}"
@@ -77,7 +78,7 @@ def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_
                     scale_up_bandwidth: float, host_link_bandwidth: float, nodes_per_leaf: int = 32,
                     spines: int = 8, oversubscription: float = 1.0, nodes_per_pod: int = 256,
                     cores: int = 16, core_oversubscription: float = 1.0,
-                    rail_optimized: bool = True) -> nx.Graph:
+                    rail_optimized: bool = True, nvls: bool = False) -> nx.Graph:
     """NVSwitch servers on a leaf-spine-core Clos: pods of `nodes_per_pod` servers, each pod a
     two-tier fat-tree (rail-optimized or not) with its own `spines`, every pod spine linked to the
     `cores`. Each tier has ceil(downlinks / oversubscription) uplink cables of the NIC speed, spread
@@ -86,7 +87,8 @@ def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_
     g = nx.Graph(name=f"three-tier Clos, {num_nodes} x {gpus_per_node} GPUs", builder="three_tier_clos")
     leaves_by_pod: dict[int, list[str]] = {}
     for node in range(num_nodes):
-        nics = add_nvswitch_node(g, node, gpus_per_node, nics_per_node, scale_up_bandwidth, host_link_bandwidth)
+        nics = add_nvswitch_node(g, node, gpus_per_node, nics_per_node, scale_up_bandwidth, host_link_bandwidth,
+                                 nvls)
         pod, group = node // nodes_per_pod, node // nodes_per_leaf
         for rail, nic in enumerate(nics):
             leaf = f"pod{pod}/leaf{group}" + (f"/rail{rail}" if rail_optimized else "")
@@ -147,7 +149,7 @@ def torus(dims: tuple[int, ...], link_bandwidth: float, gpus_per_node: int = 1,
 
 def dragonfly(groups: int, routers_per_group: int, nodes_per_router: int, gpus_per_node: int,
               nic_bandwidth: float, local_bandwidth: float, global_bandwidth: float,
-              scale_up_bandwidth: float, host_link_bandwidth: float) -> nx.Graph:
+              scale_up_bandwidth: float, host_link_bandwidth: float, nvls: bool = False) -> nx.Graph:
     """NVSwitch servers on a dragonfly: routers in a group are fully connected; every pair of
     groups has one global link, spread over the routers of each group. Each server has one NIC
     per GPU, all to its router. Minimal routing (shortest paths)."""
@@ -162,7 +164,7 @@ def dragonfly(groups: int, routers_per_group: int, nodes_per_router: int, gpus_p
                 g.add_edge(a, b, bandwidth=local_bandwidth, kind="infiniband")
             for _ in range(nodes_per_router):
                 for nic in add_nvswitch_node(g, node, gpus_per_node, gpus_per_node, scale_up_bandwidth,
-                                             host_link_bandwidth):
+                                             host_link_bandwidth, nvls):
                     g.add_edge(nic, a, bandwidth=nic_bandwidth, kind="infiniband")
                 node += 1
     for n in g:  # no tiers: routing takes shortest paths

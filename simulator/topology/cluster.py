@@ -47,14 +47,27 @@ class Cluster:
     def node_of(self, rank: int) -> int:
         return self.graph.nodes[self.gpus[rank]]["node"]
 
+    def in_switch(self, group: tuple[int, ...]) -> bool:
+        """Whether all ranks hang off one switch that reduces in the network (NVLS)."""
+        g = self.graph
+        common = None
+        for r in group:
+            sw = {n for n in g.neighbors(self.gpus[r]) if g.nodes[n].get("nvls")}
+            common = sw if common is None else common & sw
+            if not common:
+                return False
+        return bool(common)
 
-def topology_graph(system: SystemConfig, scale_up_bandwidth: float, host_link_bandwidth: float) -> nx.Graph:
-    """The scenario's topology: loaded from its file, or built from its parameters."""
+
+def topology_graph(system: SystemConfig, accelerator) -> nx.Graph:
+    """The scenario's topology: loaded from its file, or built from its parameters with the
+    accelerator's link bandwidths (and its switch's in-network reduction) as defaults."""
     t = system.topology
     if t.file:
         return load_topology(t.file)
-    up = scale_up_bandwidth if t.scale_up_bandwidth is None else t.scale_up_bandwidth
-    host = host_link_bandwidth if t.host_link_bandwidth is None else t.host_link_bandwidth
+    up = accelerator.scale_up_bandwidth if t.scale_up_bandwidth is None else t.scale_up_bandwidth
+    host = accelerator.host_link_bandwidth if t.host_link_bandwidth is None else t.host_link_bandwidth
+    nvls = accelerator.in_switch_reduction
     if t.builder == "torus":
         bw = t.torus_link_bandwidth or up / (2 * len(t.torus_dims))
         return torus(t.torus_dims, bw, system.gpus_per_node)
@@ -65,11 +78,11 @@ def topology_graph(system: SystemConfig, scale_up_bandwidth: float, host_link_ba
                          nic_bandwidth=t.nic_bandwidth,
                          local_bandwidth=t.nic_bandwidth * t.nodes_per_router * system.gpus_per_node,
                          global_bandwidth=t.global_bandwidth or t.nic_bandwidth,
-                         scale_up_bandwidth=up, host_link_bandwidth=host)
+                         scale_up_bandwidth=up, host_link_bandwidth=host, nvls=nvls)
     common = dict(num_nodes=system.num_nodes, gpus_per_node=system.gpus_per_node,
                   nics_per_node=t.nics_per_node or system.gpus_per_node, nic_bandwidth=t.nic_bandwidth,
                   scale_up_bandwidth=up, host_link_bandwidth=host, nodes_per_leaf=t.nodes_per_leaf,
-                  spines=t.spines, oversubscription=t.oversubscription)
+                  spines=t.spines, oversubscription=t.oversubscription, nvls=nvls)
     if t.builder == "three_tier_clos":
         return three_tier_clos(**common, nodes_per_pod=t.nodes_per_pod, cores=t.core_switches,
                                core_oversubscription=t.core_oversubscription, rail_optimized=t.rail_optimized)

@@ -17,7 +17,8 @@ import simpy
 from . import __version__
 from .analysis import FLOPS_FORMULA, Result
 from .config import ConfigError, DoesNotFitError, Scenario, SystemConfig, load_scenario, scenario_to_dict
-from .engine import BREAKDOWN_KEYS, RECORD_COLUMNS, simulate_step
+from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSimulation,
+                     simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
 from .topology import build_cluster, topology_graph
@@ -53,8 +54,17 @@ def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
     job = compile_job(sc)
     accel = load_accelerator(sc.system.accelerator)
     accel.peak(sc.training.precision)  # the accelerator must support the precision
+    check_algorithms(sc.system.collective_algorithms, "scenario.system.collective_algorithms")
     totals = [sum(m.values()) for m in job.memory]
     return Prepared(sc, job, accel, max(range(len(totals)), key=totals.__getitem__))
+
+
+def check_algorithms(algorithms: dict[str, str], where: str) -> None:
+    for op, alg in algorithms.items():
+        if op not in ALGORITHMS:
+            raise ConfigError(f"{where}.{op}", op, ", ".join(ALGORITHMS))
+        if alg != "auto" and alg not in ALGORITHMS[op]:
+            raise ConfigError(f"{where}.{op}", alg, ", ".join(("auto",) + ALGORITHMS[op]))
 
 
 def tuning(calib: Calibration) -> Tuning:
@@ -90,8 +100,7 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
     """
     if op not in ALGORITHMS:
         raise ConfigError("--op", op, ", ".join(ALGORITHMS))
-    if algorithm != "auto" and algorithm not in ALGORITHMS[op]:
-        raise ConfigError("--algorithm", algorithm, ", ".join(("auto",) + ALGORITHMS[op]))
+    check_algorithms({op: algorithm}, "--algorithm")
     calib = calibration or load_calibration()
     accel = load_accelerator(system.accelerator)
     graph = topology_graph(system, accel)
@@ -129,16 +138,63 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     prep = prepare(scenario)
     if check_memory:
         prep.check_fits()
-    sc, job, accel = prep.scenario, prep.job, prep.accelerator
-    mode = mode or sc.simulation.mode
     calib = calibration or load_calibration()
-    predictor = RooflinePredictor(accel, calib, sc.training.precision)
+    graph = topology_graph(prep.scenario.system, prep.accelerator)
+    cluster = build_cluster(graph, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
+    step = _step_simulation(prep, cluster, calib, mode).run()
+    return _result(prep, cluster, step, time.perf_counter() - wall)
 
-    graph = topology_graph(sc.system, accel)
-    cluster = build_cluster(graph, job.world, calib.protocol_efficiency, calib.hop_latency)
-    step = simulate_step(job, cluster, predictor.time, tuning(calib), mode)
+
+def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict | None = None, *,
+                      mode: str | None = None, calibration: Calibration | None = None) -> list[Result]:
+    """Predict one iteration of several jobs running at once on one cluster network.
+
+    Job i takes the next `num_nodes` servers of the shared `system` (a SystemConfig, a system or
+    scenario file, or a mapping); by default the first scenario's system grown to hold every job.
+    Their flows contend wherever they share links. Each Result's link and flow tables cover the
+    whole shared fabric.
+    """
+    wall = time.perf_counter()
+    preps = [prepare(s) for s in scenarios]
+    if not preps:
+        raise ConfigError("scenarios", [], "at least one scenario")
+    for p in preps:
+        p.check_fits()
+    if system is None:
+        first = preps[0].scenario.system
+        system = dataclasses.replace(first, num_nodes=sum(p.scenario.system.num_nodes for p in preps))
+    elif not isinstance(system, SystemConfig):
+        system = load_system(system)
+    per_server = system.gpus_per_node
+    for i, p in enumerate(preps):
+        if p.scenario.system.gpus_per_node != per_server:
+            raise ConfigError(f"scenarios[{i}].system.gpus_per_node", p.scenario.system.gpus_per_node,
+                              f"{per_server}, the shared system's")
+    calib = calibration or load_calibration()
+    accel = load_accelerator(system.accelerator)
+    cluster = build_cluster(topology_graph(system, accel), system.num_nodes * per_server,
+                            calib.protocol_efficiency, calib.hop_latency, where="system")
+    fabric = Fabric(CountingEnvironment(), cluster.capacity)
+    sims, views, first = [], [], 0
+    for i, p in enumerate(preps):
+        views.append(cluster.view(first, p.job.world))
+        first += p.scenario.system.num_nodes * per_server
+        sims.append(_step_simulation(p, views[-1], calib, mode, fabric, name=f"job{i}"))
+    steps = simulate_steps_together(sims)
     wall = time.perf_counter() - wall
+    return [_result(p, v, s, wall) for p, v, s in zip(preps, views, steps)]
 
+
+def _step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | None,
+                     fabric: Fabric | None = None, name: str = "") -> StepSimulation:
+    sc = prep.scenario
+    predictor = RooflinePredictor(prep.accelerator, calib, sc.training.precision)
+    return StepSimulation(prep.job, cluster, predictor.time, tuning(calib), mode or sc.simulation.mode,
+                          sc.system.collective_algorithms, fabric=fabric, name=name)
+
+
+def _result(prep: Prepared, cluster, step, wall: float) -> Result:
+    sc, job, accel = prep.scenario, prep.job, prep.accelerator
     plan, t = job.plan, step.iteration_time
     peak = accel.peak(sc.training.precision)
     stage_of = {r: plan.stage_of(r) for r in step.simulated_ranks}

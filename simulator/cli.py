@@ -42,6 +42,21 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
         print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
 
 
+@app.command("run-together")
+def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
+                 system: Optional[Path] = typer.Option(None, help="The shared cluster: a file with a 'system:' "
+                                                               "section (default: the first scenario's, grown to fit all)."),
+                 mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full.")):
+    """Predict one iteration of several jobs sharing one cluster network, each on its own servers."""
+    from .api import simulate_together
+    if mode is not None and mode not in ("symmetric", "full"):
+        raise ConfigError("--mode", mode, "symmetric, full")
+    results = simulate_together(list(scenarios), system, mode=mode)
+    for path, result in zip(scenarios, results):
+        print(f"[{path}]")
+        print(result.report())
+
+
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).")):
     """Check SCENARIO (keys, units, plan, memory) without simulating."""

@@ -91,3 +91,67 @@ def test_bench_collective_cli_prints_nccl_tests_table():
     rows = [l.split() for l in proc.stdout.splitlines() if not l.startswith("#")]
     assert [int(r[0]) for r in rows] == [2**20, 2**21, 2**22, 2**23, 2**24]
     assert all(float(r[5]) > 0 for r in rows)
+
+
+H100 = {"system": {"accelerator": "H100-SXM", "num_nodes": 2, "gpus_per_node": 8}}
+
+
+def test_nvls_serves_large_all_reduce_in_an_h100_server():
+    """Inside an H100 NVSwitch, large all-reduces go through the switch (NVLS), beating the ring."""
+    system = load_system(H100)
+    auto = bench_collective(system, "all_reduce", 8, [2.0**32])
+    ring = bench_collective(system, "all_reduce", 8, [2.0**32], algorithm="ring")
+    assert auto["algorithm"][0] == "nvls/simple"
+    assert auto["busbw"][0] > 1.3 * ring["busbw"][0]
+
+
+def test_nvls_needs_a_capable_switch():
+    """A100's NVSwitch has no in-switch reduction: NVLS is never chosen there."""
+    df = bench_collective(load_system(SYSTEM), "all_reduce", 8, [2.0**32])
+    assert not df["algorithm"][0].startswith("nvls")
+
+
+def test_hierarchical_all_reduce_runs_in_three_phases():
+    """The hierarchical all-reduce records reduce-scatter, cross-server all-reduce, all-gather."""
+    import simulator
+    from .conftest import small_gpt
+    sc = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
+                   system={"collective_algorithms": {"all_reduce": "hierarchical"}})
+    flows = simulator.simulate(sc).tables["flows"]
+    phases = flows[flows["transfer"].str.startswith("all_reduce hierarchical")]["transfer"].unique()
+    assert sorted(p.split()[-1] for p in phases) == ["1", "2", "3"]
+
+
+def test_scenario_can_force_an_algorithm():
+    """system.collective_algorithms forces the algorithm; a wrong name is a ConfigError."""
+    import simulator
+    from .conftest import small_gpt
+    sc = small_gpt(system={"collective_algorithms": {"all_reduce": "ring"}})
+    assert set(simulator.simulate(sc).tables["flows"]["transfer"].str.split("/").str[0]) <= {
+        "all_reduce ring", "send_recv direct"}
+    with pytest.raises(ConfigError, match="scenario.system.collective_algorithms.all_reduce"):
+        simulator.simulate(small_gpt(system={"collective_algorithms": {"all_reduce": "butterfly"}}))
+
+
+def test_jobs_sharing_oversubscribed_uplinks_slow_each_other():
+    """Two jobs whose rings cross the same oversubscribed leaf uplinks are slower together."""
+    import simulator
+    from .conftest import small_gpt
+    a = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
+                  training={"global_batch_size": 48},
+                  system={"num_nodes": 3, "gpus_per_node": 4,
+                          "topology": {"nodes_per_leaf": 2, "spines": 1, "oversubscription": 2.0}})
+    alone = simulator.simulate(a)
+    together = simulator.simulate_together([a, a])
+    assert all(r.iteration_time > alone.iteration_time * 1.05 for r in together)
+
+
+def test_jobs_on_separate_leaves_do_not_interfere():
+    """Jobs under different leaves share no link: together they run as fast as alone."""
+    import simulator
+    from .conftest import small_gpt
+    a = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
+                  system={"num_nodes": 2, "gpus_per_node": 4, "topology": {"nodes_per_leaf": 2}})
+    alone = simulator.simulate(a)
+    assert [r.iteration_time for r in simulator.simulate_together([a, a])] == pytest.approx(
+        [alone.iteration_time] * 2, rel=1e-12)

@@ -57,7 +57,7 @@ def test_exclusive_footprint_takes_closed_form_path():
     env = simpy.Environment()
     fab = Fabric(env, [10.0, 5.0])
     fp = Footprint((0, 1), (1, 2), 1.0)
-    fab.mark_exclusive({fp: "group"}, {"group"})
+    fab.mark_exclusive([(fp, "group")], {"group"})
     ev = fab.transfer(fp, 25.0, 1.0)
     env.run(ev)
     assert env.now == pytest.approx(1.0 + 25 / 2.5)
@@ -68,29 +68,32 @@ flows = st.lists(st.tuples(st.floats(0, 5), st.lists(st.integers(0, 3), min_size
                            st.floats(1, 1000)), min_size=1, max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
-@given(flows, st.integers(0, 3), st.floats(1.1, 4))
-def test_more_bandwidth_never_delays_the_last_of_simultaneous_flows(spec, link, factor):
-    """For flows that start together, raising one link's capacity never delays the moment all
-    are done. (With staggered starts even this fails under max-min fairness: a flow that speeds
-    up can take bandwidth from a later, longer one.)"""
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=4, unique_by=lambda t: t[0]),
+       st.integers(0, 3), st.floats(1.1, 4), st.floats(1, 1e4))
+def test_more_bandwidth_never_slows_a_collective(links, link, factor, nbytes):
+    """A collective (one flow class, any multiplicities) never finishes later on faster links."""
     cap = [10.0, 20.0, 5.0, 8.0]
-    transfers = [(0.0, links, [1] * len(links), b, 0.0) for _, links, b in spec]
-    before, _ = run_transfers(cap, transfers)
-    cap2 = list(cap)
-    cap2[link] *= factor
-    after, _ = run_transfers(cap2, transfers)
-    assert max(after.values()) <= max(before.values()) * (1 + 1e-9) + 1e-9
+    ids, mult = [l for l, _ in links], [m for _, m in links]
+    before, _ = run_transfers(cap, [(0, ids, mult, nbytes, 1.0)])
+    cap[link] *= factor
+    after, _ = run_transfers(cap, [(0, ids, mult, nbytes, 1.0)])
+    assert after[0] <= before[0] * (1 + 1e-12)
 
 
 def test_max_min_is_not_monotone_per_flow():
     """Known property of max-min fairness: widening a link can slow a flow that does not use it,
-    because the flows it frees compete harder elsewhere (here A, alone on link 0)."""
+    because the flows it frees compete harder elsewhere (here A, alone on link 0); with other
+    sizes even the last finish moves later. Monotonicity holds per collective, not per fabric."""
     transfers = [(0, [0], [1], 1.0, 0.0), (0, [0, 2], [1, 1], 1.0, 0.0), (0, [0, 2], [1, 1], 1.0, 0.0)]
     before, _ = run_transfers([10.0, 20.0, 5.0], transfers)
     after, _ = run_transfers([10.0, 20.0, 10.0], transfers)
     assert before[0] == pytest.approx(0.2) and after[0] == pytest.approx(0.3)
-    assert max(after.values()) < max(before.values())
+    transfers = [(0, [3, 0], [1, 1], 2.0, 0.0), (0, [0, 1, 2], [1, 1, 1], 1.0, 0.0),
+                 (0, [0, 1, 2], [1, 1, 1], 1.0, 0.0)]
+    before, _ = run_transfers([10.0, 20.0, 5.0, 8.0], transfers)
+    after, _ = run_transfers([10.0, 20.0, 10.0, 8.0], transfers)
+    assert max(before.values()) == pytest.approx(0.4) and max(after.values()) == pytest.approx(0.425)
 
 
 @settings(max_examples=60, deadline=None)

@@ -133,6 +133,8 @@ class SystemConfig:
     num_nodes: int = option(minimum=1, doc="Servers in the job.")
     gpus_per_node: int = option(8, minimum=1, doc="Accelerators per server.")
     topology: TopologyConfig = option(TopologyConfig(), doc="Network; see the topology table.")
+    collective_algorithms: dict[str, str] = option({}, doc="Force an algorithm per collective, e.g. "
+                                                          "{all_reduce: ring}; 'auto' (default) chooses by cost.")
 
     def check(self, path: str) -> None:
         t = self.topology

@@ -61,12 +61,14 @@ class StepResult:
 
 class StepSimulation:
     def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
-                 algorithms: dict[str, str] | None = None):
+                 algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = ""):
+        """`fabric` (with its environment) may be shared with other jobs placed on the same cluster."""
         self.job, self.cluster, self.plan = job, cluster, job.plan
         self.op_time = op_time
         self.mode = mode
-        self.env = CountingEnvironment()
-        self.fabric = Fabric(self.env, cluster.capacity)
+        self.name = name
+        self.env = fabric.env if fabric else CountingEnvironment()
+        self.fabric = fabric or Fabric(self.env, cluster.capacity)
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
                                        tuning, algorithms, cluster.in_switch)
         plan = self.plan
@@ -119,7 +121,11 @@ class StepSimulation:
                         mirrors = ([(x, plan.pp_peer(x, step)) for x in plan.stage_ranks(stage) if x != r]
                                    if self.mode == "symmetric" else [])
                         coll.register(("p2p", r, dst), "send_recv", (r, dst), mirrors)
-        self.fabric.mark_exclusive(coll.owner, serialized)
+        self.serialized = {(self.name, key) for key in serialized}
+
+    def owned_footprints(self) -> list[tuple]:
+        """(footprint, owner) of every registered transfer, owners named by job."""
+        return [(fp, (self.name, key)) for fp, key in self.collectives.owner.items()]
 
     def multiplicity(self) -> dict[int, int]:
         n = self.plan.tp * self.plan.dp if self.mode == "symmetric" else 1
@@ -211,13 +217,20 @@ class StepSimulation:
         self._breakdown[rank] = b
         self._end[rank] = env.now
 
-    def run(self) -> StepResult:
+    def start(self) -> None:
         self._breakdown: dict[int, dict[str, float]] = {}
         self._end: dict[int, float] = {}
         programs = {p.stage: p.instructions for p in self.job.programs}
         for r in self.ranks:
             self.env.process(self.run_rank(r, programs[self.plan.stage_of(r)]))
+
+    def run(self) -> StepResult:
+        self.fabric.mark_exclusive(self.owned_footprints(), self.serialized)
+        self.start()
         self.env.run()
+        return self.result()
+
+    def result(self) -> StepResult:
         if len(self._end) != len(self.ranks):  # pragma: no cover - a deadlock is a bug in a program
             stuck = sorted(set(self.ranks) - set(self._end))
             raise RuntimeError(f"simulation deadlocked: ranks {stuck[:8]} never finished")
@@ -234,5 +247,17 @@ class StepSimulation:
 def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
                   algorithms: dict[str, str] | None = None) -> StepResult:
     """Simulate one iteration of `job` on `cluster`; `op_time(kind, flops, bytes)` prices compute;
-    `tuning` holds the collectives' calibrated protocols and channel rate."""
+    `tuning` holds the collectives' calibrated protocols."""
     return StepSimulation(job, cluster, op_time, tuning, mode, algorithms).run()
+
+
+def simulate_steps_together(sims: list[StepSimulation]) -> list[StepResult]:
+    """Run several jobs' iterations at once on one fabric (built with a shared Fabric): their
+    flows contend for the links they share."""
+    fabric = sims[0].fabric
+    owned = [pair for s in sims for pair in s.owned_footprints()]
+    fabric.mark_exclusive(owned, set().union(*(s.serialized for s in sims)))
+    for s in sims:
+        s.start()
+    fabric.env.run()
+    return [s.result() for s in sims]

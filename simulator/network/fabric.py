@@ -60,16 +60,19 @@ class Fabric:
         # one record per finished transfer: (tag, begin, end, bytes per flow, footprint)
         self.records: list[tuple[str, float, float, float, Footprint]] = []
 
-    def mark_exclusive(self, owner: dict[Footprint, object], serialized: set) -> None:
+    def mark_exclusive(self, owned: list[tuple[Footprint, object]], serialized: set) -> None:
         """Footprints whose links no other owner's footprints use, and whose owner (a group of
         ranks) runs one blocking transfer at a time, take a closed-form path: their rate is their
         solo rate, with no fabric bookkeeping. Exact, since nothing else can load their links."""
         users: dict[int, set] = {}
-        for fp, who in owner.items():
+        for fp, who in owned:
             for l in fp.links:
                 users.setdefault(l, set()).add(who)
-        self.exclusive = {fp for fp, who in owner.items()
-                          if who in serialized and all(len(users[l]) == 1 for l in fp.links)}
+        owners_of: dict[Footprint, set] = {}
+        for fp, who in owned:
+            owners_of.setdefault(fp, set()).add(who)
+        self.exclusive = {fp for fp, who in owned if owners_of[fp] == {who} and who in serialized
+                          and all(len(users[l]) == 1 for l in fp.links)}
 
     def transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float = float("inf"),
                  tag: str = "") -> simpy.Event:

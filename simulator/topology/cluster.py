@@ -8,6 +8,7 @@ order, so consecutive ranks fill a server first (Megatron's default placement).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -40,6 +41,12 @@ class Cluster:
             r = tuple(self.link_id[(a, b)] for a, b in zip(nodes, nodes[1:]))
             self._routes[key] = r
         return r
+
+    def view(self, first_gpu: int, count: int) -> "Cluster":
+        """The same network with ranks 0..count-1 placed from GPU `first_gpu` on (another job's share)."""
+        if first_gpu + count > len(self.gpus):
+            raise ConfigError("jobs", first_gpu + count, f"at most {len(self.gpus)} GPUs in the shared topology")
+        return dataclasses.replace(self, gpus=self.gpus[first_gpu:first_gpu + count], _routes={})
 
     def path_latency(self, links: tuple[int, ...]) -> float:
         return sum(self.latency[i] for i in links)

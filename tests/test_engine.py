@@ -38,7 +38,7 @@ def test_pure_data_parallel_is_compute_plus_ring_all_reduce():
 def test_1f1b_bubble_matches_closed_form():
     """With uniform stages and negligible communication, each stage idles (p-1)/(m+p-1)."""
     p, m = 4, 12
-    sc = small_gpt(model={"vocab_size": 128, "num_hidden_layers": 8, "hidden_size": 4096, "num_attention_heads": 32},
+    sc = small_gpt(model={"vocab_size": 128, "num_hidden_layers": 8, "hidden_size": 8192, "num_attention_heads": 64},
                    training={"micro_batch_size": 1, "global_batch_size": m, "seq_length": 2048},
                    parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": p},
                    system={"num_nodes": 1, "gpus_per_node": 4})

@@ -224,17 +224,18 @@ def flows(op: str, algorithm: str, group: tuple[int, ...], server_of: Callable[[
     return [FlowSet(((group[0], group[1]),), 1.0, 1)]
 
 
-def candidates(op: str, group, server_of, in_switch: Callable[[tuple[int, ...]], bool] = lambda g: False
-               ) -> tuple[str, ...]:
+def candidates(op: str, group, server_of, in_switch: Callable[[tuple[int, ...]], bool] = lambda g: False,
+               forced: str | None = None) -> tuple[str, ...]:
     """Algorithms that apply: the tree and the hierarchical all-reduce need more than one server
-    (the latter with several members in each), NVLS a group inside one NVLS-capable switch."""
+    (the latter with several members in each, and only when forced), NVLS a group inside one
+    NVLS-capable switch."""
     shares = [len(s) for s in _servers(group, server_of)]
     keep = []
     for alg in ALGORITHMS[op]:
         if alg == "tree" and len(shares) < 2:
             continue
-        if alg == "hierarchical" and (len(shares) < 2 or min(shares) < 2):
-            continue
+        if alg == "hierarchical" and (forced != "hierarchical" or len(shares) < 2 or min(shares) < 2):
+            continue  # NCCL never picks it by itself: only when a scenario forces it
         if alg == "nvls" and not in_switch(group):
             continue
         keep.append(alg)
@@ -282,8 +283,8 @@ class Collectives:
         self.owner: dict[Footprint, object] = {}
 
     def register(self, key, op: str, group: tuple[int, ...], mirrors=()) -> None:
-        algs = candidates(op, group, self.server_of, self.in_switch)
         forced = self.forced.get(op)
+        algs = candidates(op, group, self.server_of, self.in_switch, forced)
         if forced:  # a forced algorithm that does not apply to this group falls back to the choice
             algs = (forced,) if forced in algs else algs
         for alg in algs:

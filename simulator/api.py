@@ -90,6 +90,20 @@ def load_system(source: str | Path | dict) -> SystemConfig:
     return system
 
 
+def load_graph(source: str | Path) -> "nx.Graph":
+    """The network of a scenario or system file (built), or a topology file (read): whatever
+    `source` holds, judged by its suffix and keys."""
+    from .config.loader import read_mapping
+    from .topology import load_topology
+    path = Path(source)
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        data = read_mapping(path, "topology source")
+        if "model" in data or set(data) == {"system"}:
+            system = load_system(path)
+            return topology_graph(system, load_accelerator(system.accelerator))
+    return load_topology(path)
+
+
 def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | None = None,
                      sizes: list[float] | None = None, algorithm: str = "auto",
                      calibration: Calibration | None = None) -> pd.DataFrame:

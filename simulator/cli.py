@@ -71,18 +71,13 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or J
 
 
 @app.command()
-def topology(source: Path = typer.Argument(..., help="A scenario (its system's topology) or a topology JSON file."),
+def topology(source: Path = typer.Argument(..., help="A scenario or system file (its network, built), or a topology "
+                                                     "file (.json, .graphml, ASTRA-sim .yaml)."),
              export: Optional[Path] = typer.Option(None, help="Save the topology as node-link JSON here.")):
     """Summarize a topology (counts, bisection bandwidth) and optionally export it."""
-    from .config import load_scenario
-    from .hardware import load_accelerator
-    from .topology import load_topology, save_topology, summarize, topology_graph
-    if source.suffix == ".json" and not _looks_like_scenario(source):
-        g = load_topology(source)
-    else:
-        sc = load_scenario(source)
-        accel = load_accelerator(sc.system.accelerator)
-        g = topology_graph(sc.system, accel)
+    from .api import load_graph
+    from .topology import save_topology, summarize
+    g = load_graph(source)
     s = summarize(g)
     table = Table(title=s["name"] or str(source), show_header=False)
     table.add_row("servers", str(s["servers"]))
@@ -142,14 +137,6 @@ def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a Y
     for r in df.itertuples():
         print(f"{int(r.size):>15}{int(r.size) // 4:>14}{'float':>7}{r.time * 1e6:>11.2f}"
               f"{r.algbw / 1e9:>9.2f}{r.busbw / 1e9:>9.2f}  {r.algorithm}")
-
-
-def _looks_like_scenario(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and "model" in data
 
 
 def main() -> None:

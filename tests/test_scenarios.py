@@ -27,8 +27,7 @@ def reduced(path):
     world = sc.system.num_nodes * sc.system.gpus_per_node
     dp = world // (par.tensor_model_parallel_size * par.pipeline_model_parallel_size)
     data["training"]["global_batch_size"] = sc.training.micro_batch_size * dp * par.pipeline_model_parallel_size
-    data["model"]["hf_config"] = str(path.parent / data["model"]["hf_config"])
-    return data
+    return load_scenario(data, base_dir=path.parent)
 
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)

@@ -114,11 +114,12 @@ def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_
 
 
 def _uplinks(g: nx.Graph, lower: list[str], upper: list[str], cable: float, oversubscription: float) -> None:
-    """Each lower switch gets ceil(downlinks / oversubscription) cables to the upper ones, spread
-    evenly, parallel cables aggregated; all lower switches use the same first uppers."""
+    """Each lower switch gets ceil(downlink bandwidth / cable / oversubscription) cables to the
+    upper ones, spread evenly, parallel cables aggregated; all lower switches use the same first
+    uppers."""
     for sw in lower:
-        down = sum(1 for m in g.neighbors(sw) if g.nodes[m]["tier"] < g.nodes[sw]["tier"])
-        cables = max(1, math.ceil(down / oversubscription))
+        down = sum(g.edges[sw, m]["bandwidth"] for m in g.neighbors(sw) if g.nodes[m]["tier"] < g.nodes[sw]["tier"])
+        cables = max(1, math.ceil(down / cable / oversubscription - 1e-9))
         reach = min(len(upper), cables)
         for k in range(reach):
             g.add_edge(sw, upper[k], bandwidth=cables * cable / reach, kind="infiniband")

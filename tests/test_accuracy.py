@@ -1,0 +1,36 @@
+"""Accuracy bounds against measurements (the full reports: validation/*.py)."""
+
+import csv
+import statistics
+import sys
+
+import pytest
+
+from simulator import simulate
+
+from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "validation"))
+import nccl_tests  # noqa: E402
+import vtrain  # noqa: E402
+
+
+def test_all_reduce_busbw_matches_nccl_tests():
+    """Simulated all_reduce busbw is within 10% of nccl-tests from 64 MiB up and within 25% from
+    1 MiB to 64 MiB, at every GPU count from 2 to 128 (A100 + HDR InfiniBand)."""
+    for gpus, big, mid in nccl_tests.summarize(nccl_tests.compare()):
+        assert big <= 0.10, (gpus, big)
+        assert mid <= 0.25, (gpus, mid)
+
+
+def test_iteration_time_matches_vtrain_multi_server_runs():
+    """Megatron-DeepSpeed iteration times on 64-512 A100 (held out from calibration): every 4th
+    run predicted with a mean absolute error under 10%."""
+    with open(vtrain.DATA / "ground_truth_multi.csv") as f:
+        rows = list(csv.DictReader(f))[::4]
+    errors = []
+    for row in rows:
+        measured = float(row["iteration time (ms)"]) / 1e3
+        predicted = simulate(vtrain.scenario(row), check_memory=False).iteration_time
+        errors.append(abs(predicted - measured) / measured)
+    assert statistics.mean(errors) < 0.10

@@ -280,6 +280,7 @@ class Collectives:
         self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
         self._plans: dict[tuple, list[tuple[FlowSet, Footprint]]] = {}
         self._choice: dict[tuple, tuple[str, str]] = {}
+        self._ready: dict[tuple, tuple[list, str]] = {}
         self.owner: dict[Footprint, object] = {}
 
     def register(self, key, op: str, group: tuple[int, ...], mirrors=()) -> None:
@@ -331,9 +332,11 @@ class Collectives:
         return c
 
     def start(self, key, op: str, size: float):
-        alg, proto = self.choose(key, op, size)
-        phases = self._phases(key, op, alg, proto, size)
-        tag = f"{op} {alg}/{proto}"
+        ready = self._ready.get((key, op, size))
+        if ready is None:
+            alg, proto = self.choose(key, op, size)
+            ready = self._ready[(key, op, size)] = (self._phases(key, op, alg, proto, size), f"{op} {alg}/{proto}")
+        phases, tag = ready
         if len(phases) == 1:
             return self.fabric.transfer(*phases[0], tag=tag)
         done = self.fabric.env.event()

@@ -54,7 +54,8 @@ class Fabric:
         self.env = env
         self.capacity = capacity
         self.users: dict[int, set[_Class]] = {}
-        self.link_bytes = [0.0] * len(capacity)
+        self._bytes: dict[Footprint, float] = {}   # bytes per flow moved, by footprint
+        self._solo: dict[tuple[Footprint, float], float] = {}
         self.recomputations = 0
         self.exclusive: set[Footprint] = set()
         # one record per finished transfer: (tag, begin, end, bytes per flow, footprint)
@@ -82,8 +83,10 @@ class Fabric:
         if nbytes <= 0 or not fp.links:
             env.timeout(latency).callbacks.append(lambda _: done.succeed())
         elif fp in self.exclusive:
-            rate = fp.solo_rate(self.capacity, cap)
-            self._account(fp.links, fp.mult, nbytes)
+            rate = self._solo.get((fp, cap))
+            if rate is None:
+                rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
+            self._account(fp, nbytes)
             begin = env.now + latency
             self.records.append((tag, begin, begin + nbytes / rate, nbytes, fp))
             env.timeout(latency + nbytes / rate).callbacks.append(lambda _: done.succeed())
@@ -96,9 +99,17 @@ class Fabric:
         return done
 
     # -- bookkeeping -------------------------------------------------------------------------
-    def _account(self, links, mult, nbytes):
-        for l, m in zip(links, mult):
-            self.link_bytes[l] += nbytes * m
+    def _account(self, fp: Footprint, nbytes: float) -> None:
+        self._bytes[fp] = self._bytes.get(fp, 0.0) + nbytes
+
+    @property
+    def link_bytes(self) -> list[float]:
+        """Bytes each directed link has carried so far."""
+        out = [0.0] * len(self.capacity)
+        for fp, nbytes in self._bytes.items():
+            for l, m in zip(fp.links, fp.mult):
+                out[l] += nbytes * m
+        return out
 
     def _component(self, seeds) -> set[_Class]:
         seen: set[_Class] = set()
@@ -143,7 +154,7 @@ class Fabric:
             c.version += 1
             for l in c.links:
                 self.users[l].discard(c)
-            self._account(c.links, c.mult, c.nbytes)
+            self._account(c.fp, c.nbytes)
             self.records.append((c.tag, c.begin, self.env.now, c.nbytes, c.fp))
             c.done.succeed()
         if comp:

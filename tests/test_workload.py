@@ -47,7 +47,7 @@ def test_rank_order_is_tp_dp_pp():
     plan = make_plan(load_scenario(small_gpt()))  # tp 2, pp 2, dp 2
     assert plan.tp_group(0) == (0, 1)
     assert plan.dp_group(0) == (0, 2)
-    assert plan.pp_peer(1, +1) == 5
+    assert plan.stage_peer(1, 1) == 5
     assert plan.coords(7) == (1, 1, 1)
 
 
@@ -62,11 +62,11 @@ def test_1f1b_order_runs_each_microbatch_once_and_forward_first(p, m):
     """1F1B runs every micro-batch forward then backward, holding at most p - s in flight."""
     for s in range(p):
         order = one_f_one_b(s, p, m)
-        assert sorted(order) == sorted([("F", i) for i in range(m)] + [("B", i) for i in range(m)])
+        assert sorted(order) == sorted([("F", i, 0) for i in range(m)] + [("B", i, 0) for i in range(m)])
         in_flight = peak = 0
-        for kind, mb in order:
+        for kind, mb, c in order:
             if kind == "B":
-                assert ("F", mb) in order[:order.index((kind, mb))]
+                assert ("F", mb, c) in order[:order.index((kind, mb, c))]
             in_flight += 1 if kind == "F" else -1
             peak = max(peak, in_flight)
         assert peak == min(p - s, m)

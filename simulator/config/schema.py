@@ -83,7 +83,13 @@ class ParallelismConfig:
     """How the job is split: Megatron sizes; data parallelism is what remains of the world."""
 
     tensor_model_parallel_size: int = option(1, minimum=1, doc="TP degree t.")
-    pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p (1F1B schedule).")
+    pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p.")
+    virtual_pipeline_model_parallel_size: int | None = option(
+        None, minimum=1, doc="Model chunks per pipeline stage (interleaved 1F1B); implies that schedule.")
+    pipeline_schedule: str = option("1f1b", choices=("1f1b", "gpipe", "interleaved_1f1b", "zero_bubble_h1"),
+                                    doc="Order of forward/backward passes; see docs/scenarios.md.")
+    sequence_parallel: bool = option(False, doc="Megatron sequence parallelism: norms and dropout split over "
+                                                "TP ranks; all-gather/reduce-scatter replace all-reduce.")
     zero_stage: int = option(0, choices=(0, 1, 2),
                              doc="0: all-reduce gradients, replicate optimizer; 1: shard optimizer states "
                                  "(Megatron distributed optimizer); 2: also shard gradients.")

@@ -19,7 +19,7 @@ import simpy
 
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..workload import Collective, Compute, Job, Recv, Send
+from ..workload import Collective, Compute, Job, Recv, Send, WeightPass
 
 COMPUTE_PHASES = ("forward", "backward", "recompute")
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
@@ -102,7 +102,8 @@ class StepSimulation:
         serialized = set()
         ops = {p.stage: {(i.comm, i.op) for i in p.instructions if isinstance(i, Collective)}
                for p in self.job.programs}
-        sends = {p.stage: any(isinstance(i, Send) for i in p.instructions) for p in self.job.programs}
+        sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
+                 for p in self.job.programs}
         group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group}
         for r in self.ranks:
             stage = plan.stage_of(r)
@@ -114,13 +115,11 @@ class StepSimulation:
                 self._expected[key] = sum(1 for m in group if m in self.simulated)
                 coll.register(key, op, group, self._mirrors(r, fn))
                 serialized.add(key)  # collectives block their callers: one at a time per group
-            if sends[stage]:
-                for step in (-1, +1):
-                    if 0 <= stage + step < plan.pp:
-                        dst = plan.pp_peer(r, step)
-                        mirrors = ([(x, plan.pp_peer(x, step)) for x in plan.stage_ranks(stage) if x != r]
-                                   if self.mode == "symmetric" else [])
-                        coll.register(("p2p", r, dst), "send_recv", (r, dst), mirrors)
+            for peer in sends[stage]:
+                dst = plan.stage_peer(r, peer)
+                mirrors = ([(x, plan.stage_peer(x, peer)) for x in plan.stage_ranks(stage) if x != r]
+                           if self.mode == "symmetric" else [])
+                coll.register(("p2p", r, dst), "send_recv", (r, dst), mirrors)
         self.serialized = {(self.name, key) for key in serialized}
 
     def owned_footprints(self) -> list[tuple]:
@@ -169,7 +168,7 @@ class StepSimulation:
         return ev
 
     def _send(self, rank: int, ins: Send) -> None:
-        dst = self.plan.pp_peer(rank, ins.step)
+        dst = self.plan.stage_peer(rank, ins.stage)
         key = (rank, dst, ins.tag, ins.mb)
         box = self._mailbox(key)
         start = self.env.now
@@ -183,19 +182,28 @@ class StepSimulation:
         self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
 
     # -- the rank process ----------------------------------------------------------------------
+    def _compute(self, rank: int, ins: Compute, b: dict):
+        start = self.env.now
+        yield self.env.timeout(self._duration(ins.ops))
+        self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, 0.0))
+        cat = "optimizer" if ins.phase == "optimizer" else ("recompute" if ins.phase == "recompute" else "compute")
+        b[cat] += self.env.now - start
+
     def run_rank(self, rank: int, instructions):
         env = self.env
         record = self.records.append
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
+        deferred: list[WeightPass] = []  # weight-gradient passes held back to fill idle time
         for ins in instructions:
+            if deferred and getattr(ins, "phase", None) == "optimizer":
+                for w in deferred:  # held-back weight gradients finish before gradients are reduced
+                    for c in w.computes:
+                        yield from self._compute(rank, c, b)
+                deferred.clear()
             start = env.now
             kind = type(ins)
             if kind is Compute:
-                yield env.timeout(self._duration(ins.ops))
-                record((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, env.now, 0.0))
-                cat = "optimizer" if ins.phase == "optimizer" else (
-                    "recompute" if ins.phase == "recompute" else "compute")
-                b[cat] += env.now - start
+                yield from self._compute(rank, ins, b)
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
                 yield done
@@ -205,10 +213,20 @@ class StepSimulation:
                 b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start - waited
             elif kind is Send:
                 self._send(rank, ins)
+            elif kind is WeightPass:
+                deferred.append(ins)
+                if len(deferred) > ins.hold:
+                    for c in deferred.pop(0).computes:
+                        yield from self._compute(rank, c, b)
             else:  # Recv
-                src = self.plan.pp_peer(rank, ins.step)
+                src = self.plan.stage_peer(rank, ins.stage)
                 key = (src, rank, ins.tag, ins.mb)
-                yield self._mailbox(key)
+                box = self._mailbox(key)
+                while deferred and not box.triggered:  # fill the wait with held-back work
+                    for c in deferred.pop(0).computes:
+                        yield from self._compute(rank, c, b)
+                start = env.now
+                yield box
                 sent = self._sent_at[key]
                 # waiting for the peer to compute is bubble; waiting for bytes in flight is comm
                 b["pipeline_bubble"] += max(0.0, sent - start)

@@ -42,17 +42,25 @@ class Shape:
     vocab: int        # vocabulary shard on this rank
     e: int            # bytes per activation element
     flash: bool
+    seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
 
     @classmethod
-    def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int) -> "Shape":
+    def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
+           sequence_parallel: bool = False) -> "Shape":
         return cls(b=training.micro_batch_size, s=training.seq_length, h=model.hidden_size,
                    heads=model.num_attention_heads // tp, kv_heads=model.kv_heads // tp,
                    head_dim=model.head_size, ffn=model.ffn_size // tp, gates=2 if model.gated_mlp else 1,
-                   vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn)
+                   vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
+                   seq_shards=tp if sequence_parallel else 1)
 
     @property
     def tokens(self) -> int:
         return self.b * self.s
+
+    @property
+    def local_tokens(self) -> float:
+        """Tokens of the sequence-parallel shard (all tokens without sequence parallelism)."""
+        return self.b * self.s / self.seq_shards
 
 
 def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
@@ -72,7 +80,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
     core_flops = 4.0 * x.b * x.s * x.s * q
     io = e * T * (q + 2 * kv + q)  # read Q, K, V; write the context
     ops = [
-        _elementwise("input_norm", 2 * e * T * x.h),
+        _elementwise("input_norm", 2 * e * x.local_tokens * x.h),
         _gemm("qkv_proj", T, x.h, q + 2 * kv, e),
     ]
     if x.flash:
@@ -82,7 +90,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
         # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
         ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))
-    ops += [_gemm("out_proj", T, q, x.h, e), _elementwise("attention_residual", 3 * e * T * x.h)]
+    ops += [_gemm("out_proj", T, q, x.h, e), _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)]
     return tuple(ops)
 
 
@@ -90,11 +98,11 @@ def mlp_block(x: Shape) -> tuple[Op, ...]:
     """Norm, up (and gate) projection, activation, down projection, residual."""
     T, e = x.tokens, x.e
     return (
-        _elementwise("post_attention_norm", 2 * e * T * x.h),
+        _elementwise("post_attention_norm", 2 * e * x.local_tokens * x.h),
         _gemm("mlp_up", T, x.h, x.gates * x.ffn, e),
         _elementwise("mlp_activation", e * T * x.ffn * (x.gates + 1)),
         _gemm("mlp_down", T, x.ffn, x.h, e),
-        _elementwise("mlp_residual", 3 * e * T * x.h),
+        _elementwise("mlp_residual", 3 * e * x.local_tokens * x.h),
     )
 
 
@@ -106,23 +114,28 @@ def head_block(x: Shape) -> tuple[Op, ...]:
     """Final norm, LM head GEMM over the vocabulary shard, fp32 cross-entropy."""
     T = x.tokens
     return (
-        _elementwise("final_norm", 2 * x.e * T * x.h),
+        _elementwise("final_norm", 2 * x.e * x.local_tokens * x.h),
         _gemm("lm_head", T, x.h, x.vocab, x.e),
         _elementwise("cross_entropy", 3 * 4 * T * x.vocab),
     )
 
 
-def backward(ops: tuple[Op, ...]) -> tuple[Op, ...]:
-    """The backward kernels of a forward block, in reverse order."""
+def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
+    """The backward kernels of a forward block, in reverse order: the input-gradient path
+    (part="input": GEMM dgrad, attention and elementwise backward), the weight gradients
+    (part="weight": GEMM wgrad), or both interleaved as frameworks run them."""
     out: list[Op] = []
     for op in reversed(ops):
         if op.kind == "matmul":
-            out.append(Op(op.name + ".dgrad", "matmul", op.flops, op.bytes))
-            out.append(Op(op.name + ".wgrad", "matmul", op.flops, op.bytes))
-        elif op.kind == "attention":
-            out.append(Op(op.name + ".bwd", "attention", 2 * op.flops, 2 * op.bytes))
-        else:
-            out.append(Op(op.name + ".bwd", "elementwise", 0.0, 2 * op.bytes))
+            if part in ("both", "input"):
+                out.append(Op(op.name + ".dgrad", "matmul", op.flops, op.bytes))
+            if part in ("both", "weight"):
+                out.append(Op(op.name + ".wgrad", "matmul", op.flops, op.bytes))
+        elif part != "weight":
+            if op.kind == "attention":
+                out.append(Op(op.name + ".bwd", "attention", 2 * op.flops, 2 * op.bytes))
+            else:
+                out.append(Op(op.name + ".bwd", "elementwise", 0.0, 2 * op.bytes))
     return tuple(out)
 
 

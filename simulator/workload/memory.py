@@ -4,8 +4,9 @@ Mixed-precision Adam as Megatron does it: 16-bit weights, fp32 gradients (when
 accumulate_allreduce_grads_in_fp32), fp32 master weights + two moments (12 B/param).
 ZeRO-1 (Megatron's distributed optimizer) shards the optimizer states over data parallelism;
 ZeRO-2 also the gradients. Activations follow Korthikanti et al. 2022 (Reducing Activation
-Recomputation in Large Transformer Models, eq. 1-2), written per tensor so that GQA and gated
-MLPs are counted too; under 1F1B stage s keeps min(p-s, m) micro-batches in flight.
+Recomputation in Large Transformer Models, eq. 1-2), written per tensor so that GQA, gated MLPs
+and sequence parallelism are counted too; the layer-micro-batches held at the peak come from
+walking the stage's schedule (under 1F1B stage s keeps min(p-s, m) micro-batches in flight).
 Not counted: CUDA context, allocator fragmentation, NCCL buffers.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from ..config import ModelConfig, TrainingConfig
 from .costs import Shape, layer_params
 from .plan import ParallelPlan
-from .schedule import in_flight_microbatches
+from .schedule import peak_in_flight, schedule
 
 WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}
 
@@ -23,7 +24,7 @@ def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
     norms = 2 * model.hidden_size  # replicated across TP ranks
     per_layer = (layer_params(model) - norms) / plan.tp + norms
-    params = plan.layers_per_stage[stage] * per_layer
+    params = plan.stage_layers(stage) * per_layer
     embedding = plan.padded_vocab * model.hidden_size / plan.tp
     if stage == 0:
         params += embedding
@@ -35,12 +36,13 @@ def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
 
 
 def layer_activation_bytes(x: Shape, recompute: str, tp: int) -> float:
-    """Activations one layer stores for one micro-batch on one TP rank (no sequence parallelism)."""
+    """Activations one layer stores for one micro-batch on one TP rank. With sequence
+    parallelism (x.seq_shards = t) the norm, dropout and GEMM-input tensors are split too."""
     T, e = x.tokens, x.e
     q, kv = x.heads * x.head_dim, x.kv_heads * x.head_dim
     if recompute == "full":
-        return e * T * x.h  # only the layer input is checkpointed
-    replicated = T * x.h * (4 * e + 2)  # two norm inputs, two GEMM inputs, two dropout masks
+        return e * x.local_tokens * x.h  # only the layer input is checkpointed
+    replicated = x.local_tokens * x.h * (4 * e + 2)  # two norm inputs, two GEMM inputs, two dropout masks
     split = e * T * (q + kv      # Q and K for the scores
                      + kv        # V for the context
                      + q         # out-projection input
@@ -55,7 +57,7 @@ def layer_activation_bytes(x: Shape, recompute: str, tp: int) -> float:
 def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: ParallelPlan,
                     stage: int) -> dict[str, float]:
     """Bytes per rank of `stage`, by category."""
-    x = Shape.of(model, training, plan.tp, plan.padded_vocab)
+    x = Shape.of(model, training, plan.tp, plan.padded_vocab, plan.sequence_parallel)
     params = stage_params(model, plan, stage)
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
@@ -65,10 +67,10 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     grads = params * gbytes / (shard if plan.zero_stage >= 2 else 1)
     optimizer = params * opt_bytes / (shard if plan.zero_stage >= 1 else 1)
 
-    in_flight = in_flight_microbatches(stage, plan.pp, plan.num_microbatches)
-    layers = plan.layers_per_stage[stage]
+    order = schedule(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks)
+    layer_mbs = peak_in_flight(order, lambda c: len(plan.layers(stage, c)))
     per_layer = layer_activation_bytes(x, training.recompute_granularity, plan.tp)
-    activations = per_layer * layers * in_flight
+    activations = per_layer * layer_mbs
     if training.recompute_granularity == "full":
         # the layer being recomputed holds its full activations for one micro-batch
         activations += layer_activation_bytes(x, "none", plan.tp)

@@ -22,9 +22,12 @@ class ParallelPlan:
     micro_batch_size: int
     global_batch_size: int
     num_microbatches: int
-    layers_per_stage: tuple[int, ...]
+    layers_per_stage: tuple[int, ...]      # per virtual stage (chunk c of stage s is c * pp + s)
     padded_vocab: int
     zero_stage: int
+    chunks: int = 1
+    schedule: str = "1f1b"
+    sequence_parallel: bool = False
 
     @property
     def world(self) -> int:
@@ -48,10 +51,6 @@ class ParallelPlan:
         t, _, p = self.coords(rank)
         return tuple(self.rank(t, d, p) for d in range(self.dp))
 
-    def pp_peer(self, rank: int, step: int) -> int:
-        t, d, p = self.coords(rank)
-        return self.rank(t, d, p + step)
-
     def embedding_group(self, rank: int) -> tuple[int, ...]:
         """First and last stage ranks holding the (tied) embedding, for its gradient all-reduce."""
         t, d, _ = self.coords(rank)
@@ -61,16 +60,31 @@ class ParallelPlan:
         n = self.tp * self.dp
         return range(stage * n, (stage + 1) * n)
 
+    def stage_peer(self, rank: int, stage: int) -> int:
+        """The rank with the same TP and DP coordinates on another pipeline stage."""
+        t, d, _ = self.coords(rank)
+        return self.rank(t, d, stage)
+
     def representative(self, stage: int) -> int:
         """The rank that stands for all tp x dp identical ranks of a stage."""
         return self.rank(0, 0, stage)
 
-    def first_layer(self, stage: int) -> int:
-        return sum(self.layers_per_stage[:stage])
+    def virtual_stage(self, stage: int, chunk: int) -> int:
+        return chunk * self.pp + stage
+
+    def layers(self, stage: int, chunk: int = 0) -> range:
+        """Global indices of the layers of one model chunk of a stage."""
+        vs = self.virtual_stage(stage, chunk)
+        first = sum(self.layers_per_stage[:vs])
+        return range(first, first + self.layers_per_stage[vs])
+
+    def stage_layers(self, stage: int) -> int:
+        """Layers held by a stage, all its chunks together."""
+        return sum(len(self.layers(stage, c)) for c in range(self.chunks))
 
 
 def split_layers(num_layers: int, pp: int) -> tuple[int, ...]:
-    """Layers per stage: as even as possible; the first `num_layers % pp` stages take one more."""
+    """Layers per (virtual) stage: as even as possible; the first `num_layers % pp` take one more."""
     base, extra = divmod(num_layers, pp)
     return tuple(base + (1 if s < extra else 0) for s in range(pp))
 
@@ -100,18 +114,33 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     if m.ffn_size % t:
         raise ConfigError(f"{where}.tensor_model_parallel_size", t,
                           f"a divisor of intermediate_size={m.ffn_size}")
-    if p > m.num_hidden_layers:
+    v = par.virtual_pipeline_model_parallel_size or 1
+    schedule = "interleaved_1f1b" if v > 1 else par.pipeline_schedule
+    if schedule == "interleaved_1f1b" and v < 2:
+        raise ConfigError(f"{where}.virtual_pipeline_model_parallel_size", par.virtual_pipeline_model_parallel_size,
+                          "at least 2 for the interleaved_1f1b schedule")
+    if schedule == "interleaved_1f1b" and p < 2:
+        raise ConfigError(f"{where}.pipeline_model_parallel_size", p, "at least 2 for the interleaved_1f1b schedule")
+    if p * v > m.num_hidden_layers:
         raise ConfigError(f"{where}.pipeline_model_parallel_size", p,
-                          f"at most num_hidden_layers={m.num_hidden_layers}")
+                          f"at most num_hidden_layers={m.num_hidden_layers} stages"
+                          + (f" (x {v} chunks)" if v > 1 else ""))
     per_step = tr.micro_batch_size * d
     if tr.global_batch_size % per_step:
         raise ConfigError("scenario.training.global_batch_size", tr.global_batch_size,
                           f"a multiple of micro_batch_size x data-parallel size = "
                           f"{tr.micro_batch_size} x {d} = {per_step}")
+    microbatches = tr.global_batch_size // per_step
+    if schedule == "interleaved_1f1b" and microbatches % p:
+        raise ConfigError("scenario.training.global_batch_size", tr.global_batch_size,
+                          f"with the interleaved schedule, micro-batches ({microbatches}) must be a multiple of "
+                          f"pipeline_model_parallel_size={p} (Megatron's rule)")
+    if par.sequence_parallel and t < 2:
+        raise ConfigError(f"{where}.sequence_parallel", True, "false unless tensor_model_parallel_size > 1")
     divisor = VOCAB_DIVISOR * t
     padded = -(-m.vocab_size // divisor) * divisor
     return ParallelPlan(tp=t, pp=p, dp=d, micro_batch_size=tr.micro_batch_size,
-                        global_batch_size=tr.global_batch_size,
-                        num_microbatches=tr.global_batch_size // per_step,
-                        layers_per_stage=split_layers(m.num_hidden_layers, p),
-                        padded_vocab=padded, zero_stage=par.zero_stage)
+                        global_batch_size=tr.global_batch_size, num_microbatches=microbatches,
+                        layers_per_stage=split_layers(m.num_hidden_layers, p * v),
+                        padded_vocab=padded, zero_stage=par.zero_stage, chunks=v, schedule=schedule,
+                        sequence_parallel=par.sequence_parallel)

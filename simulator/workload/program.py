@@ -15,9 +15,10 @@ from . import costs
 from .costs import Op, Shape
 from .memory import WEIGHT_BYTES, memory_per_rank, stage_params
 from .plan import ParallelPlan, make_plan
-from .schedule import one_f_one_b
+from .schedule import deferrable_weight_passes, schedule
 
 FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER = "forward", "backward", "recompute", "optimizer"
+WEIGHT_GRADIENT = "weight_gradient"   # a separate pass only in zero-bubble schedules
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class Collective:
 class Send:
     name: str
     mb: int
-    step: int        # +1: to the next stage, -1: to the previous
+    stage: int       # the pipeline stage it goes to
     tag: str
     nbytes: float
 
@@ -53,11 +54,21 @@ class Send:
 class Recv:
     name: str
     mb: int
-    step: int        # +1: from the next stage, -1: from the previous
+    stage: int       # the pipeline stage it comes from
     tag: str
 
 
-Instruction = Compute | Collective | Send | Recv
+@dataclass(frozen=True, slots=True)
+class WeightPass:
+    """Weight gradients of one chunk for one micro-batch; the rank may defer up to `hold` of them
+    and run them while it would otherwise wait (zero-bubble schedules)."""
+
+    mb: int
+    hold: int
+    computes: tuple[Compute, ...]
+
+
+Instruction = Compute | Collective | Send | Recv | WeightPass
 
 
 @dataclass
@@ -83,70 +94,91 @@ class Job:
 def compile_job(scenario: Scenario) -> Job:
     model, training = scenario.model, scenario.training
     plan = make_plan(scenario)
-    x = Shape.of(model, training, plan.tp, plan.padded_vocab)
+    sp = plan.sequence_parallel
+    x = Shape.of(model, training, plan.tp, plan.padded_vocab, sp)
     attn, mlp = costs.attention_block(x), costs.mlp_block(x)
-    attn_b, mlp_b = costs.backward(attn), costs.backward(mlp)
     emb, head = costs.embedding_block(x), costs.head_block(x)
+    split = plan.schedule == "zero_bubble_h1"  # weight gradients run as passes of their own
+    part = "input" if split else "both"
+    attn_b, mlp_b = costs.backward(attn, part), costs.backward(mlp, part)
+    attn_w, mlp_w = costs.backward(attn, "weight"), costs.backward(mlp, "weight")
     emb_b, head_b = costs.backward(emb), costs.backward(head)
     if training.recompute_granularity == "selective":
         core = tuple(op for op in attn if op.kind == "attention" or op.name.startswith("attention_softmax"))
         attn_b = core + attn_b  # recompute the attention core right before its backward
-    act_bytes = x.e * x.tokens * x.h           # one layer's output, per TP rank
-    p2p_bytes = act_bytes / plan.tp            # Megatron scatters pipeline tensors over TP ranks
+    act_bytes = x.e * x.tokens * x.h           # one layer's full output, per TP rank
+    p2p_bytes = act_bytes / plan.tp            # sequence-split (SP) or scattered over TP ranks (Megatron)
     tp = plan.tp > 1
     full = training.recompute_granularity == "full"
 
+    def tp_comm(prog: list, op: str, phase: str, mb: int, layer: int) -> None:
+        if tp:
+            prog.append(Collective(f"tp_{op}", phase, mb, layer, "tp", op, act_bytes))
+
+    def gather(prog, phase, mb, layer):
+        """Before a column-parallel GEMM: SP all-gathers the sequence (nothing without SP)."""
+        if sp:
+            tp_comm(prog, "all_gather", phase, mb, layer)
+
+    def reduce(prog, phase, mb, layer):
+        """After a row-parallel GEMM: all-reduce, or reduce-scatter of the sequence with SP."""
+        tp_comm(prog, "reduce_scatter" if sp else "all_reduce", phase, mb, layer)
+
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
-        prog.append(Compute("attention", phase, mb, layer, attn))
-        if tp:
-            prog.append(Collective("tp_all_reduce", phase, mb, layer, "tp", "all_reduce", act_bytes))
-        prog.append(Compute("mlp", phase, mb, layer, mlp))
-        if tp:
-            prog.append(Collective("tp_all_reduce", phase, mb, layer, "tp", "all_reduce", act_bytes))
+        for block in (attn, mlp):
+            gather(prog, phase, mb, layer)
+            prog.append(Compute("attention" if block is attn else "mlp", phase, mb, layer, block))
+            reduce(prog, phase, mb, layer)
 
     def layer_backward(prog: list, mb: int, layer: int) -> None:
         if full:
             layer_forward(prog, mb, layer, RECOMPUTE)
-        prog.append(Compute("mlp", BACKWARD, mb, layer, mlp_b))
-        if tp:
-            prog.append(Collective("tp_all_reduce", BACKWARD, mb, layer, "tp", "all_reduce", act_bytes))
-        prog.append(Compute("attention", BACKWARD, mb, layer, attn_b))
-        if tp:
-            prog.append(Collective("tp_all_reduce", BACKWARD, mb, layer, "tp", "all_reduce", act_bytes))
+        for name, block in (("mlp", mlp_b), ("attention", attn_b)):
+            gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
+            prog.append(Compute(name, BACKWARD, mb, layer, block))
+            reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks
 
     programs = []
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
+    last_vs = plan.pp * plan.chunks - 1
     for s in range(plan.pp):
-        first, last = s == 0, s == plan.pp - 1
-        layers = range(plan.first_layer(s), plan.first_layer(s) + plan.layers_per_stage[s])
         prog: list[Instruction] = []
-        for kind, mb in one_f_one_b(s, plan.pp, plan.num_microbatches):
+        for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
+            vs = plan.virtual_stage(s, c)
+            layers = plan.layers(s, c)
             if kind == "F":
-                if first:
+                if vs == 0:
                     prog.append(Compute("embedding", FORWARD, mb, -1, emb))
-                    if tp:
-                        prog.append(Collective("tp_all_reduce", FORWARD, mb, -1, "tp", "all_reduce", act_bytes))
+                    reduce(prog, FORWARD, mb, -1)  # vocabulary-parallel embedding
                 else:
-                    prog.append(Recv("recv_activation", mb, -1, "activation"))
+                    prog.append(Recv("recv_activation", mb, (vs - 1) % plan.pp, f"activation{vs}"))
                 for layer in layers:
                     layer_forward(prog, mb, layer, FORWARD)
-                if last:
+                if vs == last_vs:
+                    gather(prog, FORWARD, mb, -1)
                     prog.append(Compute("lm_head_loss", FORWARD, mb, -1, head))
                 else:
-                    prog.append(Send("send_activation", mb, +1, "activation", p2p_bytes))
-            else:
-                if last:
+                    prog.append(Send("send_activation", mb, (vs + 1) % plan.pp, f"activation{vs + 1}", p2p_bytes))
+            elif kind == "B":
+                if vs == last_vs:
                     prog.append(Compute("lm_head_loss", BACKWARD, mb, -1, head_b))
+                    reduce(prog, BACKWARD, mb, -1)
                 else:
-                    prog.append(Recv("recv_gradient", mb, +1, "gradient"))
+                    prog.append(Recv("recv_gradient", mb, (vs + 1) % plan.pp, f"gradient{vs}"))
                 for layer in reversed(layers):
                     layer_backward(prog, mb, layer)
-                if first:
+                if vs == 0:
+                    gather(prog, BACKWARD, mb, -1)  # SP: the embedding's output gradient, gathered
                     prog.append(Compute("embedding", BACKWARD, mb, -1, emb_b))
                 else:
-                    prog.append(Send("send_gradient", mb, -1, "gradient", p2p_bytes))
+                    prog.append(Send("send_gradient", mb, (vs - 1) % plan.pp, f"gradient{vs - 1}", p2p_bytes))
+            else:  # W: weight gradients of the chunk's layers
+                prog.append(WeightPass(mb, deferrable_weight_passes(plan.schedule, s, plan.pp), tuple(
+                    Compute(name, WEIGHT_GRADIENT, mb, layer, ops)
+                    for layer in reversed(layers) for name, ops in (("mlp", mlp_w), ("attention", attn_w)))))
 
+        first, last = s == 0, s == plan.pp - 1
         params = stage_params(model, plan, s)
         if plan.dp > 1:
             op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"

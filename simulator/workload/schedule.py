@@ -1,28 +1,101 @@
-"""Pipeline schedules: the order of forward (F) and backward (B) micro-batches on each stage.
+"""Pipeline schedules: the order of forward (F), backward (B) and weight-gradient (W) passes of
+each stage, as (kind, micro-batch, model chunk).
 
-1F1B (PipeDream-Flush, Megatron's default): stage s runs min(p-s-1, m) warm-up forwards, then
-alternates one forward and one backward, then drains the remaining backwards. Its idle
-fraction with uniform stages and free communication is (p-1)/(m+p-1).
+- gpipe: all forwards, then all backwards.
+- 1f1b (PipeDream-Flush, Megatron's default): stage s runs min(p-s-1, m) warm-up forwards, then
+  alternates one forward and one backward, then drains the remaining backwards.
+- interleaved_1f1b (Megatron's virtual pipeline, v chunks per stage): chunk c of stage s holds
+  virtual stage c*p + s; warm-up of (p-s-1)*2 + (v-1)*p forward chunks, then 1F1B over chunks.
+- zero_bubble_h1 (Qi et al. 2023, "Zero Bubble Pipeline Parallelism", ZB-H1): 1F1B whose
+  backward is split into B (input gradient) and W (weight gradient). W follows its B in the
+  order; a stage may defer up to p-s-1 W passes and runs them whenever it would otherwise wait
+  for a peer (the engine does the deferring), which keeps 1F1B's activation memory. The greedy
+  placement can delay a backward that arrives during a W, so the simulated idle time lies
+  between ZB-H1's closed form and 1F1B's.
+In B of the other schedules the weight gradient is computed together with the input gradient.
+
+Closed forms of the idle fraction with uniform stages and free communication (tested):
+gpipe and 1f1b (p-1)/(m+p-1); interleaved (p-1)/(v m + p-1); ZB-H1 (p-1)(F+B-W)/(m(F+B+W)+(p-1)(F+B-W)).
 """
 
 from __future__ import annotations
 
+SCHEDULES = ("1f1b", "gpipe", "interleaved_1f1b", "zero_bubble_h1")
 
-def one_f_one_b(stage: int, stages: int, microbatches: int) -> list[tuple[str, int]]:
+
+def gpipe(stage: int, stages: int, microbatches: int) -> list[tuple[str, int, int]]:
+    return [("F", i, 0) for i in range(microbatches)] + [("B", i, 0) for i in range(microbatches)]
+
+
+def one_f_one_b(stage: int, stages: int, microbatches: int) -> list[tuple[str, int, int]]:
     warmup = min(stages - stage - 1, microbatches)
-    order = [("F", i) for i in range(warmup)]
+    order = [("F", i, 0) for i in range(warmup)]
     for i in range(microbatches - warmup):
-        order.append(("F", warmup + i))
-        order.append(("B", i))
-    order += [("B", i) for i in range(microbatches - warmup, microbatches)]
+        order.append(("F", warmup + i, 0))
+        order.append(("B", i, 0))
+    order += [("B", i, 0) for i in range(microbatches - warmup, microbatches)]
     return order
 
 
-def in_flight_microbatches(stage: int, stages: int, microbatches: int) -> int:
-    """Micro-batches whose activations a 1F1B stage holds at its peak."""
-    return min(stages - stage, microbatches)
+def interleaved_1f1b(stage: int, stages: int, microbatches: int, chunks: int) -> list[tuple[str, int, int]]:
+    """Megatron's interleaved schedule (microbatches a multiple of stages)."""
+    p, v, m = stages, chunks, microbatches
+    total = m * v
+
+    def mb(k: int) -> int:
+        return (k // (p * v)) * p + k % p
+
+    def chunk(k: int, forward: bool) -> int:
+        c = (k % (p * v)) // p
+        return c if forward else v - 1 - c
+
+    warmup = total if m == p else min((p - stage - 1) * 2 + (v - 1) * p, total)
+    order = [("F", mb(k), chunk(k, True)) for k in range(warmup)]
+    for i in range(total - warmup):
+        order.append(("F", mb(warmup + i), chunk(warmup + i, True)))
+        order.append(("B", mb(i), chunk(i, False)))
+    order += [("B", mb(k), chunk(k, False)) for k in range(total - warmup, total)]
+    return order
 
 
-def bubble_fraction(stages: int, microbatches: int) -> float:
-    """Closed form of the 1F1B pipeline bubble: (p-1)/(m+p-1)."""
-    return (stages - 1) / (microbatches + stages - 1)
+def zero_bubble_h1(stage: int, stages: int, microbatches: int) -> list[tuple[str, int, int]]:
+    order = []
+    for kind, i, c in one_f_one_b(stage, stages, microbatches):
+        order.append((kind, i, c))
+        if kind == "B":
+            order.append(("W", i, c))
+    return order
+
+
+def deferrable_weight_passes(name: str, stage: int, stages: int) -> int:
+    """How many W passes a stage may hold back to fill idle time (ZB-H1: p - s - 1)."""
+    return stages - stage - 1 if name == "zero_bubble_h1" else 0
+
+
+def schedule(name: str, stage: int, stages: int, microbatches: int, chunks: int = 1) -> list[tuple[str, int, int]]:
+    if name == "gpipe":
+        return gpipe(stage, stages, microbatches)
+    if name == "interleaved_1f1b":
+        return interleaved_1f1b(stage, stages, microbatches, chunks)
+    if name == "zero_bubble_h1":
+        return zero_bubble_h1(stage, stages, microbatches)
+    return one_f_one_b(stage, stages, microbatches)
+
+
+def peak_in_flight(order: list[tuple[str, int, int]], layers_of_chunk) -> float:
+    """Most layer-micro-batches of activations held at once: a forward of chunk c adds its layers,
+    its backward frees them (with split weight gradients, ZB-H1's deferred W passes keep only
+    their inputs, which the peak of the forwards held in warm-up already covers)."""
+    held = peak = 0.0
+    for kind, _, c in order:
+        if kind == "F":
+            held += layers_of_chunk(c)
+            peak = max(peak, held)
+        elif kind == "B":
+            held -= layers_of_chunk(c)
+    return peak
+
+
+def bubble_fraction(stages: int, microbatches: int, chunks: int = 1) -> float:
+    """Closed form of the 1F1B (and interleaved) idle fraction: (p-1)/(v m + p-1)."""
+    return (stages - 1) / (chunks * microbatches + stages - 1)

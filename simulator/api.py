@@ -204,7 +204,8 @@ def _step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | No
     sc = prep.scenario
     predictor = RooflinePredictor(prep.accelerator, calib, sc.training.precision)
     return StepSimulation(prep.job, cluster, predictor.time, tuning(calib), mode or sc.simulation.mode,
-                          sc.system.collective_algorithms, fabric=fabric, name=name)
+                          sc.system.collective_algorithms, fabric=fabric, name=name,
+                          overlap_slowdown=calib.overlap_slowdown)
 
 
 def _result(prep: Prepared, cluster, step, wall: float) -> Result:

@@ -46,7 +46,7 @@ BAD_INPUTS = [
     (lambda s: s["system"]["topology"].update(nic_bandwidth="200 Gbit"), "scenario.system.topology.nic_bandwidth",
      "400 Gb/s"),
     (lambda s: s["system"].update(accelerator="Z100"), "scenario.system.accelerator", "H100-SXM"),
-    (lambda s: s["parallelism"].update(zero_stage=3), "scenario.parallelism.zero_stage", "one of 0, 1, 2"),
+    (lambda s: s["parallelism"].update(zero_stage=4), "scenario.parallelism.zero_stage", "one of 0, 1, 2, 3"),
     (lambda s: s["training"].update(micro_batch_size=0), "scenario.training.micro_batch_size", ">= 1"),
     (lambda s: s.pop("training"), "scenario.training", "required key is missing"),
     (lambda s: s["system"].update(num_nodes=-1), "scenario.system.num_nodes", ">= 1"),

@@ -114,3 +114,34 @@ def test_attention_flops_scale_with_sequence_squared():
     x = Shape.of(sc.model, sc.training, 2, 32768)
     core = next(op for op in attention_block(x) if op.name == "attention_core")
     assert core.flops == 4 * 2 * 1024**2 * 1024 / 2
+
+
+def dp_scenario(**parallelism):
+    return small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1, **parallelism},
+                     system={"num_nodes": 2, "gpus_per_node": 8})
+
+
+def test_overlapping_gradient_buckets_hides_communication():
+    """Gradient buckets reduced during the last backward expose less DP time than one reduction at
+    the end, and compute pays the overlap slowdown meanwhile."""
+    from simulator import simulate
+    plain = simulate(dp_scenario())
+    overlapped = simulate(dp_scenario(overlap_grad_reduce=True, ddp_bucket_size=20_000_000))
+    assert overlapped.summary["breakdown_s"]["dp_comm"] < plain.summary["breakdown_s"]["dp_comm"]
+    assert overlapped.iteration_time < plain.iteration_time
+    assert overlapped.summary["breakdown_s"]["compute"] > plain.summary["breakdown_s"]["compute"]
+    buckets = overlapped.tables["ops"].query("name == 'dp_all_reduce_bucket'")
+    assert len(buckets) >= 2
+
+
+def test_zero3_gathers_every_layer_and_shards_weights():
+    """ZeRO-3 all-gathers each layer's parameters in forward and backward of every micro-batch,
+    reduce-scatters its gradients, and keeps 1/d of the weights plus two gathered layers."""
+    from simulator import simulate
+    r = simulate(dp_scenario(zero_stage=3))
+    ops = r.tables["ops"]
+    layers, microbatches = 8, 1
+    assert (ops["name"] == "dp_all_gather_params").sum() == 2 * layers * microbatches
+    assert (ops["name"] == "dp_reduce_scatter_grads").sum() == layers * microbatches
+    m0, m3 = (simulate(dp_scenario(zero_stage=z)).summary["memory"]["stages"][0] for z in (0, 3))
+    assert m3["weights"] < m0["weights"] / 4 and m3["optimizer_states"] == pytest.approx(m0["optimizer_states"] / 16)

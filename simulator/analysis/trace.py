@@ -1,13 +1,14 @@
 """Chrome / Perfetto trace of one iteration: ts and dur in microseconds.
 
-pid is the server, tid a stream of a rank (compute, tp, dp, embedding, pp wait); pipeline
-transfers, which may overlap each other, are async events; the busiest links get utilization
+pid is the server, tid a stream of a rank (compute, tp, dp, embedding, wait, pp, side); pipeline
+transfers and side-stream collectives, which may overlap each other, are async events; the busiest links get utilization
 counter tracks (each transfer counted at its average rate). Opens in ui.perfetto.dev.
 """
 
 from __future__ import annotations
 
-STREAMS = ("compute", "tp", "dp", "embedding", "wait", "pp")
+STREAMS = ("compute", "tp", "dp", "embedding", "wait", "pp", "side")
+ASYNC_STREAMS = ("pp", "side")  # transfers that may overlap each other: async events
 
 
 LINKS_PID = 1_000_000  # a process of its own for link utilization counters
@@ -44,7 +45,7 @@ def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
         if nbytes:
             args["bytes"] = nbytes
         ts, dur = start * 1e6, (end - start) * 1e6
-        if stream == "pp":
+        if stream in ASYNC_STREAMS:
             common = {"name": name, "cat": "p2p", "id": i, "pid": pid, "tid": tid}
             events.append({**common, "ph": "b", "ts": ts, "args": args})
             events.append({**common, "ph": "e", "ts": ts + dur})

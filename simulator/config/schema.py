@@ -90,9 +90,16 @@ class ParallelismConfig:
                                     doc="Order of forward/backward passes; see docs/scenarios.md.")
     sequence_parallel: bool = option(False, doc="Megatron sequence parallelism: norms and dropout split over "
                                                 "TP ranks; all-gather/reduce-scatter replace all-reduce.")
-    zero_stage: int = option(0, choices=(0, 1, 2),
+    zero_stage: int = option(0, choices=(0, 1, 2, 3),
                              doc="0: all-reduce gradients, replicate optimizer; 1: shard optimizer states "
-                                 "(Megatron distributed optimizer); 2: also shard gradients.")
+                                 "(Megatron distributed optimizer); 2: also shard gradients; 3: also shard "
+                                 "parameters, gathered layer by layer (DeepSpeed ZeRO-3, PyTorch FSDP).")
+    overlap_grad_reduce: bool = option(False, doc="Reduce gradient buckets during the last backward pass "
+                                                  "(Megatron --overlap-grad-reduce).")
+    overlap_param_gather: bool = option(False, doc="Distributed optimizer: gather updated parameters per bucket "
+                                                   "while the next forward runs (Megatron --overlap-param-gather).")
+    ddp_bucket_size: int | None = option(None, minimum=1, doc="Parameters per gradient bucket; default "
+                                                              "max(40M, 1M x data-parallel size) as Megatron.")
     data_parallel_size: int | None = option(None, minimum=1,
                                             doc="Optional check: must equal world / (t x p) when given.")
 

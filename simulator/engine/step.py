@@ -19,7 +19,7 @@ import simpy
 
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..workload import Collective, Compute, Job, Recv, Send, WeightPass
+from ..workload import Collective, Compute, Job, Recv, Send, Wait, WeightPass
 
 COMPUTE_PHASES = ("forward", "backward", "recompute")
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
@@ -61,12 +61,16 @@ class StepResult:
 
 class StepSimulation:
     def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
-                 algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = ""):
+                 algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = "",
+                 overlap_slowdown: float = 1.0):
         """`fabric` (with its environment) may be shared with other jobs placed on the same cluster."""
         self.job, self.cluster, self.plan = job, cluster, job.plan
         self.op_time = op_time
         self.mode = mode
         self.name = name
+        self.overlap_slowdown = overlap_slowdown
+        self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
+        self._busy: dict[int, int] = {}               # rank -> side-stream collectives in flight
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
@@ -158,6 +162,20 @@ class StepSimulation:
             self._launch(key, ins).callbacks.append(lambda _: done.succeed())
         return slot[1], slot
 
+    def _start_side(self, rank: int, ins: Collective) -> None:
+        """A non-blocking collective: runs beside compute; a Wait collects it."""
+        done, _ = self._collective(rank, ins)
+        side = self._side.setdefault(rank, {}).setdefault(ins.comm, [])
+        side[:] = [(t, ev) for t, ev in side if not ev.processed]
+        side.append((ins.tag, done))
+        self._busy[rank] = self._busy.get(rank, 0) + 1
+        start, record = self.env.now, self.records.append
+
+        def finished(_):
+            self._busy[rank] -= 1
+            record((rank, "side", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, ins.nbytes))
+        done.callbacks.append(finished)
+
     def _launch(self, key, ins: Collective) -> simpy.Event:
         return self.collectives.start(key, ins.op, ins.nbytes)
 
@@ -184,7 +202,10 @@ class StepSimulation:
     # -- the rank process ----------------------------------------------------------------------
     def _compute(self, rank: int, ins: Compute, b: dict):
         start = self.env.now
-        yield self.env.timeout(self._duration(ins.ops))
+        d = self._duration(ins.ops)
+        if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
+            d *= self.overlap_slowdown
+        yield self.env.timeout(d)
         self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, 0.0))
         cat = "optimizer" if ins.phase == "optimizer" else ("recompute" if ins.phase == "recompute" else "compute")
         b[cat] += self.env.now - start
@@ -204,6 +225,15 @@ class StepSimulation:
             kind = type(ins)
             if kind is Compute:
                 yield from self._compute(rank, ins, b)
+            elif kind is Collective and not ins.blocking:
+                self._start_side(rank, ins)
+            elif kind is Wait:
+                pending = [ev for tag, ev in self._side.get(rank, {}).get(ins.comm, [])
+                           if not ins.tag or tag == ins.tag]
+                if pending:
+                    yield self.env.all_of(pending)
+                record((rank, ins.comm, ins.name, ins.phase, -1, -1, start, env.now, 0.0))
+                b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
                 yield done

@@ -90,6 +90,7 @@ class Calibration:
     matmul_half_efficiency_flops: float
     kernel_floor: float
     memory_efficiency: float
+    overlap_slowdown: float
     attention_efficiency: float
     protocol_efficiency: dict[str, float]
     hop_latency: dict[str, float]
@@ -106,6 +107,7 @@ def load_calibration(path: str | None = None) -> Calibration:
         matmul_half_efficiency_flops=float(c["matmul_half_efficiency_flops"]["value"]),
         kernel_floor=parse_quantity(c["kernel_floor"]["value"], "time", "calibration.kernel_floor"),
         memory_efficiency=float(c["memory_efficiency"]["value"]),
+        overlap_slowdown=float(c["overlap_slowdown"]["value"]),
         attention_efficiency=float(c["attention_efficiency"]["value"]),
         protocol_efficiency={k: float(v["value"]) for k, v in n["protocol_efficiency"].items()},
         hop_latency={k: parse_quantity(v["value"], "time", f"calibration.hop_latency.{k}")

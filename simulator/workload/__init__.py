@@ -5,7 +5,7 @@ not links.
 """
 
 from .plan import ParallelPlan, make_plan
-from .program import Collective, Compute, Job, Recv, Send, StageProgram, WeightPass, compile_job
+from .program import Collective, Compute, Job, Recv, Send, StageProgram, Wait, WeightPass, compile_job
 
-__all__ = ["Collective", "Compute", "Job", "ParallelPlan", "Recv", "Send", "StageProgram", "WeightPass",
+__all__ = ["Collective", "Compute", "Job", "ParallelPlan", "Recv", "Send", "StageProgram", "Wait", "WeightPass",
            "compile_job", "make_plan"]

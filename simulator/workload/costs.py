@@ -144,6 +144,12 @@ def model_flops(ops: tuple[Op, ...]) -> float:
     return 3.0 * sum(op.flops for op in ops)
 
 
+def rank_layer_params(model: ModelConfig, tp: int) -> float:
+    """Weights of one layer on one tensor-parallel rank (the two norms are replicated)."""
+    norms = 2 * model.hidden_size
+    return (layer_params(model) - norms) / tp + norms
+
+
 def layer_params(model: ModelConfig) -> int:
     """Weights of one decoder layer (attention, MLP, two norms), whole model (not per rank)."""
     h, d = model.hidden_size, model.head_size

@@ -3,7 +3,7 @@
 Mixed-precision Adam as Megatron does it: 16-bit weights, fp32 gradients (when
 accumulate_allreduce_grads_in_fp32), fp32 master weights + two moments (12 B/param).
 ZeRO-1 (Megatron's distributed optimizer) shards the optimizer states over data parallelism;
-ZeRO-2 also the gradients. Activations follow Korthikanti et al. 2022 (Reducing Activation
+ZeRO-2 also the gradients; ZeRO-3 also the parameters, of which two layers are gathered at once. Activations follow Korthikanti et al. 2022 (Reducing Activation
 Recomputation in Large Transformer Models, eq. 1-2), written per tensor so that GQA, gated MLPs
 and sequence parallelism are counted too; the layer-micro-batches held at the peak come from
 walking the stage's schedule (under 1F1B stage s keeps min(p-s, m) micro-batches in flight).
@@ -13,7 +13,7 @@ Not counted: CUDA context, allocator fragmentation, NCCL buffers.
 from __future__ import annotations
 
 from ..config import ModelConfig, TrainingConfig
-from .costs import Shape, layer_params
+from .costs import Shape, rank_layer_params
 from .plan import ParallelPlan
 from .schedule import peak_in_flight, schedule
 
@@ -22,9 +22,7 @@ WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}
 
 def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
-    norms = 2 * model.hidden_size  # replicated across TP ranks
-    per_layer = (layer_params(model) - norms) / plan.tp + norms
-    params = plan.stage_layers(stage) * per_layer
+    params = plan.stage_layers(stage) * rank_layer_params(model, plan.tp)
     embedding = plan.padded_vocab * model.hidden_size / plan.tp
     if stage == 0:
         params += embedding
@@ -66,6 +64,10 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     shard = plan.dp
     grads = params * gbytes / (shard if plan.zero_stage >= 2 else 1)
     optimizer = params * opt_bytes / (shard if plan.zero_stage >= 1 else 1)
+    weights = params * wbytes
+    if plan.zero_stage == 3:
+        # parameters sharded too; two layers gathered at a time (the current one and the prefetch)
+        weights = weights / shard + 2 * rank_layer_params(model, plan.tp) * wbytes
 
     order = schedule(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks)
     layer_mbs = peak_in_flight(order, lambda c: len(plan.layers(stage, c)))
@@ -76,5 +78,5 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
         activations += layer_activation_bytes(x, "none", plan.tp)
     if stage == plan.pp - 1:
         activations += 4 * x.tokens * x.vocab  # fp32 logits for the cross-entropy
-    return {"weights": params * wbytes, "gradients": grads, "optimizer_states": optimizer,
+    return {"weights": weights, "gradients": grads, "optimizer_states": optimizer,
             "activations": activations}

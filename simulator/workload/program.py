@@ -39,6 +39,18 @@ class Collective:
     comm: str        # 'tp', 'dp' or 'embedding'
     op: str          # 'all_reduce', 'reduce_scatter', 'all_gather'
     nbytes: float    # the collective's buffer size S per rank (as nccl-tests' "size")
+    blocking: bool = True   # False: runs on a side stream, overlapping what follows
+    tag: str = ""           # names a non-blocking collective for a later Wait
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Block until non-blocking collectives of `comm` are done: the one named `tag`, or all."""
+
+    name: str
+    phase: str
+    comm: str
+    tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +80,7 @@ class WeightPass:
     computes: tuple[Compute, ...]
 
 
-Instruction = Compute | Collective | Send | Recv | WeightPass
+Instruction = Compute | Collective | Send | Recv | WeightPass | Wait
 
 
 @dataclass
@@ -142,18 +154,49 @@ def compile_job(scenario: Scenario) -> Job:
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
     last_vs = plan.pp * plan.chunks - 1
+    par = scenario.parallelism
+    dp = plan.dp > 1
+    zero3 = dp and plan.zero_stage == 3
+    grad_op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
+    overlap_grads = dp and par.overlap_grad_reduce and not zero3
+    gather_early = dp and par.overlap_param_gather and plan.zero_stage in (1, 2)
+    bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.dp)
+    layer_p = costs.rank_layer_params(model, plan.tp)
+    last_mb = plan.num_microbatches - 1
+
+    def fetch(prog: list, phase: str, mb: int, order: list[int], i: int) -> None:
+        """ZeRO-3: gather layer order[i]'s parameters, prefetching the next layer's meanwhile."""
+        if i == 0:
+            prog.append(Collective("dp_all_gather_params", phase, mb, order[0], "dp", "all_gather",
+                                   layer_p * wbytes, False, f"params {mb} {phase} {order[0]}"))
+        if i + 1 < len(order):
+            prog.append(Collective("dp_all_gather_params", phase, mb, order[i + 1], "dp", "all_gather",
+                                   layer_p * wbytes, False, f"params {mb} {phase} {order[i + 1]}"))
+        prog.append(Wait("wait_params", phase, "dp", f"params {mb} {phase} {order[i]}"))
+
     for s in range(plan.pp):
         prog: list[Instruction] = []
+        started: set[int] = set()
+        if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
+            for c in range(plan.chunks):
+                n = len(plan.layers(s, c)) * layer_p
+                prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
+                                       False, f"params chunk {c}"))
         for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
             vs = plan.virtual_stage(s, c)
             layers = plan.layers(s, c)
             if kind == "F":
+                if gather_early and c not in started:
+                    started.add(c)
+                    prog.append(Wait("wait_params", FORWARD, "dp", f"params chunk {c}"))
                 if vs == 0:
                     prog.append(Compute("embedding", FORWARD, mb, -1, emb))
                     reduce(prog, FORWARD, mb, -1)  # vocabulary-parallel embedding
                 else:
                     prog.append(Recv("recv_activation", mb, (vs - 1) % plan.pp, f"activation{vs}"))
-                for layer in layers:
+                for i, layer in enumerate(layers):
+                    if zero3:
+                        fetch(prog, FORWARD, mb, list(layers), i)
                     layer_forward(prog, mb, layer, FORWARD)
                 if vs == last_vs:
                     gather(prog, FORWARD, mb, -1)
@@ -166,8 +209,21 @@ def compile_job(scenario: Scenario) -> Job:
                     reduce(prog, BACKWARD, mb, -1)
                 else:
                     prog.append(Recv("recv_gradient", mb, (vs + 1) % plan.pp, f"gradient{vs}"))
-                for layer in reversed(layers):
+                bucket = 0.0
+                order = list(reversed(layers))
+                for i, layer in enumerate(order):
+                    if zero3:
+                        fetch(prog, BACKWARD, mb, order, i)
                     layer_backward(prog, mb, layer)
+                    if zero3:  # this micro-batch's gradients of the layer, reduced to their owners
+                        prog.append(Collective("dp_reduce_scatter_grads", BACKWARD, mb, layer, "dp",
+                                               "reduce_scatter", layer_p * gbytes, False))
+                    elif overlap_grads and mb == last_mb:
+                        bucket += layer_p
+                        if bucket >= bucket_limit or i == len(order) - 1:
+                            prog.append(Collective(f"dp_{grad_op}_bucket", BACKWARD, mb, layer, "dp", grad_op,
+                                                   bucket * gbytes, False))
+                            bucket = 0.0
                 if vs == 0:
                     gather(prog, BACKWARD, mb, -1)  # SP: the embedding's output gradient, gathered
                     prog.append(Compute("embedding", BACKWARD, mb, -1, emb_b))
@@ -180,9 +236,14 @@ def compile_job(scenario: Scenario) -> Job:
 
         first, last = s == 0, s == plan.pp - 1
         params = stage_params(model, plan, s)
-        if plan.dp > 1:
-            op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
-            prog.append(Collective(f"dp_{op}", OPTIMIZER, -1, -1, "dp", op, params * gbytes))
+        if zero3 or overlap_grads:
+            prog.append(Wait("wait_gradients", OPTIMIZER, "dp"))
+            if overlap_grads:  # embedding and head gradients, not in the layer buckets
+                rest = params - plan.stage_layers(s) * layer_p
+                if rest > 0:
+                    prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
+        elif dp:
+            prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, params * gbytes))
         if plan.pp > 1 and model.tie_word_embeddings and (first or last):
             emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
             prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
@@ -190,7 +251,7 @@ def compile_job(scenario: Scenario) -> Job:
         # Adam over the local shard: read grad, read/write master, m, v; write the 16-bit weight
         step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
         prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
-        if plan.dp > 1 and plan.zero_stage >= 1:
+        if dp and plan.zero_stage in (1, 2) and not gather_early:
             prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", params * wbytes))
         programs.append(StageProgram(s, prog))
 

@@ -22,6 +22,8 @@ HF_ALIASES = {
     "n_inner": "intermediate_size",
     "n_positions": "max_position_embeddings",
     "activation_function": "hidden_act",
+    "num_local_experts": "num_experts",      # Mixtral
+    "n_routed_experts": "num_experts",       # DeepSeek
 }
 
 

@@ -32,6 +32,15 @@ class ModelConfig:
                              doc="MLP activation; 'silu'/'swiglu' mean a gated MLP (three weight matrices).")
     tie_word_embeddings: bool = option(True, doc="Input embedding and LM head share weights.")
     max_position_embeddings: int | None = option(None, minimum=1, doc="Informational; not used for cost.")
+    num_experts: int | None = option(None, minimum=1, doc="Routed experts per MoE layer (Mixtral "
+                                     "num_local_experts, DeepSeek n_routed_experts); unset: dense model.")
+    num_experts_per_tok: int = option(2, minimum=1, doc="Experts each token is routed to (top-k).")
+    moe_intermediate_size: int | None = option(None, minimum=1, doc="Width of one expert; default intermediate_size.")
+    shared_expert_intermediate_size: int | None = option(None, minimum=1, doc="Total width of the shared experts "
+                                                         "every token passes (Qwen-MoE).")
+    n_shared_experts: int | None = option(None, minimum=0, doc="DeepSeek: shared experts of moe_intermediate_size each.")
+    first_k_dense_replace: int = option(0, minimum=0, doc="DeepSeek: the first k layers keep a dense MLP.")
+    moe_layer_freq: int = option(1, minimum=1, doc="Every n-th layer after the dense ones is an MoE layer.")
     model_type: str = option("gpt", doc="Informational (e.g. 'gpt2', 'llama').")
     name: str = option("model", doc="A label for reports.")
 
@@ -51,10 +60,27 @@ class ModelConfig:
     def gated_mlp(self) -> bool:
         return self.hidden_act in GATED_ACTIVATIONS
 
+    @property
+    def expert_size(self) -> int:
+        return self.moe_intermediate_size or self.ffn_size
+
+    @property
+    def shared_expert_size(self) -> int:
+        if self.shared_expert_intermediate_size:
+            return self.shared_expert_intermediate_size
+        return (self.n_shared_experts or 0) * self.expert_size
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return bool(self.num_experts) and layer >= self.first_k_dense_replace and \
+            (layer - self.first_k_dense_replace) % self.moe_layer_freq == 0
+
     def check(self, path: str) -> None:
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"{path}.num_attention_heads", self.num_attention_heads,
                               f"a divisor of hidden_size={self.hidden_size} (or give head_dim)")
+        if self.num_experts and self.num_experts_per_tok > self.num_experts:
+            raise ConfigError(f"{path}.num_experts_per_tok", self.num_experts_per_tok,
+                              f"at most num_experts={self.num_experts}")
         if self.num_attention_heads % self.kv_heads:
             raise ConfigError(f"{path}.num_key_value_heads", self.num_key_value_heads,
                               f"a divisor of num_attention_heads={self.num_attention_heads}")
@@ -73,6 +99,9 @@ class TrainingConfig:
     use_flash_attn: bool = option(True, doc="Fused attention: no s x s score matrix in HBM.")
     accumulate_allreduce_grads_in_fp32: bool = option(
         True, doc="Gradients kept and all-reduced in fp32 (Megatron's default with bf16).")
+    moe_routing_concentration: float | None = option(
+        None, minimum=1e-6, doc="MoE load imbalance: per-expert token shares drawn from a symmetric Dirichlet "
+                                "of this concentration (smaller: more skewed); unset: perfectly balanced.")
 
     def check(self, path: str) -> None:
         pass
@@ -84,6 +113,8 @@ class ParallelismConfig:
 
     tensor_model_parallel_size: int = option(1, minimum=1, doc="TP degree t.")
     pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p.")
+    expert_model_parallel_size: int = option(1, minimum=1, doc="EP degree: experts split over this many "
+                                                               "data-parallel ranks (Megatron order tp-cp-ep-dp-pp).")
     virtual_pipeline_model_parallel_size: int | None = option(
         None, minimum=1, doc="Model chunks per pipeline stage (interleaved 1F1B); implies that schedule.")
     pipeline_schedule: str = option("1f1b", choices=("1f1b", "gpipe", "interleaved_1f1b", "zero_bubble_h1"),

@@ -26,8 +26,9 @@ COMPUTE_PHASES = ("forward", "backward", "recompute")
 # not reached the same point yet (a receive before the send started, a collective before the
 # last member arrived, the end of the iteration before the slowest stage finished) is the
 # pipeline bubble; waiting for bytes in flight is communication.
-BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "pp_comm_exposed", "pipeline_bubble", "dp_comm",
-                  "optimizer")
+BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "ep_comm", "pp_comm_exposed", "pipeline_bubble",
+                  "dp_comm", "optimizer")
+COMM_CATEGORY = {"tp": "tp_comm", "ep": "ep_comm"}  # every other communicator: data parallelism
 
 # one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
@@ -108,7 +109,8 @@ class StepSimulation:
                for p in self.job.programs}
         sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
                  for p in self.job.programs}
-        group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group}
+        group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
+                    "ep": plan.ep_group, "edp": plan.edp_group}
         for r in self.ranks:
             stage = plan.stage_of(r)
             for comm, op in ops[stage]:
@@ -233,14 +235,14 @@ class StepSimulation:
                 if pending:
                     yield self.env.all_of(pending)
                 record((rank, ins.comm, ins.name, ins.phase, -1, -1, start, env.now, 0.0))
-                b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start
+                b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
                 yield done
                 record((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, start, env.now, ins.nbytes))
                 waited = slot[2] - start if slot else 0.0
                 b["pipeline_bubble"] += waited
-                b["tp_comm" if ins.comm == "tp" else "dp_comm"] += env.now - start - waited
+                b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start - waited
             elif kind is Send:
                 self._send(rank, ins)
             elif kind is WeightPass:

@@ -106,6 +106,44 @@ def mlp_block(x: Shape) -> tuple[Op, ...]:
     )
 
 
+def moe_blocks(x: Shape, model: ModelConfig, ep: int, imbalance: float) -> tuple[tuple[Op, ...], tuple[Op, ...], float]:
+    """An MoE layer's MLP part on one rank: (router + shared experts, routed experts, bytes one
+    rank sends in each all-to-all). Tokens are those of the rank's sequence shard; each goes to
+    k experts; experts are split over the ep ranks and not over TP; `imbalance` (max/mean load)
+    stretches the busiest rank's expert work and traffic, which sets the pace."""
+    e, T = x.e, x.local_tokens
+    k = model.num_experts_per_tok
+    routed = T * k * imbalance                     # token-expert pairs the busiest rank computes
+    f = model.expert_size
+    pre = [_elementwise("post_attention_norm", 2 * e * T * x.h),
+           _gemm("router", T, x.h, model.num_experts, e)]
+    shared = model.shared_expert_size
+    if shared:
+        pre += [_gemm("shared_up", T, x.h, x.gates * shared, e),
+                _elementwise("shared_activation", e * T * shared * (x.gates + 1)),
+                _gemm("shared_down", T, shared, x.h, e)]
+    experts = (
+        _gemm("experts_up", routed, x.h, x.gates * f, e),
+        _elementwise("experts_activation", e * routed * f * (x.gates + 1)),
+        _gemm("experts_down", routed, f, x.h, e),
+        _elementwise("moe_combine_residual", e * T * x.h * (k + 2)),
+    )
+    return tuple(pre), experts, e * routed * x.h
+
+
+def expert_load_imbalance(num_experts: int, ep: int, concentration: float | None, seed: int,
+                          draws: int = 256) -> float:
+    """Expected (max rank load / mean rank load) when per-expert token shares follow a symmetric
+    Dirichlet(concentration) and the experts are split evenly over ep ranks; 1 when balanced."""
+    if concentration is None or ep < 2:
+        return 1.0
+    import numpy as np
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6D6F65]))  # the "moe" stream
+    shares = rng.dirichlet([concentration] * num_experts, size=draws)
+    per_rank = shares.reshape(draws, ep, num_experts // ep).sum(axis=2)
+    return float((per_rank.max(axis=1) * ep).mean())
+
+
 def embedding_block(x: Shape) -> tuple[Op, ...]:
     return (_elementwise("embedding_lookup", 2 * x.e * x.tokens * x.h),)
 
@@ -144,15 +182,25 @@ def model_flops(ops: tuple[Op, ...]) -> float:
     return 3.0 * sum(op.flops for op in ops)
 
 
-def rank_layer_params(model: ModelConfig, tp: int) -> float:
-    """Weights of one layer on one tensor-parallel rank (the two norms are replicated)."""
-    norms = 2 * model.hidden_size
-    return (layer_params(model) - norms) / tp + norms
+def rank_layer_params(model: ModelConfig, tp: int, layer: int = 0, ep: int = 1) -> float:
+    """Weights of one layer on one rank: attention and dense MLP split over TP, the two norms
+    replicated; an MoE layer's routed experts split over EP (not TP), its router and shared
+    experts split over TP."""
+    h = model.hidden_size
+    dense, experts = layer_params(model, layer, split=True)
+    return (dense - 2 * h) / tp + 2 * h + experts / ep
 
 
-def layer_params(model: ModelConfig) -> int:
-    """Weights of one decoder layer (attention, MLP, two norms), whole model (not per rank)."""
+def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):
+    """Weights of one decoder layer (attention, MLP or MoE, two norms), whole model. With
+    split=True: (everything but the routed experts, the routed experts)."""
     h, d = model.hidden_size, model.head_size
     q, kv = model.num_attention_heads * d, model.kv_heads * d
     gates = 2 if model.gated_mlp else 1
-    return h * (q + 2 * kv) + q * h + h * model.ffn_size * gates + model.ffn_size * h + 2 * h
+    attention = h * (q + 2 * kv) + q * h + 2 * h
+    if model.is_moe_layer(layer):
+        mlp = h * model.num_experts + (gates + 1) * h * model.shared_expert_size
+        experts = model.num_experts * (gates + 1) * h * model.expert_size
+    else:
+        mlp, experts = (gates + 1) * h * model.ffn_size, 0
+    return (attention + mlp, experts) if split else attention + mlp + experts

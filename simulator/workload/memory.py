@@ -12,17 +12,28 @@ Not counted: CUDA context, allocator fragmentation, NCCL buffers.
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..config import ModelConfig, TrainingConfig
-from .costs import Shape, rank_layer_params
+from .costs import Shape, layer_params, rank_layer_params
 from .plan import ParallelPlan
 from .schedule import peak_in_flight, schedule
 
 WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}
 
 
+def stage_layer_indices(plan: ParallelPlan, stage: int) -> list[int]:
+    return [layer for c in range(plan.chunks) for layer in plan.layers(stage, c)]
+
+
+def stage_expert_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
+    """Routed-expert parameters held by one rank of `stage` (reduced over the expert-DP group)."""
+    return sum(layer_params(model, layer, split=True)[1] / plan.ep for layer in stage_layer_indices(plan, stage))
+
+
 def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
-    params = plan.stage_layers(stage) * rank_layer_params(model, plan.tp)
+    params = sum(rank_layer_params(model, plan.tp, layer, plan.ep) for layer in stage_layer_indices(plan, stage))
     embedding = plan.padded_vocab * model.hidden_size / plan.tp
     if stage == 0:
         params += embedding
@@ -57,20 +68,30 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     """Bytes per rank of `stage`, by category."""
     x = Shape.of(model, training, plan.tp, plan.padded_vocab, plan.sequence_parallel)
     params = stage_params(model, plan, stage)
+    experts = stage_expert_params(model, plan, stage)
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
     master = 0 if wbytes == 4 else 4
     opt_bytes = master + 8  # fp32 master copy + Adam's two moments
-    shard = plan.dp
-    grads = params * gbytes / (shard if plan.zero_stage >= 2 else 1)
-    optimizer = params * opt_bytes / (shard if plan.zero_stage >= 1 else 1)
-    weights = params * wbytes
-    if plan.zero_stage == 3:
-        # parameters sharded too; two layers gathered at a time (the current one and the prefetch)
-        weights = weights / shard + 2 * rank_layer_params(model, plan.tp) * wbytes
+
+    def sharded(n_bytes_per_param: float, from_stage: int) -> float:
+        """Dense parameters shard over DP, expert parameters over the expert-DP group."""
+        if plan.zero_stage < from_stage:
+            return params * n_bytes_per_param
+        return ((params - experts) / plan.dp + experts / (plan.dp // plan.ep)) * n_bytes_per_param
+
+    grads = sharded(gbytes, 2)
+    optimizer = sharded(opt_bytes, 1)
+    weights = sharded(wbytes, 3)
+    if plan.zero_stage == 3:  # two layers gathered at a time: the current one and the prefetch
+        weights += 2 * max(rank_layer_params(model, plan.tp, layer, plan.ep)
+                           for layer in stage_layer_indices(plan, stage)) * wbytes
 
     order = schedule(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks)
     layer_mbs = peak_in_flight(order, lambda c: len(plan.layers(stage, c)))
+    if model.num_experts:  # an MoE layer stores its k experts' inputs and outputs per token
+        moe_width = model.num_experts_per_tok * model.expert_size + model.shared_expert_size
+        x = dataclasses.replace(x, ffn=moe_width * x.local_tokens / x.tokens)
     per_layer = layer_activation_bytes(x, training.recompute_granularity, plan.tp)
     activations = per_layer * layer_mbs
     if training.recompute_granularity == "full":

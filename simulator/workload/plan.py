@@ -28,6 +28,7 @@ class ParallelPlan:
     chunks: int = 1
     schedule: str = "1f1b"
     sequence_parallel: bool = False
+    ep: int = 1                            # expert parallelism, carved out of data parallelism
 
     @property
     def world(self) -> int:
@@ -50,6 +51,17 @@ class ParallelPlan:
     def dp_group(self, rank: int) -> tuple[int, ...]:
         t, _, p = self.coords(rank)
         return tuple(self.rank(t, d, p) for d in range(self.dp))
+
+    def ep_group(self, rank: int) -> tuple[int, ...]:
+        """Ranks exchanging tokens for MoE layers: ep consecutive data-parallel ranks."""
+        t, d, p = self.coords(rank)
+        base = d - d % self.ep
+        return tuple(self.rank(t, base + e, p) for e in range(self.ep))
+
+    def edp_group(self, rank: int) -> tuple[int, ...]:
+        """Ranks holding the same experts, which reduce the experts' gradients together."""
+        t, d, p = self.coords(rank)
+        return tuple(self.rank(t, d % self.ep + self.ep * k, p) for k in range(self.dp // self.ep))
 
     def embedding_group(self, rank: int) -> tuple[int, ...]:
         """First and last stage ranks holding the (tied) embedding, for its gradient all-reduce."""
@@ -137,10 +149,22 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                           f"pipeline_model_parallel_size={p} (Megatron's rule)")
     if par.sequence_parallel and t < 2:
         raise ConfigError(f"{where}.sequence_parallel", True, "false unless tensor_model_parallel_size > 1")
+    ep = par.expert_model_parallel_size
+    if ep > 1 and not m.num_experts:
+        raise ConfigError(f"{where}.expert_model_parallel_size", ep, "1 for a dense model (no num_experts)")
+    if m.num_experts:
+        if d % ep:
+            raise ConfigError(f"{where}.expert_model_parallel_size", ep,
+                              f"a divisor of the data-parallel size {d} (experts are split over DP ranks)")
+        if m.num_experts % ep:
+            raise ConfigError(f"{where}.expert_model_parallel_size", ep, f"a divisor of num_experts={m.num_experts}")
+        if t > 1 and not par.sequence_parallel:
+            raise ConfigError(f"{where}.sequence_parallel", False,
+                              "true for an MoE model with tensor parallelism (Megatron requires it)")
     divisor = VOCAB_DIVISOR * t
     padded = -(-m.vocab_size // divisor) * divisor
     return ParallelPlan(tp=t, pp=p, dp=d, micro_batch_size=tr.micro_batch_size,
                         global_batch_size=tr.global_batch_size, num_microbatches=microbatches,
                         layers_per_stage=split_layers(m.num_hidden_layers, p * v),
                         padded_vocab=padded, zero_stage=par.zero_stage, chunks=v, schedule=schedule,
-                        sequence_parallel=par.sequence_parallel)
+                        sequence_parallel=par.sequence_parallel, ep=ep)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Scenario
+from ..config import ConfigError, Scenario
 from . import costs
 from .costs import Op, Shape
-from .memory import WEIGHT_BYTES, memory_per_rank, stage_params
+from .memory import WEIGHT_BYTES, memory_per_rank, stage_expert_params, stage_layer_indices, stage_params
 from .plan import ParallelPlan, make_plan
 from .schedule import deferrable_weight_passes, schedule
 
@@ -118,6 +118,13 @@ def compile_job(scenario: Scenario) -> Job:
     if training.recompute_granularity == "selective":
         core = tuple(op for op in attn if op.kind == "attention" or op.name.startswith("attention_softmax"))
         attn_b = core + attn_b  # recompute the attention core right before its backward
+    moe = bool(model.num_experts)
+    if moe:
+        imbalance = costs.expert_load_imbalance(model.num_experts, plan.ep, training.moe_routing_concentration,
+                                                scenario.simulation.seed)
+        router, experts, a2a_bytes = costs.moe_blocks(x, model, plan.ep, imbalance)
+        router_b, experts_b = costs.backward(router, part), costs.backward(experts, part)
+        moe_w = costs.backward(experts, "weight") + costs.backward(router, "weight")
     act_bytes = x.e * x.tokens * x.h           # one layer's full output, per TP rank
     p2p_bytes = act_bytes / plan.tp            # sequence-split (SP) or scattered over TP ranks (Megatron)
     tp = plan.tp > 1
@@ -136,19 +143,43 @@ def compile_job(scenario: Scenario) -> Job:
         """After a row-parallel GEMM: all-reduce, or reduce-scatter of the sequence with SP."""
         tp_comm(prog, "reduce_scatter" if sp else "all_reduce", phase, mb, layer)
 
+    def all_to_all(prog: list, what: str, phase: str, mb: int, layer: int) -> None:
+        if plan.ep > 1:
+            prog.append(Collective(f"ep_all_to_all_{what}", phase, mb, layer, "ep", "all_to_all", a2a_bytes))
+
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
-        for block in (attn, mlp):
+        gather(prog, phase, mb, layer)
+        prog.append(Compute("attention", phase, mb, layer, attn))
+        reduce(prog, phase, mb, layer)
+        if moe and model.is_moe_layer(layer):  # tokens go to their experts and come back
+            prog.append(Compute("moe_router", phase, mb, layer, router))
+            all_to_all(prog, "dispatch", phase, mb, layer)
+            prog.append(Compute("experts", phase, mb, layer, experts))
+            all_to_all(prog, "combine", phase, mb, layer)
+        else:
             gather(prog, phase, mb, layer)
-            prog.append(Compute("attention" if block is attn else "mlp", phase, mb, layer, block))
+            prog.append(Compute("mlp", phase, mb, layer, mlp))
             reduce(prog, phase, mb, layer)
 
     def layer_backward(prog: list, mb: int, layer: int) -> None:
         if full:
             layer_forward(prog, mb, layer, RECOMPUTE)
-        for name, block in (("mlp", mlp_b), ("attention", attn_b)):
+        if moe and model.is_moe_layer(layer):
+            all_to_all(prog, "combine", BACKWARD, mb, layer)
+            prog.append(Compute("experts", BACKWARD, mb, layer, experts_b))
+            all_to_all(prog, "dispatch", BACKWARD, mb, layer)
+            prog.append(Compute("moe_router", BACKWARD, mb, layer, router_b))
+            blocks = (("attention", attn_b),)
+        else:
+            blocks = (("mlp", mlp_b), ("attention", attn_b))
+        for name, block in blocks:
             gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
             prog.append(Compute(name, BACKWARD, mb, layer, block))
             reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks
+
+    def weight_gradients(layer: int) -> tuple:
+        mlp_part = moe_w if moe and model.is_moe_layer(layer) else mlp_w
+        return (("mlp", mlp_part), ("attention", attn_w))
 
     programs = []
     wbytes = WEIGHT_BYTES[training.precision]
@@ -161,17 +192,22 @@ def compile_job(scenario: Scenario) -> Job:
     overlap_grads = dp and par.overlap_grad_reduce and not zero3
     gather_early = dp and par.overlap_param_gather and plan.zero_stage in (1, 2)
     bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.dp)
-    layer_p = costs.rank_layer_params(model, plan.tp)
+    if zero3 and moe:
+        raise ConfigError("scenario.parallelism.zero_stage", 3, "0, 1 or 2 for an MoE model")
+
+    def layer_p_of(layer: int) -> float:  # dense parameters of a layer on one rank (DP-reduced)
+        return costs.rank_layer_params(model, plan.tp, layer, plan.ep) - \
+            costs.layer_params(model, layer, split=True)[1] / plan.ep
     last_mb = plan.num_microbatches - 1
 
     def fetch(prog: list, phase: str, mb: int, order: list[int], i: int) -> None:
         """ZeRO-3: gather layer order[i]'s parameters, prefetching the next layer's meanwhile."""
         if i == 0:
             prog.append(Collective("dp_all_gather_params", phase, mb, order[0], "dp", "all_gather",
-                                   layer_p * wbytes, False, f"params {mb} {phase} {order[0]}"))
+                                   layer_p_of(order[0]) * wbytes, False, f"params {mb} {phase} {order[0]}"))
         if i + 1 < len(order):
             prog.append(Collective("dp_all_gather_params", phase, mb, order[i + 1], "dp", "all_gather",
-                                   layer_p * wbytes, False, f"params {mb} {phase} {order[i + 1]}"))
+                                   layer_p_of(order[i + 1]) * wbytes, False, f"params {mb} {phase} {order[i + 1]}"))
         prog.append(Wait("wait_params", phase, "dp", f"params {mb} {phase} {order[i]}"))
 
     for s in range(plan.pp):
@@ -179,7 +215,7 @@ def compile_job(scenario: Scenario) -> Job:
         started: set[int] = set()
         if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
             for c in range(plan.chunks):
-                n = len(plan.layers(s, c)) * layer_p
+                n = sum(layer_p_of(layer) for layer in plan.layers(s, c))
                 prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
                                        False, f"params chunk {c}"))
         for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
@@ -217,9 +253,9 @@ def compile_job(scenario: Scenario) -> Job:
                     layer_backward(prog, mb, layer)
                     if zero3:  # this micro-batch's gradients of the layer, reduced to their owners
                         prog.append(Collective("dp_reduce_scatter_grads", BACKWARD, mb, layer, "dp",
-                                               "reduce_scatter", layer_p * gbytes, False))
+                                               "reduce_scatter", layer_p_of(layer) * gbytes, False))
                     elif overlap_grads and mb == last_mb:
-                        bucket += layer_p
+                        bucket += layer_p_of(layer)
                         if bucket >= bucket_limit or i == len(order) - 1:
                             prog.append(Collective(f"dp_{grad_op}_bucket", BACKWARD, mb, layer, "dp", grad_op,
                                                    bucket * gbytes, False))
@@ -232,31 +268,43 @@ def compile_job(scenario: Scenario) -> Job:
             else:  # W: weight gradients of the chunk's layers
                 prog.append(WeightPass(mb, deferrable_weight_passes(plan.schedule, s, plan.pp), tuple(
                     Compute(name, WEIGHT_GRADIENT, mb, layer, ops)
-                    for layer in reversed(layers) for name, ops in (("mlp", mlp_w), ("attention", attn_w)))))
+                    for layer in reversed(layers) for name, ops in weight_gradients(layer))))
 
         first, last = s == 0, s == plan.pp - 1
         params = stage_params(model, plan, s)
+        expert_params = stage_expert_params(model, plan, s)
+        dense = params - expert_params
         if zero3 or overlap_grads:
             prog.append(Wait("wait_gradients", OPTIMIZER, "dp"))
             if overlap_grads:  # embedding and head gradients, not in the layer buckets
-                rest = params - plan.stage_layers(s) * layer_p
+                rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))
                 if rest > 0:
                     prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
         elif dp:
-            prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, params * gbytes))
+            prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, dense * gbytes))
+        if expert_params and plan.dp // plan.ep > 1:  # experts' gradients, among ranks holding them
+            prog.append(Collective(f"edp_{grad_op}", OPTIMIZER, -1, -1, "edp", grad_op, expert_params * gbytes))
         if plan.pp > 1 and model.tie_word_embeddings and (first or last):
             emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
             prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
-        shard = params / (plan.dp if plan.zero_stage >= 1 else 1)
+        shard = dense / (plan.dp if plan.zero_stage >= 1 else 1) + \
+            expert_params / (plan.dp // plan.ep if plan.zero_stage >= 1 else 1)
         # Adam over the local shard: read grad, read/write master, m, v; write the 16-bit weight
         step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
         prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
         if dp and plan.zero_stage in (1, 2) and not gather_early:
-            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", params * wbytes))
+            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * wbytes))
+            if expert_params and plan.dp // plan.ep > 1:
+                prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather",
+                                       expert_params * wbytes))
         programs.append(StageProgram(s, prog))
 
-    per_mb = sum(costs.model_flops(b) * n for b, n in ((attn, model.num_hidden_layers),
-                                                        (mlp, model.num_hidden_layers), (head, 1)))
+    moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))
+    per_mb = costs.model_flops(attn) * model.num_hidden_layers + costs.model_flops(head) + \
+        costs.model_flops(mlp) * (model.num_hidden_layers - moe_layers)
+    if moe_layers:  # routed experts counted without imbalance: the work the model needs
+        r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)
+        per_mb += (costs.model_flops(r) + costs.model_flops(e)) * moe_layers
     model_flops = per_mb * plan.tp * plan.num_microbatches * plan.dp
     memory = [memory_per_rank(model, training, plan, s) for s in range(plan.pp)]
     tokens = plan.global_batch_size * training.seq_length

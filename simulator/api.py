@@ -255,7 +255,7 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
         "flops_formula": FLOPS_FORMULA,
         "critical_stage": critical,
         "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
-        "parallelism": {"world": plan.world, "tp": plan.tp, "pp": plan.pp, "dp": plan.dp,
+        "parallelism": {"world": plan.world, "tp": plan.tp, "cp": plan.cp, "ep": plan.ep, "pp": plan.pp, "dp": plan.dp,
                         "microbatches": plan.num_microbatches, "layers_per_stage": list(plan.layers_per_stage),
                         "zero_stage": plan.zero_stage},
         "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": prep.peak_memory,

@@ -129,3 +129,31 @@ def test_sequence_parallel_keeps_tp_volume_and_splits_activations():
 
 def test_all_schedules_are_accepted_names():
     assert set(SCHEDULES) == {"1f1b", "gpipe", "interleaved_1f1b", "zero_bubble_h1"}
+
+
+def cp_scenario(cp, **over):
+    return small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1,
+                                  "context_parallel_size": cp},
+                     training={"seq_length": 8192, "micro_batch_size": 1, "global_batch_size": 8 // cp},
+                     system={"num_nodes": 1, "gpus_per_node": 8}, **over)
+
+
+def test_context_parallelism_splits_tokens_and_exchanges_kv():
+    """CP ranks hold s/cp tokens (activations / cp), attend to the whole sequence (same model
+    FLOPs per token), and all-gather K, V (reduce-scatter their gradients) every layer."""
+    one, two = (compile_job(load_scenario(cp_scenario(c))) for c in (1, 2))
+    assert two.memory[0]["activations"] == pytest.approx(one.memory[0]["activations"] / 2, rel=0.01)
+    assert two.model_flops / two.tokens == pytest.approx(one.model_flops / one.tokens, rel=1e-12)
+    names = [i.name for i in two.programs[0].instructions]
+    layers = 8
+    assert names.count("cp_all_gather_kv") == 2 * layers and names.count("cp_reduce_scatter_dkv") == layers
+    r = simulate(cp_scenario(2))
+    assert r.iteration_time == pytest.approx(simulate(cp_scenario(2), mode="full").iteration_time, rel=1e-9)
+    assert r.summary["breakdown_s"]["cp_comm"] >= 0
+
+
+def test_context_parallel_sequence_must_split_evenly():
+    sc = cp_scenario(2)
+    sc["training"]["seq_length"] = 8190
+    with pytest.raises(ConfigError, match="multiple of 2 x context_parallel_size"):
+        simulate(sc)

@@ -113,6 +113,8 @@ class ParallelismConfig:
 
     tensor_model_parallel_size: int = option(1, minimum=1, doc="TP degree t.")
     pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p.")
+    context_parallel_size: int = option(1, minimum=1, doc="CP degree: each sequence split over this many ranks "
+                                                          "(ring attention).")
     expert_model_parallel_size: int = option(1, minimum=1, doc="EP degree: experts split over this many "
                                                                "data-parallel ranks (Megatron order tp-cp-ep-dp-pp).")
     virtual_pipeline_model_parallel_size: int | None = option(

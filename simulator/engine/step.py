@@ -26,9 +26,9 @@ COMPUTE_PHASES = ("forward", "backward", "recompute")
 # not reached the same point yet (a receive before the send started, a collective before the
 # last member arrived, the end of the iteration before the slowest stage finished) is the
 # pipeline bubble; waiting for bytes in flight is communication.
-BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "ep_comm", "pp_comm_exposed", "pipeline_bubble",
+BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm_exposed", "pipeline_bubble",
                   "dp_comm", "optimizer")
-COMM_CATEGORY = {"tp": "tp_comm", "ep": "ep_comm"}  # every other communicator: data parallelism
+COMM_CATEGORY = {"tp": "tp_comm", "ep": "ep_comm", "cp": "cp_comm"}  # every other one: data parallelism
 
 # one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
@@ -110,7 +110,7 @@ class StepSimulation:
         sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
                  for p in self.job.programs}
         group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
-                    "ep": plan.ep_group, "edp": plan.edp_group}
+                    "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
         for r in self.ranks:
             stage = plan.stage_of(r)
             for comm, op in ops[stage]:
@@ -133,7 +133,7 @@ class StepSimulation:
         return [(fp, (self.name, key)) for fp, key in self.collectives.owner.items()]
 
     def multiplicity(self) -> dict[int, int]:
-        n = self.plan.tp * self.plan.dp if self.mode == "symmetric" else 1
+        n = len(self.plan.stage_ranks(0)) if self.mode == "symmetric" else 1
         return {r: n for r in self.ranks}
 
     # -- operations ---------------------------------------------------------------------------

@@ -43,15 +43,17 @@ class Shape:
     e: int            # bytes per activation element
     flash: bool
     seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
+    kv_len: int = 0      # keys each query attends to: the whole sequence under context parallelism
 
     @classmethod
     def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
-           sequence_parallel: bool = False) -> "Shape":
-        return cls(b=training.micro_batch_size, s=training.seq_length, h=model.hidden_size,
+           sequence_parallel: bool = False, cp: int = 1) -> "Shape":
+        """Sizes on one rank; `cp` context-parallel ranks hold s / cp tokens each."""
+        return cls(b=training.micro_batch_size, s=training.seq_length // cp, h=model.hidden_size,
                    heads=model.num_attention_heads // tp, kv_heads=model.kv_heads // tp,
                    head_dim=model.head_size, ffn=model.ffn_size // tp, gates=2 if model.gated_mlp else 1,
                    vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
-                   seq_shards=tp if sequence_parallel else 1)
+                   seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length)
 
     @property
     def tokens(self) -> int:
@@ -77,7 +79,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
     T, e = x.tokens, x.e
     q = x.heads * x.head_dim
     kv = x.kv_heads * x.head_dim
-    core_flops = 4.0 * x.b * x.s * x.s * q
+    core_flops = 4.0 * x.b * x.s * x.kv_len * q
     io = e * T * (q + 2 * kv + q)  # read Q, K, V; write the context
     ops = [
         _elementwise("input_norm", 2 * e * x.local_tokens * x.h),
@@ -86,7 +88,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
     if x.flash:
         ops.append(Op("attention_core", "attention", core_flops, io))
     else:
-        scores = x.b * x.heads * x.s * x.s
+        scores = x.b * x.heads * x.s * x.kv_len
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
         # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
         ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))

@@ -59,14 +59,14 @@ def layer_activation_bytes(x: Shape, recompute: str, tp: int) -> float:
     if x.flash or recompute == "selective":
         scores = 4 * x.b * x.heads * x.s if x.flash else 0  # softmax statistics
     else:
-        scores = (2 * e + 1) * x.b * x.heads * x.s * x.s  # softmax out, dropout mask, dropout out
+        scores = (2 * e + 1) * x.b * x.heads * x.s * x.kv_len  # softmax out, dropout mask, dropout out
     return replicated + split + scores
 
 
 def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: ParallelPlan,
                     stage: int) -> dict[str, float]:
     """Bytes per rank of `stage`, by category."""
-    x = Shape.of(model, training, plan.tp, plan.padded_vocab, plan.sequence_parallel)
+    x = Shape.of(model, training, plan.tp, plan.padded_vocab, plan.sequence_parallel, plan.cp)
     params = stage_params(model, plan, stage)
     experts = stage_expert_params(model, plan, stage)
     wbytes = WEIGHT_BYTES[training.precision]
@@ -75,10 +75,10 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     opt_bytes = master + 8  # fp32 master copy + Adam's two moments
 
     def sharded(n_bytes_per_param: float, from_stage: int) -> float:
-        """Dense parameters shard over DP, expert parameters over the expert-DP group."""
+        """Dense parameters shard over DP x CP, expert parameters over the expert-DP group."""
         if plan.zero_stage < from_stage:
             return params * n_bytes_per_param
-        return ((params - experts) / plan.dp + experts / (plan.dp // plan.ep)) * n_bytes_per_param
+        return ((params - experts) / plan.grad_ranks + experts / plan.edp) * n_bytes_per_param
 
     grads = sharded(gbytes, 2)
     optimizer = sharded(opt_bytes, 1)

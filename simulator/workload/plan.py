@@ -1,8 +1,9 @@
 """The parallel plan: degrees, micro-batches, layer split and Megatron's rank order.
 
-Rank order is Megatron's tp-cp-ep-dp-pp with cp = ep = 1: tensor-parallel ranks are adjacent
-(so they share a node), then data-parallel replicas, then pipeline stages:
-rank = tp_rank + t * (dp_rank + d * pp_rank).
+Rank order is Megatron's tp-cp-ep-dp-pp: tensor-parallel ranks are adjacent (so they share a
+node), then context-parallel ranks, then data-parallel replicas, then pipeline stages:
+rank = tp_rank + t * (cp_rank + c * (dp_rank + d * pp_rank)); expert parallelism is carved out of the
+data-parallel ranks.
 """
 
 from __future__ import annotations
@@ -29,53 +30,77 @@ class ParallelPlan:
     schedule: str = "1f1b"
     sequence_parallel: bool = False
     ep: int = 1                            # expert parallelism, carved out of data parallelism
+    cp: int = 1                            # context parallelism: the sequence split over cp ranks
 
     @property
     def world(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.cp * self.dp * self.pp
 
-    def rank(self, tp_rank: int, dp_rank: int, pp_rank: int) -> int:
-        return tp_rank + self.tp * (dp_rank + self.dp * pp_rank)
+    @property
+    def grad_ranks(self) -> int:
+        """Ranks that reduce (and, with ZeRO, shard) the dense gradients: data x context parallel."""
+        return self.dp * self.cp
+
+    @property
+    def edp(self) -> int:
+        """Ranks that reduce (and shard) one expert's gradients."""
+        return self.dp // self.ep * self.cp
+
+    def rank(self, tp_rank: int, dp_rank: int, pp_rank: int, cp_rank: int = 0) -> int:
+        return tp_rank + self.tp * (cp_rank + self.cp * (dp_rank + self.dp * pp_rank))
+
+    def _split(self, rank: int) -> tuple[int, int, int, int]:
+        """(tp, cp, dp, pp) coordinates."""
+        return (rank % self.tp, (rank // self.tp) % self.cp, (rank // (self.tp * self.cp)) % self.dp,
+                rank // (self.tp * self.cp * self.dp))
 
     def coords(self, rank: int) -> tuple[int, int, int]:
         """(tp_rank, dp_rank, pp_rank) of a global rank."""
-        return rank % self.tp, (rank // self.tp) % self.dp, rank // (self.tp * self.dp)
+        t, _, d, p = self._split(rank)
+        return t, d, p
 
     def stage_of(self, rank: int) -> int:
-        return rank // (self.tp * self.dp)
+        return rank // (self.tp * self.cp * self.dp)
 
     def tp_group(self, rank: int) -> tuple[int, ...]:
-        _, d, p = self.coords(rank)
-        return tuple(self.rank(t, d, p) for t in range(self.tp))
+        _, c, d, p = self._split(rank)
+        return tuple(self.rank(t, d, p, c) for t in range(self.tp))
+
+    def cp_group(self, rank: int) -> tuple[int, ...]:
+        """Ranks holding the pieces of one sequence (context parallelism)."""
+        t, _, d, p = self._split(rank)
+        return tuple(self.rank(t, d, p, c) for c in range(self.cp))
 
     def dp_group(self, rank: int) -> tuple[int, ...]:
-        t, _, p = self.coords(rank)
-        return tuple(self.rank(t, d, p) for d in range(self.dp))
+        """Ranks reducing the dense gradients: every data- and context-parallel peer."""
+        t, _, _, p = self._split(rank)
+        return tuple(sorted(self.rank(t, d, p, c) for d in range(self.dp) for c in range(self.cp)))
 
     def ep_group(self, rank: int) -> tuple[int, ...]:
         """Ranks exchanging tokens for MoE layers: ep consecutive data-parallel ranks."""
-        t, d, p = self.coords(rank)
+        t, c, d, p = self._split(rank)
         base = d - d % self.ep
-        return tuple(self.rank(t, base + e, p) for e in range(self.ep))
+        return tuple(self.rank(t, base + e, p, c) for e in range(self.ep))
 
     def edp_group(self, rank: int) -> tuple[int, ...]:
         """Ranks holding the same experts, which reduce the experts' gradients together."""
-        t, d, p = self.coords(rank)
-        return tuple(self.rank(t, d % self.ep + self.ep * k, p) for k in range(self.dp // self.ep))
+        t, _, d, p = self._split(rank)
+        return tuple(sorted(self.rank(t, d % self.ep + self.ep * k, p, c)
+                            for k in range(self.dp // self.ep) for c in range(self.cp)))
 
     def embedding_group(self, rank: int) -> tuple[int, ...]:
         """First and last stage ranks holding the (tied) embedding, for its gradient all-reduce."""
-        t, d, _ = self.coords(rank)
-        return (self.rank(t, d, 0), self.rank(t, d, self.pp - 1))
+        t, c, d, _ = self._split(rank)
+        return (self.rank(t, d, 0, c), self.rank(t, d, self.pp - 1, c))
 
     def stage_ranks(self, stage: int) -> range:
-        n = self.tp * self.dp
+        n = self.tp * self.cp * self.dp
         return range(stage * n, (stage + 1) * n)
 
     def stage_peer(self, rank: int, stage: int) -> int:
-        """The rank with the same TP and DP coordinates on another pipeline stage."""
-        t, d, _ = self.coords(rank)
-        return self.rank(t, d, stage)
+        """The rank with the same TP, CP and DP coordinates on another pipeline stage."""
+        t, c, d, _ = self._split(rank)
+        return self.rank(t, d, stage, c)
 
     def representative(self, stage: int) -> int:
         """The rank that stands for all tp x dp identical ranks of a stage."""
@@ -105,18 +130,22 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     """Derive and check the plan; every impossibility is a ConfigError naming the field."""
     m, tr, par, sys_ = scenario.model, scenario.training, scenario.parallelism, scenario.system
     t, p = par.tensor_model_parallel_size, par.pipeline_model_parallel_size
+    cp = par.context_parallel_size
     world = sys_.num_nodes * sys_.gpus_per_node
     where = "scenario.parallelism"
-    if world % (t * p):
-        raise ConfigError(f"{where}.tensor_model_parallel_size x pipeline_model_parallel_size",
-                          f"{t} x {p}",
-                          reason=f"tensor x pipeline = {t * p} does not divide the world size "
+    if world % (t * cp * p):
+        raise ConfigError(f"{where}.tensor_model_parallel_size x context_parallel_size x pipeline_model_parallel_size",
+                          f"{t} x {cp} x {p}",
+                          reason=f"their product {t * cp * p} does not divide the world size "
                                  f"{world} (= num_nodes {sys_.num_nodes} x gpus_per_node {sys_.gpus_per_node})",
                           accepted="sizes whose product divides the number of GPUs")
-    d = world // (t * p)
+    d = world // (t * cp * p)
     if par.data_parallel_size is not None and par.data_parallel_size != d:
         raise ConfigError(f"{where}.data_parallel_size", par.data_parallel_size,
-                          f"{d} (= world {world} / (tensor {t} x pipeline {p})), or leave it out")
+                          f"{d} (= world {world} / (tensor {t} x context {cp} x pipeline {p})), or leave it out")
+    if cp > 1 and tr.seq_length % (2 * cp):
+        raise ConfigError("scenario.training.seq_length", tr.seq_length,
+                          f"a multiple of 2 x context_parallel_size = {2 * cp} (Megatron's load-balanced split)")
     if m.num_attention_heads % t:
         raise ConfigError(f"{where}.tensor_model_parallel_size", t,
                           f"a divisor of num_attention_heads={m.num_attention_heads}")
@@ -167,4 +196,4 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                         global_batch_size=tr.global_batch_size, num_microbatches=microbatches,
                         layers_per_stage=split_layers(m.num_hidden_layers, p * v),
                         padded_vocab=padded, zero_stage=par.zero_stage, chunks=v, schedule=schedule,
-                        sequence_parallel=par.sequence_parallel, ep=ep)
+                        sequence_parallel=par.sequence_parallel, ep=ep, cp=cp)

@@ -107,7 +107,7 @@ def compile_job(scenario: Scenario) -> Job:
     model, training = scenario.model, scenario.training
     plan = make_plan(scenario)
     sp = plan.sequence_parallel
-    x = Shape.of(model, training, plan.tp, plan.padded_vocab, sp)
+    x = Shape.of(model, training, plan.tp, plan.padded_vocab, sp, plan.cp)
     attn, mlp = costs.attention_block(x), costs.mlp_block(x)
     emb, head = costs.embedding_block(x), costs.head_block(x)
     split = plan.schedule == "zero_bubble_h1"  # weight gradients run as passes of their own
@@ -147,9 +147,43 @@ def compile_job(scenario: Scenario) -> Job:
         if plan.ep > 1:
             prog.append(Collective(f"ep_all_to_all_{what}", phase, mb, layer, "ep", "all_to_all", a2a_bytes))
 
+    cp = plan.cp > 1
+    if cp:  # ring attention: the attention core runs while K and V of the other chunks arrive
+        core_names = {"attention_core", "attention_softmax_dropout"}
+        core_at = next(i for i, op in enumerate(attn) if op.name in core_names)
+        core_end = max(i for i, op in enumerate(attn) if op.name in core_names) + 1
+        attn_parts = (attn[:core_at], attn[core_at:core_end], attn[core_end:])
+        attn_parts_b = tuple(costs.backward(p, part) for p in attn_parts)
+        kv_bytes = 2 * x.e * x.b * training.seq_length * x.kv_heads * x.head_dim  # whole sequence's K, V
+
+    def attention_forward(prog: list, mb: int, layer: int, phase: str) -> None:
+        if not cp:
+            prog.append(Compute("attention", phase, mb, layer, attn))
+            return
+        pre, core, post = attn_parts
+        prog.append(Compute("attention_qkv", phase, mb, layer, pre))
+        tag = f"kv {mb} {phase} {layer}"
+        prog.append(Collective("cp_all_gather_kv", phase, mb, layer, "cp", "all_gather", kv_bytes, False, tag))
+        prog.append(Compute("attention_core", phase, mb, layer, core))
+        prog.append(Wait("wait_kv", phase, "cp", tag))
+        prog.append(Compute("attention_out", phase, mb, layer, post))
+
+    def attention_backward(prog: list, mb: int, layer: int) -> None:
+        if not cp:
+            prog.append(Compute("attention", BACKWARD, mb, layer, attn_b))
+            return
+        pre_b, core_b, post_b = attn_parts_b
+        prog.append(Compute("attention_out", BACKWARD, mb, layer, post_b))
+        tag = f"kv {mb} backward {layer}"
+        prog.append(Collective("cp_all_gather_kv", BACKWARD, mb, layer, "cp", "all_gather", kv_bytes, False, tag))
+        prog.append(Compute("attention_core", BACKWARD, mb, layer, core_b))
+        prog.append(Wait("wait_kv", BACKWARD, "cp", tag))
+        prog.append(Collective("cp_reduce_scatter_dkv", BACKWARD, mb, layer, "cp", "reduce_scatter", kv_bytes))
+        prog.append(Compute("attention_qkv", BACKWARD, mb, layer, pre_b))
+
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
         gather(prog, phase, mb, layer)
-        prog.append(Compute("attention", phase, mb, layer, attn))
+        attention_forward(prog, mb, layer, phase)
         reduce(prog, phase, mb, layer)
         if moe and model.is_moe_layer(layer):  # tokens go to their experts and come back
             prog.append(Compute("moe_router", phase, mb, layer, router))
@@ -174,7 +208,10 @@ def compile_job(scenario: Scenario) -> Job:
             blocks = (("mlp", mlp_b), ("attention", attn_b))
         for name, block in blocks:
             gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
-            prog.append(Compute(name, BACKWARD, mb, layer, block))
+            if name == "attention":
+                attention_backward(prog, mb, layer)
+            else:
+                prog.append(Compute(name, BACKWARD, mb, layer, block))
             reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks
 
     def weight_gradients(layer: int) -> tuple:
@@ -186,12 +223,12 @@ def compile_job(scenario: Scenario) -> Job:
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
     last_vs = plan.pp * plan.chunks - 1
     par = scenario.parallelism
-    dp = plan.dp > 1
+    dp = plan.grad_ranks > 1
     zero3 = dp and plan.zero_stage == 3
     grad_op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
     overlap_grads = dp and par.overlap_grad_reduce and not zero3
     gather_early = dp and par.overlap_param_gather and plan.zero_stage in (1, 2)
-    bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.dp)
+    bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.grad_ranks)
     if zero3 and moe:
         raise ConfigError("scenario.parallelism.zero_stage", 3, "0, 1 or 2 for an MoE model")
 
@@ -282,19 +319,19 @@ def compile_job(scenario: Scenario) -> Job:
                     prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
         elif dp:
             prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, dense * gbytes))
-        if expert_params and plan.dp // plan.ep > 1:  # experts' gradients, among ranks holding them
+        if expert_params and plan.edp > 1:  # experts' gradients, among ranks holding them
             prog.append(Collective(f"edp_{grad_op}", OPTIMIZER, -1, -1, "edp", grad_op, expert_params * gbytes))
         if plan.pp > 1 and model.tie_word_embeddings and (first or last):
             emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
             prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
-        shard = dense / (plan.dp if plan.zero_stage >= 1 else 1) + \
-            expert_params / (plan.dp // plan.ep if plan.zero_stage >= 1 else 1)
+        shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
+            expert_params / (plan.edp if plan.zero_stage >= 1 else 1)
         # Adam over the local shard: read grad, read/write master, m, v; write the 16-bit weight
         step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
         prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
         if dp and plan.zero_stage in (1, 2) and not gather_early:
             prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * wbytes))
-            if expert_params and plan.dp // plan.ep > 1:
+            if expert_params and plan.edp > 1:
                 prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather",
                                        expert_params * wbytes))
         programs.append(StageProgram(s, prog))
@@ -305,7 +342,7 @@ def compile_job(scenario: Scenario) -> Job:
     if moe_layers:  # routed experts counted without imbalance: the work the model needs
         r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)
         per_mb += (costs.model_flops(r) + costs.model_flops(e)) * moe_layers
-    model_flops = per_mb * plan.tp * plan.num_microbatches * plan.dp
+    model_flops = per_mb * plan.tp * plan.cp * plan.num_microbatches * plan.dp
     memory = [memory_per_rank(model, training, plan, s) for s in range(plan.pp)]
     tokens = plan.global_batch_size * training.seq_length
     return Job(scenario, plan, programs, memory, model_flops, tokens)

@@ -42,7 +42,7 @@ BAD_INPUTS = [
     (lambda s: s["model"].update(num_attention_heads=15, hidden_size=1200),
      "scenario.parallelism.tensor_model_parallel_size", "a divisor of num_attention_heads"),
     (lambda s: s["parallelism"].update(pipeline_model_parallel_size=16, tensor_model_parallel_size=1) or
-     s["system"].update(num_nodes=4), "pipeline_model_parallel_size", "at most num_hidden_layers"),
+     s["system"].update(num_nodes=4), "pipeline_model_parallel_size", "at most the number of layers (8)"),
     (lambda s: s["system"]["topology"].update(nic_bandwidth="200 Gbit"), "scenario.system.topology.nic_bandwidth",
      "400 Gb/s"),
     (lambda s: s["system"].update(accelerator="Z100"), "scenario.system.accelerator", "H100-SXM"),

@@ -17,14 +17,41 @@ ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu
 GATED_ACTIVATIONS = ("silu", "swish", "swiglu")  # Llama-family configs name the gated MLP by its activation
 
 
+LAYER_TYPES = ("dense", "conv2d", "norm", "activation", "pool", "flatten")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a generic sequential model (a Keras Sequential, say)."""
+
+    type: str = option(choices=LAYER_TYPES, doc="What the layer is.")
+    units: int | None = option(None, minimum=1, doc="dense: output features (of the last dimension).")
+    filters: int | None = option(None, minimum=1, doc="conv2d: output channels ('same' padding).")
+    kernel_size: int = option(3, minimum=1, doc="conv2d: square kernel side.")
+    stride: int = option(1, minimum=1, doc="conv2d: stride.")
+    pool_size: int = option(2, minimum=1, doc="pool: window side (and stride).")
+    activation: str | None = option(None, doc="dense/conv2d: an activation applied after (one elementwise pass).")
+
+    def check(self, path: str) -> None:
+        if self.type == "dense" and self.units is None:
+            raise ConfigError(f"{path}.units", None, "the output features of a dense layer")
+        if self.type == "conv2d" and self.filters is None:
+            raise ConfigError(f"{path}.filters", None, "the output channels of a conv2d layer")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """A decoder-only transformer, described by its Hugging Face config.json fields."""
+    """A decoder-only transformer, described by its Hugging Face config.json fields, or a generic
+    sequential stack of layers (`input_shape` and `layers`)."""
 
-    hidden_size: int = option(minimum=1, doc="Model width h.")
-    num_hidden_layers: int = option(minimum=1, doc="Number of transformer layers L.")
-    num_attention_heads: int = option(minimum=1, doc="Query heads a.")
-    vocab_size: int = option(minimum=1, doc="Vocabulary size V (padded as Megatron does: to a multiple of 128 x TP).")
+    hidden_size: int | None = option(None, minimum=1, doc="Model width h.")
+    num_hidden_layers: int | None = option(None, minimum=1, doc="Number of transformer layers L.")
+    num_attention_heads: int | None = option(None, minimum=1, doc="Query heads a.")
+    vocab_size: int | None = option(None, minimum=1, doc="Vocabulary size V (padded as Megatron does: to a "
+                                                         "multiple of 128 x TP).")
+    input_shape: tuple[int, ...] | None = option(None, minimum=1, doc="Sequential model: one sample's shape, "
+                                                                      "[features] or [height, width, channels].")
+    layers: tuple[LayerSpec, ...] | None = option(None, doc="Sequential model: its layers, in order.")
     num_key_value_heads: int | None = option(None, minimum=1, doc="Key/value heads (GQA); default: num_attention_heads.")
     intermediate_size: int | None = option(None, minimum=1, doc="MLP hidden size; default 4 x hidden_size.")
     head_dim: int | None = option(None, minimum=1, doc="Per-head size; default hidden_size / num_attention_heads.")
@@ -75,6 +102,17 @@ class ModelConfig:
             (layer - self.first_k_dense_replace) % self.moe_layer_freq == 0
 
     def check(self, path: str) -> None:
+        if self.layers is not None:
+            if not self.layers:
+                raise ConfigError(f"{path}.layers", [], "at least one layer")
+            if not self.input_shape or len(self.input_shape) not in (1, 3):
+                raise ConfigError(f"{path}.input_shape", self.input_shape,
+                                  "[features] or [height, width, channels]")
+            return
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"{path}.{name}", reason="required key is missing",
+                                  accepted="an integer (or give `layers` and `input_shape` for a sequential model)")
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"{path}.num_attention_heads", self.num_attention_heads,
                               f"a divisor of hidden_size={self.hidden_size} (or give head_dim)")
@@ -92,7 +130,7 @@ class TrainingConfig:
 
     micro_batch_size: int = option(minimum=1, doc="Sequences per micro-batch per data-parallel rank.")
     global_batch_size: int = option(minimum=1, doc="Sequences per optimizer step, all replicas together.")
-    seq_length: int = option(minimum=1, doc="Tokens per sequence.")
+    seq_length: int | None = option(None, minimum=1, doc="Tokens per sequence (transformers; required there).")
     precision: str = option("bf16", choices=PRECISIONS, doc="Math precision of matmuls and activations.")
     recompute_granularity: str = option("none", choices=("none", "selective", "full"),
                                         doc="Activation recompute: none, selective (attention core), full (whole layer).")

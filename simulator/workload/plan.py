@@ -129,6 +129,7 @@ def split_layers(num_layers: int, pp: int) -> tuple[int, ...]:
 def make_plan(scenario: Scenario) -> ParallelPlan:
     """Derive and check the plan; every impossibility is a ConfigError naming the field."""
     m, tr, par, sys_ = scenario.model, scenario.training, scenario.parallelism, scenario.system
+    transformer = m.layers is None
     t, p = par.tensor_model_parallel_size, par.pipeline_model_parallel_size
     cp = par.context_parallel_size
     world = sys_.num_nodes * sys_.gpus_per_node
@@ -143,16 +144,29 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     if par.data_parallel_size is not None and par.data_parallel_size != d:
         raise ConfigError(f"{where}.data_parallel_size", par.data_parallel_size,
                           f"{d} (= world {world} / (tensor {t} x context {cp} x pipeline {p})), or leave it out")
-    if cp > 1 and tr.seq_length % (2 * cp):
+    if cp > 1 and transformer and tr.seq_length % (2 * cp):
         raise ConfigError("scenario.training.seq_length", tr.seq_length,
                           f"a multiple of 2 x context_parallel_size = {2 * cp} (Megatron's load-balanced split)")
-    if m.num_attention_heads % t:
+    if transformer and tr.seq_length is None:
+        raise ConfigError("scenario.training.seq_length", reason="required key is missing",
+                          accepted="tokens per sequence, an integer")
+    if not transformer:
+        for key, value, accepted in (("tensor_model_parallel_size", t, 1), ("context_parallel_size", cp, 1),
+                                     ("expert_model_parallel_size", par.expert_model_parallel_size, 1),
+                                     ("virtual_pipeline_model_parallel_size", par.virtual_pipeline_model_parallel_size or 1, 1)):
+            if value != accepted:
+                raise ConfigError(f"{where}.{key}", value, f"{accepted} for a sequential (layer-list) model")
+        if par.pipeline_schedule not in ("1f1b", "gpipe") or par.sequence_parallel or par.zero_stage == 3:
+            raise ConfigError(f"{where}", {"pipeline_schedule": par.pipeline_schedule, "zero_stage": par.zero_stage},
+                              "a sequential model: 1f1b or gpipe, zero_stage 0-2, no sequence parallelism")
+    num_layers = m.num_hidden_layers if transformer else len(m.layers)
+    if transformer and m.num_attention_heads % t:
         raise ConfigError(f"{where}.tensor_model_parallel_size", t,
                           f"a divisor of num_attention_heads={m.num_attention_heads}")
-    if m.kv_heads % t:
+    if transformer and m.kv_heads % t:
         raise ConfigError(f"{where}.tensor_model_parallel_size", t,
                           f"a divisor of num_key_value_heads={m.kv_heads} (Megatron splits query groups)")
-    if m.ffn_size % t:
+    if transformer and m.ffn_size % t:
         raise ConfigError(f"{where}.tensor_model_parallel_size", t,
                           f"a divisor of intermediate_size={m.ffn_size}")
     v = par.virtual_pipeline_model_parallel_size or 1
@@ -162,9 +176,9 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                           "at least 2 for the interleaved_1f1b schedule")
     if schedule == "interleaved_1f1b" and p < 2:
         raise ConfigError(f"{where}.pipeline_model_parallel_size", p, "at least 2 for the interleaved_1f1b schedule")
-    if p * v > m.num_hidden_layers:
+    if p * v > num_layers:
         raise ConfigError(f"{where}.pipeline_model_parallel_size", p,
-                          f"at most num_hidden_layers={m.num_hidden_layers} stages"
+                          f"at most the number of layers ({num_layers}) stages"
                           + (f" (x {v} chunks)" if v > 1 else ""))
     per_step = tr.micro_batch_size * d
     if tr.global_batch_size % per_step:
@@ -191,9 +205,9 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
             raise ConfigError(f"{where}.sequence_parallel", False,
                               "true for an MoE model with tensor parallelism (Megatron requires it)")
     divisor = VOCAB_DIVISOR * t
-    padded = -(-m.vocab_size // divisor) * divisor
+    padded = -(-m.vocab_size // divisor) * divisor if transformer else 0
     return ParallelPlan(tp=t, pp=p, dp=d, micro_batch_size=tr.micro_batch_size,
                         global_batch_size=tr.global_batch_size, num_microbatches=microbatches,
-                        layers_per_stage=split_layers(m.num_hidden_layers, p * v),
+                        layers_per_stage=split_layers(num_layers, p * v),
                         padded_vocab=padded, zero_stage=par.zero_stage, chunks=v, schedule=schedule,
                         sequence_parallel=par.sequence_parallel, ep=ep, cp=cp)

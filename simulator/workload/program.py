@@ -103,7 +103,26 @@ class Job:
         return self.plan.world
 
 
+def optimizer_step(prog: list, plan: ParallelPlan, dense: float, experts: float, wbytes: int, gbytes: int,
+                   gather: bool = True) -> None:
+    """Adam over the rank's shard (read the gradient, read and write master weights and both
+    moments in fp32, write the 16-bit weights), then, with ZeRO 1-2, all-gather the updated
+    parameters (unless a side stream gathers them)."""
+    shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
+        experts / (plan.edp if plan.zero_stage >= 1 else 1)
+    step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
+    prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
+    if gather and plan.zero_stage in (1, 2):
+        if plan.grad_ranks > 1:
+            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * wbytes))
+        if experts and plan.edp > 1:
+            prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather", experts * wbytes))
+
+
 def compile_job(scenario: Scenario) -> Job:
+    if scenario.model.layers is not None:
+        from .sequential import compile_sequential
+        return compile_sequential(scenario)
     model, training = scenario.model, scenario.training
     plan = make_plan(scenario)
     sp = plan.sequence_parallel
@@ -324,16 +343,7 @@ def compile_job(scenario: Scenario) -> Job:
         if plan.pp > 1 and model.tie_word_embeddings and (first or last):
             emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
             prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
-        shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
-            expert_params / (plan.edp if plan.zero_stage >= 1 else 1)
-        # Adam over the local shard: read grad, read/write master, m, v; write the 16-bit weight
-        step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
-        prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
-        if dp and plan.zero_stage in (1, 2) and not gather_early:
-            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * wbytes))
-            if expert_params and plan.edp > 1:
-                prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather",
-                                       expert_params * wbytes))
+        optimizer_step(prog, plan, dense, expert_params, wbytes, gbytes, gather=not gather_early)
         programs.append(StageProgram(s, prog))
 
     moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))

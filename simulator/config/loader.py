@@ -24,6 +24,7 @@ HF_ALIASES = {
     "activation_function": "hidden_act",
     "num_local_experts": "num_experts",      # Mixtral
     "n_routed_experts": "num_experts",       # DeepSeek
+    "decoder_sparse_step": "moe_layer_freq",  # Qwen-MoE
 }
 
 

@@ -7,7 +7,9 @@ ZeRO-2 also the gradients; ZeRO-3 also the parameters, of which two layers are g
 Recomputation in Large Transformer Models, eq. 1-2), written per tensor so that GQA, gated MLPs
 and sequence parallelism are counted too; the layer-micro-batches held at the peak come from
 walking the stage's schedule (under 1F1B stage s keeps min(p-s, m) micro-batches in flight).
-Not counted: CUDA context, allocator fragmentation, NCCL buffers.
+Communication buffers: NCCL keeps, per communicator, a send and a receive buffer of NCCL_BUFFSIZE
+(4 MiB by default, NCCL environment documentation) for each ring channel (one per member of a
+server's share of the group). Not counted: CUDA context, allocator fragmentation.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def layer_activation_bytes(x: Shape, recompute: str, tp: int) -> float:
 
 
 def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: ParallelPlan,
-                    stage: int) -> dict[str, float]:
+                    stage: int, gpus_per_node: int = 8) -> dict[str, float]:
     """Bytes per rank of `stage`, by category."""
     x = Shape.of(model, training, plan.tp, plan.padded_vocab, plan.sequence_parallel, plan.cp)
     params = stage_params(model, plan, stage)
@@ -97,7 +99,23 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     if training.recompute_granularity == "full":
         # the layer being recomputed holds its full activations for one micro-batch
         activations += layer_activation_bytes(x, "none", plan.tp)
-    if stage == plan.pp - 1:
+    if stage == plan.pp - 1 and model.layers is None:
         activations += 4 * x.tokens * x.vocab  # fp32 logits for the cross-entropy
     return {"weights": weights, "gradients": grads, "optimizer_states": optimizer,
-            "activations": activations}
+            "activations": activations, "communication_buffers": communication_buffers(plan, stage, gpus_per_node)}
+
+
+NCCL_BUFFSIZE = 4 * 2**20  # bytes, NCCL's default per channel and direction
+
+
+def communication_buffers(plan: ParallelPlan, stage: int, gpus_per_node: int) -> float:
+    """NCCL buffers of the communicators a rank of `stage` belongs to: 2 x NCCL_BUFFSIZE per
+    ring channel, one channel per member of a server's share of the group."""
+    sizes = {"tp": plan.tp, "cp": plan.cp, "dp": plan.grad_ranks, "ep": plan.ep}
+    total = 0.0
+    for n in sizes.values():
+        if n > 1:
+            total += 2 * NCCL_BUFFSIZE * min(n, gpus_per_node)
+    if plan.pp > 1:
+        total += 2 * NCCL_BUFFSIZE * (1 if stage in (0, plan.pp - 1) else 2)  # pipeline neighbours
+    return total

@@ -353,6 +353,6 @@ def compile_job(scenario: Scenario) -> Job:
         r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)
         per_mb += (costs.model_flops(r) + costs.model_flops(e)) * moe_layers
     model_flops = per_mb * plan.tp * plan.cp * plan.num_microbatches * plan.dp
-    memory = [memory_per_rank(model, training, plan, s) for s in range(plan.pp)]
+    memory = [memory_per_rank(model, training, plan, s, scenario.system.gpus_per_node) for s in range(plan.pp)]
     tokens = plan.global_batch_size * training.seq_length
     return Job(scenario, plan, programs, memory, model_flops, tokens)

@@ -13,7 +13,7 @@ import math
 
 from ..config import Scenario
 from .costs import ACT_BYTES, Op, backward, model_flops
-from .memory import WEIGHT_BYTES
+from .memory import WEIGHT_BYTES, communication_buffers
 from .plan import make_plan
 from .program import (BACKWARD, FORWARD, RECOMPUTE, OPTIMIZER, Collective, Compute, Job, Recv, Send,
                       StageProgram, optimizer_step)
@@ -100,6 +100,7 @@ def compile_sequential(scenario: Scenario) -> Job:
         memory.append({"weights": params * wbytes,
                        "gradients": params * gbytes / (shard if plan.zero_stage >= 2 else 1),
                        "optimizer_states": params * (8 + (0 if wbytes == 4 else 4)) / (shard if plan.zero_stage >= 1 else 1),
-                       "activations": held * per_layer})
+                       "activations": held * per_layer,
+                       "communication_buffers": communication_buffers(plan, s, scenario.system.gpus_per_node)})
     flops = sum(model_flops(ops) for ops, _, _ in layers) * plan.num_microbatches * plan.dp
     return Job(scenario, plan, programs, memory, flops, plan.global_batch_size)

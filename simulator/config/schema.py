@@ -252,7 +252,7 @@ class OutputConfig:
     """What `clustersim run --out DIR` writes."""
 
     summary: bool = option(True, doc="summary.json: headline numbers and the resolved scenario.")
-    tables: bool = option(True, doc="ops.parquet, links.parquet, memory.parquet.")
+    tables: bool = option(True, doc="ops, flows, links, memory and stages tables as Parquet.")
     trace: bool = option(True, doc="trace.json: Chrome/Perfetto trace (microseconds).")
 
 

@@ -19,6 +19,7 @@ from multiprocessing import Pool
 from simulator import simulate
 from simulator.hardware import load_calibration
 
+from descent import coordinate_descent
 from vtrain import DATA, scenario
 
 GRID = {
@@ -51,18 +52,7 @@ def main() -> None:
     base = load_calibration()
     params = {k: getattr(base, k) for k in GRID}
     with Pool() as pool:
-        best = mape(pool, rows, params)
-        print(f"start {params}: MAPE {100 * best:.2f} % over {len(rows)} runs", flush=True)
-        for rnd in range(args.rounds):
-            for name, values in GRID.items():
-                for v in values:
-                    if v == params[name]:
-                        continue
-                    trial = {**params, name: v}
-                    e = mape(pool, rows, trial)
-                    if e < best:
-                        best, params = e, trial
-                        print(f"  round {rnd}: {name} = {v:g} -> MAPE {100 * e:.2f} %", flush=True)
+        params, best = coordinate_descent(params, GRID, lambda p: mape(pool, rows, p), args.rounds)
     print(f"fitted: {params}  MAPE {100 * best:.2f} % over {len(rows)} single-node runs")
 
 

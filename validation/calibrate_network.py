@@ -19,6 +19,7 @@ import math
 
 from simulator.hardware import load_calibration
 
+from descent import coordinate_descent
 from nccl_tests import MiB, compare, summarize
 
 GRID = {
@@ -96,19 +97,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--minimax", action="store_true", help="refine for the worst error after the descent")
     args = ap.parse_args()
-    params = current()
-    best = loss(params)
-    print(f"start: loss {best:.4f}", flush=True)
-    for rnd in range(args.rounds):
-        for name, values in GRID.items():
-            for v in values:
-                if v == params[name]:
-                    continue
-                trial = {**params, name: v}
-                e = loss(trial)
-                if e < best:
-                    best, params = e, trial
-                    print(f"  round {rnd}: {name} = {v:g} -> loss {e:.4f}", flush=True)
+    params, _ = coordinate_descent(current(), GRID, loss, args.rounds)
     if args.minimax:
         params = minimax(params)
     print(f"fitted: {params}")

@@ -173,36 +173,33 @@ def compile_job(scenario: Scenario) -> Job:
         core_end = max(i for i, op in enumerate(attn) if op.name in core_names) + 1
         attn_parts = (attn[:core_at], attn[core_at:core_end], attn[core_end:])
         attn_parts_b = tuple(costs.backward(p, part) for p in attn_parts)
+        if training.recompute_granularity == "selective":  # the core is recomputed before its backward
+            attn_parts_b = (attn_parts_b[0], attn_parts[1] + attn_parts_b[1], attn_parts_b[2])
         kv_bytes = 2 * x.e * x.b * training.seq_length * x.kv_heads * x.head_dim  # whole sequence's K, V
 
-    def attention_forward(prog: list, mb: int, layer: int, phase: str) -> None:
+    def attention(prog: list, mb: int, layer: int, phase: str) -> None:
+        """The attention block; under CP its core runs while K and V are all-gathered beside it
+        (and, backward, their gradients are then reduce-scattered)."""
+        back = phase == BACKWARD
         if not cp:
-            prog.append(Compute("attention", phase, mb, layer, attn))
+            prog.append(Compute("attention", phase, mb, layer, attn_b if back else attn))
             return
-        pre, core, post = attn_parts
-        prog.append(Compute("attention_qkv", phase, mb, layer, pre))
+        pre, core, post = attn_parts_b if back else attn_parts
+        if back:  # the backward runs the block in reverse order
+            pre, post = post, pre
+        names = ("attention_out", "attention_qkv") if back else ("attention_qkv", "attention_out")
+        prog.append(Compute(names[0], phase, mb, layer, pre))
         tag = f"kv {mb} {phase} {layer}"
         prog.append(Collective("cp_all_gather_kv", phase, mb, layer, "cp", "all_gather", kv_bytes, False, tag))
         prog.append(Compute("attention_core", phase, mb, layer, core))
         prog.append(Wait("wait_kv", phase, "cp", tag))
-        prog.append(Compute("attention_out", phase, mb, layer, post))
-
-    def attention_backward(prog: list, mb: int, layer: int) -> None:
-        if not cp:
-            prog.append(Compute("attention", BACKWARD, mb, layer, attn_b))
-            return
-        pre_b, core_b, post_b = attn_parts_b
-        prog.append(Compute("attention_out", BACKWARD, mb, layer, post_b))
-        tag = f"kv {mb} backward {layer}"
-        prog.append(Collective("cp_all_gather_kv", BACKWARD, mb, layer, "cp", "all_gather", kv_bytes, False, tag))
-        prog.append(Compute("attention_core", BACKWARD, mb, layer, core_b))
-        prog.append(Wait("wait_kv", BACKWARD, "cp", tag))
-        prog.append(Collective("cp_reduce_scatter_dkv", BACKWARD, mb, layer, "cp", "reduce_scatter", kv_bytes))
-        prog.append(Compute("attention_qkv", BACKWARD, mb, layer, pre_b))
+        if back:
+            prog.append(Collective("cp_reduce_scatter_dkv", phase, mb, layer, "cp", "reduce_scatter", kv_bytes))
+        prog.append(Compute(names[1], phase, mb, layer, post))
 
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
         gather(prog, phase, mb, layer)
-        attention_forward(prog, mb, layer, phase)
+        attention(prog, mb, layer, phase)
         reduce(prog, phase, mb, layer)
         if moe and model.is_moe_layer(layer):  # tokens go to their experts and come back
             prog.append(Compute("moe_router", phase, mb, layer, router))
@@ -228,7 +225,7 @@ def compile_job(scenario: Scenario) -> Job:
         for name, block in blocks:
             gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
             if name == "attention":
-                attention_backward(prog, mb, layer)
+                attention(prog, mb, layer, BACKWARD)
             else:
                 prog.append(Compute(name, BACKWARD, mb, layer, block))
             reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks

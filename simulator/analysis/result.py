@@ -62,11 +62,13 @@ class Result:
         """A few readable lines: the prediction, where the time goes, memory."""
         s = self.summary
         par = s["parallelism"]
+        degrees = ", ".join(f"{k.upper()} {par[k]}" for k in ("tp", "cp", "ep", "pp", "dp")
+                            if k in ("tp", "pp", "dp") or par.get(k, 1) > 1)
         lines = [
             f"{s['scenario']}: {s['model']} on {par['world']} x {s['accelerator']}"
-            f"  (TP {par['tp']}, PP {par['pp']}, DP {par['dp']}, {par['microbatches']} micro-batches)",
+            f"  ({degrees}, {par['microbatches']} micro-batches)",
             f"  iteration time   {format_time(s['iteration_time_s'])}",
-            f"  throughput       {s['tokens_per_s']:,.0f} tokens/s  ({s['samples_per_s']:.2f} samples/s)",
+            f"  throughput       {s['tokens_per_s']:,.0f} tokens/s  ({s['samples_per_s']:,.2f} samples/s)",
             f"  MFU              {100 * s['mfu']:.1f} %  ({s['tflops_per_gpu']:.1f} TFLOP/s per GPU)",
             f"  breakdown (stage {s['critical_stage']}):",
         ]

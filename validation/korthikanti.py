@@ -89,6 +89,14 @@ def weights_check() -> list[tuple]:
     return out
 
 
+def pass_times(result) -> tuple[float, float, float]:
+    """Forward, input-gradient and weight-gradient time of one micro-batch on stage 1."""
+    ops = result.tables["ops"]
+    ops = ops[(ops["rank"] == ops["rank"].unique()[1]) & (ops["stream"] == "compute")]
+    per_mb = ops.groupby("phase")["duration"].sum() / (ops["microbatch"].max() + 1)
+    return per_mb["forward"], per_mb["backward"], per_mb["weight_gradient"]
+
+
 def bubble_check() -> list[tuple]:
     base = {"model": {"hidden_size": 8192, "num_attention_heads": 64, "num_hidden_layers": 16, "vocab_size": 128,
                       "tie_word_embeddings": False},
@@ -100,9 +108,11 @@ def bubble_check() -> list[tuple]:
                                 ("1f1b", {}, (p - 1) / (m + p - 1)),
                                 ("interleaved_1f1b v=2", {"virtual_pipeline_model_parallel_size": 2},
                                  (p - 1) / (2 * m + p - 1)),
-                                ("zero_bubble_h1 (vs 1F1B's)", {"pipeline_schedule": "zero_bubble_h1"},
-                                 (p - 1) / (m + p - 1))):
+                                ("zero_bubble_h1", {"pipeline_schedule": "zero_bubble_h1"}, None)):
         r = simulate({**base, "parallelism": {"pipeline_model_parallel_size": p, **extra}})
+        if closed is None:  # ZB-H1: (p-1)(F+B-W) / (m(F+B+W) + (p-1)(F+B-W)), pass times from the ops
+            F, B, W = pass_times(r)
+            closed = (p - 1) * (F + B - W) / (m * (F + B + W) + (p - 1) * (F + B - W))
         st = r.tables["stages"]
         sim = (st["pipeline_bubble"] / (r.iteration_time - st["optimizer"])).max()
         out.append((name, sim, closed))

@@ -19,7 +19,7 @@ import simpy
 
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..workload import Collective, Compute, Job, Recv, Send, Wait, WeightPass
+from ..workload import Collective, Compute, Job, Recv, Send, Wait
 
 COMPUTE_PHASES = ("forward", "backward", "recompute")
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
@@ -216,13 +216,7 @@ class StepSimulation:
         env = self.env
         record = self.records.append
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
-        deferred: list[WeightPass] = []  # weight-gradient passes held back to fill idle time
         for ins in instructions:
-            if deferred and getattr(ins, "phase", None) == "optimizer":
-                for w in deferred:  # held-back weight gradients finish before gradients are reduced
-                    for c in w.computes:
-                        yield from self._compute(rank, c, b)
-                deferred.clear()
             start = env.now
             kind = type(ins)
             if kind is Compute:
@@ -245,20 +239,10 @@ class StepSimulation:
                 b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start - waited
             elif kind is Send:
                 self._send(rank, ins)
-            elif kind is WeightPass:
-                deferred.append(ins)
-                if len(deferred) > ins.hold:
-                    for c in deferred.pop(0).computes:
-                        yield from self._compute(rank, c, b)
             else:  # Recv
                 src = self.plan.stage_peer(rank, ins.stage)
                 key = (src, rank, ins.tag, ins.mb)
-                box = self._mailbox(key)
-                while deferred and not box.triggered:  # fill the wait with held-back work
-                    for c in deferred.pop(0).computes:
-                        yield from self._compute(rank, c, b)
-                start = env.now
-                yield box
+                yield self._mailbox(key)
                 sent = self._sent_at[key]
                 # waiting for the peer to compute is bubble; waiting for bytes in flight is comm
                 b["pipeline_bubble"] += max(0.0, sent - start)

@@ -5,7 +5,7 @@ not links.
 """
 
 from .plan import ParallelPlan, make_plan
-from .program import Collective, Compute, Job, Recv, Send, StageProgram, Wait, WeightPass, compile_job
+from .program import Collective, Compute, Job, Recv, Send, StageProgram, Wait, compile_job
 
-__all__ = ["Collective", "Compute", "Job", "ParallelPlan", "Recv", "Send", "StageProgram", "Wait", "WeightPass",
+__all__ = ["Collective", "Compute", "Job", "ParallelPlan", "Recv", "Send", "StageProgram", "Wait",
            "compile_job", "make_plan"]

@@ -15,7 +15,7 @@ from . import costs
 from .costs import Op, Shape
 from .memory import WEIGHT_BYTES, memory_per_rank, stage_expert_params, stage_layer_indices, stage_params
 from .plan import ParallelPlan, make_plan
-from .schedule import deferrable_weight_passes, schedule
+from .schedule import schedule
 
 FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER = "forward", "backward", "recompute", "optimizer"
 WEIGHT_GRADIENT = "weight_gradient"   # a separate pass only in zero-bubble schedules
@@ -70,17 +70,7 @@ class Recv:
     tag: str
 
 
-@dataclass(frozen=True, slots=True)
-class WeightPass:
-    """Weight gradients of one chunk for one micro-batch; the rank may defer up to `hold` of them
-    and run them while it would otherwise wait (zero-bubble schedules)."""
-
-    mb: int
-    hold: int
-    computes: tuple[Compute, ...]
-
-
-Instruction = Compute | Collective | Send | Recv | WeightPass | Wait
+Instruction = Compute | Collective | Send | Recv | Wait
 
 
 @dataclass
@@ -319,9 +309,8 @@ def compile_job(scenario: Scenario) -> Job:
                 else:
                     prog.append(Send("send_gradient", mb, (vs - 1) % plan.pp, f"gradient{vs - 1}", p2p_bytes))
             else:  # W: weight gradients of the chunk's layers
-                prog.append(WeightPass(mb, deferrable_weight_passes(plan.schedule, s, plan.pp), tuple(
-                    Compute(name, WEIGHT_GRADIENT, mb, layer, ops)
-                    for layer in reversed(layers) for name, ops in weight_gradients(layer))))
+                prog.extend(Compute(name, WEIGHT_GRADIENT, mb, layer, ops)
+                            for layer in reversed(layers) for name, ops in weight_gradients(layer))
 
         first, last = s == 0, s == plan.pp - 1
         params = stage_params(model, plan, s)

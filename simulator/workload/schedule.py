@@ -7,11 +7,10 @@ each stage, as (kind, micro-batch, model chunk).
 - interleaved_1f1b (Megatron's virtual pipeline, v chunks per stage): chunk c of stage s holds
   virtual stage c*p + s; warm-up of (p-s-1)*2 + (v-1)*p forward chunks, then 1F1B over chunks.
 - zero_bubble_h1 (Qi et al. 2023, "Zero Bubble Pipeline Parallelism", ZB-H1): 1F1B whose
-  backward is split into B (input gradient) and W (weight gradient). W follows its B in the
-  order; a stage may defer up to p-s-1 W passes and runs them whenever it would otherwise wait
-  for a peer (the engine does the deferring), which keeps 1F1B's activation memory. The greedy
-  placement can delay a backward that arrives during a W, so the simulated idle time lies
-  between ZB-H1's closed form and 1F1B's.
+  backward is split into B (input gradient) and W (weight gradient). Stage s runs W(i) after
+  B(i+s) and its last s W passes at the end: the backward chain that starts at the last stage
+  is not held up by weight gradients, and every stage peaks at p micro-batches of activations,
+  1F1B's peak on stage 0.
 In B of the other schedules the weight gradient is computed together with the input gradient.
 
 Closed forms of the idle fraction with uniform stages and free communication (tested):
@@ -59,17 +58,13 @@ def interleaved_1f1b(stage: int, stages: int, microbatches: int, chunks: int) ->
 
 
 def zero_bubble_h1(stage: int, stages: int, microbatches: int) -> list[tuple[str, int, int]]:
-    order = []
+    order, done = [], 0
     for kind, i, c in one_f_one_b(stage, stages, microbatches):
         order.append((kind, i, c))
-        if kind == "B":
-            order.append(("W", i, c))
-    return order
-
-
-def deferrable_weight_passes(name: str, stage: int, stages: int) -> int:
-    """How many W passes a stage may hold back to fill idle time (ZB-H1: p - s - 1)."""
-    return stages - stage - 1 if name == "zero_bubble_h1" else 0
+        if kind == "B" and i - stage >= 0:
+            order.append(("W", i - stage, c))
+            done += 1
+    return order + [("W", i, 0) for i in range(done, microbatches)]
 
 
 def schedule(name: str, stage: int, stages: int, microbatches: int, chunks: int = 1) -> list[tuple[str, int, int]]:
@@ -83,15 +78,15 @@ def schedule(name: str, stage: int, stages: int, microbatches: int, chunks: int 
 
 
 def peak_in_flight(order: list[tuple[str, int, int]], layers_of_chunk) -> float:
-    """Most layer-micro-batches of activations held at once: a forward of chunk c adds its layers,
-    its backward frees them (with split weight gradients, ZB-H1's deferred W passes keep only
-    their inputs, which the peak of the forwards held in warm-up already covers)."""
+    """Most layer-micro-batches of activations held at once: a forward of chunk c adds its layers;
+    the pass that last needs them frees them (the weight-gradient pass when it is split off)."""
+    frees = "W" if any(k == "W" for k, _, _ in order) else "B"
     held = peak = 0.0
     for kind, _, c in order:
         if kind == "F":
             held += layers_of_chunk(c)
             peak = max(peak, held)
-        elif kind == "B":
+        elif kind == frees:
             held -= layers_of_chunk(c)
     return peak
 

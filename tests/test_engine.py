@@ -57,6 +57,9 @@ def test_1f1b_bubble_matches_closed_form():
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4}},
     {"parallelism": {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1, "zero_stage": 1}},
     {"system": {"num_nodes": 4, "gpus_per_node": 2}, "training": {"global_batch_size": 64}},
+    {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2, "zero_stage": 3}},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
+                     "overlap_grad_reduce": True, "overlap_param_gather": True, "ddp_bucket_size": 10_000_000}},
 ])
 def test_symmetric_mode_equals_full_mode(over):
     """Simulating one representative per stage gives the same iteration as simulating every rank."""

@@ -37,6 +37,8 @@ def test_every_scenario_runs(path):
     assert r.iteration_time > 0
     assert 0 < r.summary["mfu"] < 1
     assert r.summary["memory"]["fits"]
+    events = r.trace()["traceEvents"]  # every stream of every scenario has a place in the trace
+    assert any(e["ph"] == "X" for e in events)
 
 
 def test_run_writes_summary_tables_and_trace(tmp_path):

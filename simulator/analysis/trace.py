@@ -1,13 +1,13 @@
 """Chrome / Perfetto trace of one iteration: ts and dur in microseconds.
 
-pid is the server, tid a stream of a rank (compute, tp, dp, embedding, wait, pp, side); pipeline
+pid is the server, tid a stream of a rank (compute, one per communicator, wait, pp, side); pipeline
 transfers and side-stream collectives, which may overlap each other, are async events; the busiest links get utilization
 counter tracks (each transfer counted at its average rate). Opens in ui.perfetto.dev.
 """
 
 from __future__ import annotations
 
-STREAMS = ("compute", "tp", "dp", "embedding", "wait", "pp", "side")
+STREAMS = ("compute", "tp", "cp", "ep", "dp", "edp", "embedding", "wait", "pp", "side")
 ASYNC_STREAMS = ("pp", "side")  # transfers that may overlap each other: async events
 
 
@@ -30,7 +30,7 @@ def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
     servers: set[int] = set()
     for i, (rank, stream, name, phase, mb, layer, start, end, nbytes) in enumerate(records):
         pid = server_of(rank)
-        tid = rank * len(STREAMS) + STREAMS.index(stream)
+        tid = rank * len(STREAMS) + (STREAMS.index(stream) if stream in STREAMS else 0)
         if pid not in servers:
             servers.add(pid)
             events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"server {pid}"}})

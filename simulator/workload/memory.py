@@ -85,9 +85,11 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     grads = sharded(gbytes, 2)
     optimizer = sharded(opt_bytes, 1)
     weights = sharded(wbytes, 3)
-    if plan.zero_stage == 3:  # two layers gathered at a time: the current one and the prefetch
-        weights += 2 * max(rank_layer_params(model, plan.tp, layer, plan.ep)
-                           for layer in stage_layer_indices(plan, stage)) * wbytes
+    if plan.zero_stage == 3:  # two layers gathered at a time (current and prefetch), and the
+        layers = stage_layer_indices(plan, stage)  # embedding and head for the whole step
+        gathered = params - sum(rank_layer_params(model, plan.tp, layer, plan.ep) for layer in layers)
+        weights += (2 * max(rank_layer_params(model, plan.tp, layer, plan.ep) for layer in layers)
+                    + gathered) * wbytes
 
     order = schedule(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks)
     layer_mbs = peak_in_flight(order, lambda c: len(plan.layers(stage, c)))

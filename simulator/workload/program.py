@@ -237,6 +237,9 @@ def compile_job(scenario: Scenario) -> Job:
     bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.grad_ranks)
     if zero3 and moe:
         raise ConfigError("scenario.parallelism.zero_stage", 3, "0, 1 or 2 for an MoE model")
+    if zero3 and split:
+        raise ConfigError("scenario.parallelism.pipeline_schedule", plan.schedule,
+                          "a schedule without split weight gradients with zero_stage 3")
 
     def layer_p_of(layer: int) -> float:  # dense parameters of a layer on one rank (DP-reduced)
         return costs.rank_layer_params(model, plan.tp, layer, plan.ep) - \
@@ -253,14 +256,32 @@ def compile_job(scenario: Scenario) -> Job:
                                    layer_p_of(order[i + 1]) * wbytes, False, f"params {mb} {phase} {order[i + 1]}"))
         prog.append(Wait("wait_params", phase, "dp", f"params {mb} {phase} {order[i]}"))
 
+    def reduce_bucket(prog: list, phase: str, mb: int, layer: int, last_layer: bool, bucket: list) -> None:
+        """After a layer's weight gradients of the last micro-batch: add them to the open bucket,
+        and reduce the bucket beside the remaining backward once it is full (or the chunk ends)."""
+        if not overlap_grads or mb != last_mb:
+            return
+        bucket[0] += layer_p_of(layer)
+        if bucket[0] >= bucket_limit or last_layer:
+            prog.append(Collective(f"dp_{grad_op}_bucket", phase, mb, layer, "dp", grad_op, bucket[0] * gbytes, False))
+            bucket[0] = 0.0
+
     for s in range(plan.pp):
         prog: list[Instruction] = []
         started: set[int] = set()
+        expert_params = stage_expert_params(model, plan, s)
+        dense = stage_params(model, plan, s) - expert_params
+        rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))  # embedding, head
+        if zero3 and rest > 0:  # embedding and head parameters, gathered for the whole step
+            prog.append(Collective("dp_all_gather_params", FORWARD, -1, -1, "dp", "all_gather", rest * wbytes))
         if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
             for c in range(plan.chunks):
-                n = sum(layer_p_of(layer) for layer in plan.layers(s, c))
+                n = sum(layer_p_of(layer) for layer in plan.layers(s, c)) + (rest if c == 0 else 0)
                 prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
                                        False, f"params chunk {c}"))
+            if expert_params and plan.edp > 1:
+                prog.append(Collective("edp_all_gather", FORWARD, -1, -1, "edp", "all_gather",
+                                       expert_params * wbytes, False, "params experts"))
         for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
             vs = plan.virtual_stage(s, c)
             layers = plan.layers(s, c)
@@ -268,6 +289,8 @@ def compile_job(scenario: Scenario) -> Job:
                 if gather_early and c not in started:
                     started.add(c)
                     prog.append(Wait("wait_params", FORWARD, "dp", f"params chunk {c}"))
+                    if expert_params and plan.edp > 1:
+                        prog.append(Wait("wait_params", FORWARD, "edp", "params experts"))
                 if vs == 0:
                     prog.append(Compute("embedding", FORWARD, mb, -1, emb))
                     reduce(prog, FORWARD, mb, -1)  # vocabulary-parallel embedding
@@ -288,7 +311,7 @@ def compile_job(scenario: Scenario) -> Job:
                     reduce(prog, BACKWARD, mb, -1)
                 else:
                     prog.append(Recv("recv_gradient", mb, (vs + 1) % plan.pp, f"gradient{vs}"))
-                bucket = 0.0
+                bucket = [0.0]
                 order = list(reversed(layers))
                 for i, layer in enumerate(order):
                     if zero3:
@@ -297,31 +320,25 @@ def compile_job(scenario: Scenario) -> Job:
                     if zero3:  # this micro-batch's gradients of the layer, reduced to their owners
                         prog.append(Collective("dp_reduce_scatter_grads", BACKWARD, mb, layer, "dp",
                                                "reduce_scatter", layer_p_of(layer) * gbytes, False))
-                    elif overlap_grads and mb == last_mb:
-                        bucket += layer_p_of(layer)
-                        if bucket >= bucket_limit or i == len(order) - 1:
-                            prog.append(Collective(f"dp_{grad_op}_bucket", BACKWARD, mb, layer, "dp", grad_op,
-                                                   bucket * gbytes, False))
-                            bucket = 0.0
+                    elif not split:
+                        reduce_bucket(prog, BACKWARD, mb, layer, i == len(order) - 1, bucket)
                 if vs == 0:
                     gather(prog, BACKWARD, mb, -1)  # SP: the embedding's output gradient, gathered
                     prog.append(Compute("embedding", BACKWARD, mb, -1, emb_b))
                 else:
                     prog.append(Send("send_gradient", mb, (vs - 1) % plan.pp, f"gradient{vs - 1}", p2p_bytes))
-            else:  # W: weight gradients of the chunk's layers
-                prog.extend(Compute(name, WEIGHT_GRADIENT, mb, layer, ops)
-                            for layer in reversed(layers) for name, ops in weight_gradients(layer))
+            else:  # W: weight gradients of the chunk's layers, then their buckets
+                bucket = [0.0]
+                order = list(reversed(layers))
+                for i, layer in enumerate(order):
+                    prog.extend(Compute(name, WEIGHT_GRADIENT, mb, layer, ops) for name, ops in weight_gradients(layer))
+                    reduce_bucket(prog, WEIGHT_GRADIENT, mb, layer, i == len(order) - 1, bucket)
 
         first, last = s == 0, s == plan.pp - 1
-        params = stage_params(model, plan, s)
-        expert_params = stage_expert_params(model, plan, s)
-        dense = params - expert_params
         if zero3 or overlap_grads:
             prog.append(Wait("wait_gradients", OPTIMIZER, "dp"))
-            if overlap_grads:  # embedding and head gradients, not in the layer buckets
-                rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))
-                if rest > 0:
-                    prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
+            if rest > 0:  # embedding and head gradients, not in the layer buckets
+                prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
         elif dp:
             prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, dense * gbytes))
         if expert_params and plan.edp > 1:  # experts' gradients, among ranks holding them

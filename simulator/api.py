@@ -118,7 +118,7 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
     calib = calibration or load_calibration()
     accel = load_accelerator(system.accelerator)
     graph = topology_graph(system, accel)
-    world = gpus or system.num_nodes * system.gpus_per_node
+    world = system.num_nodes * system.gpus_per_node if gpus is None else gpus
     if world < 2:
         raise ConfigError("--gpus", world, "at least 2")
     cluster = build_cluster(graph, world, calib.protocol_efficiency, calib.hop_latency, where="system")
@@ -170,8 +170,8 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
     """
     wall = time.perf_counter()
     preps = [prepare(s) for s in scenarios]
-    if not preps:
-        raise ConfigError("scenarios", [], "at least one scenario")
+    if len(preps) < 2:
+        raise ConfigError("scenarios", len(preps), "two or more scenarios")
     for p in preps:
         p.check_fits()
     if system is None:

@@ -94,3 +94,22 @@ def test_malformed_yaml_is_a_config_error(tmp_path):
     bad.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="cannot parse file"):
         load_scenario(bad)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("oversubscription", float("nan")),
+    ("oversubscription", float("inf")),
+])
+def test_non_finite_numbers_are_refused(field, value):
+    """NaN and infinity are not numbers a scenario can mean."""
+    sc = small_gpt()
+    sc["system"]["topology"][field] = value
+    with pytest.raises(ConfigError, match="finite"):
+        simulate(sc)
+
+
+def test_infinite_quantity_is_refused():
+    sc = small_gpt()
+    sc["system"]["topology"]["nic_bandwidth"] = "1e400 GB/s"
+    with pytest.raises(ConfigError, match="finite"):
+        simulate(sc)

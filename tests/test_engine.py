@@ -120,3 +120,15 @@ def test_mfu_is_model_flops_over_time_and_peak():
     s = r.summary
     assert s["mfu"] == pytest.approx(s["model_flops_per_iteration"] / (s["iteration_time_s"] * 8 * 312e12))
     assert 0 < s["mfu"] < 1
+
+
+def test_groups_straddling_servers_fall_back_to_full_mode():
+    """With 6 GPUs per server and TP 4, TP groups differ in shape (one server or two): a single
+    representative would not stand for all, so the simulation runs every rank."""
+    sc = small_gpt(model={"hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 4},
+                   parallelism={"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1},
+                   training={"global_batch_size": 12, "micro_batch_size": 1},
+                   system={"num_nodes": 2, "gpus_per_node": 6})
+    sym, full = simulate(sc), simulate(sc, mode="full")
+    assert sym.summary["simulation"]["mode"] == "full"
+    assert sym.iteration_time == full.iteration_time

@@ -190,3 +190,27 @@ def test_astra_sim_bad_block_is_named(tmp_path):
     p.write_text("topology: [ Hypercube ]\nnpus_count: [ 4 ]\nbandwidth: [ 1.0 ]\nlatency: [ 1.0 ]\n")
     with pytest.raises(ConfigError, match=r"topology\[0\].*Ring, FullyConnected, Switch"):
         load_topology(p)
+
+
+def test_minimal_documented_topology_file_runs(tmp_path):
+    """The two-GPU file shown in docs/scenarios.md loads and simulates (no 'multigraph' key)."""
+    from simulator import simulate
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"nodes": [{"id": "g0", "kind": "gpu", "node": 0, "local": 0},
+                                       {"id": "g1", "kind": "gpu", "node": 0, "local": 1}],
+                             "edges": [{"source": "g0", "target": "g1", "bandwidth": 450e9, "kind": "nvlink"}]}))
+    sc = {"model": {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 1000},
+          "training": {"micro_batch_size": 1, "global_batch_size": 2, "seq_length": 128},
+          "system": {"accelerator": "H100-SXM", "num_nodes": 1, "gpus_per_node": 2, "topology": {"file": str(p)}}}
+    assert simulate(sc).iteration_time > 0
+
+
+@pytest.mark.parametrize("latency", [None, True, -1.0])
+def test_bad_edge_latency_is_named(tmp_path, latency):
+    p = tmp_path / "t.json"
+    save_topology(tree(), p)
+    data = json.loads(p.read_text())
+    data["edges"][0]["latency"] = latency
+    p.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="latency"):
+        load_topology(p)

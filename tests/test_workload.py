@@ -187,3 +187,23 @@ def test_sequential_model_refuses_tensor_parallelism():
     from simulator import simulate
     with pytest.raises(ConfigError, match="1 for a sequential"):
         simulate({**KERAS_MLP, "parallelism": {"tensor_model_parallel_size": 2}})
+
+
+def test_sequential_full_recompute_keeps_only_stage_inputs():
+    """Full recompute on a layer list stores each micro-batch's stage input, not every output."""
+    from simulator import simulate
+    wide = {**KERAS_MLP, "model": {"input_shape": [1024], "layers": [{"type": "dense", "units": 4096}] * 6}}
+    none = simulate(wide).summary["memory"]["stages"][0]["activations"]
+    full = simulate({**wide, "training": {**wide["training"], "recompute_granularity": "full"}})
+    assert full.summary["memory"]["stages"][0]["activations"] < none / 3
+
+
+@pytest.mark.parametrize("layers,text", [
+    ([{"type": "conv2d", "filters": 8}], "conv2d and pool need"),
+    ([{"type": "flatten"}, {"type": "pool"}], "conv2d and pool need"),
+])
+def test_sequential_layers_must_fit_their_input(layers, text):
+    from simulator import simulate
+    with pytest.raises(ConfigError, match=text):
+        simulate({**KERAS_MLP, "model": {"input_shape": [100] if layers[0]["type"] != "flatten" else [8, 8, 3],
+                                         "layers": layers}})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any
@@ -65,8 +66,8 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
             raise ConfigError(path, value, "an integer")
         out = value
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, "a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(path, value, "a finite number")
         out = float(value)
     elif tp is str:
         if not isinstance(value, str):

@@ -6,6 +6,7 @@ Files say "400 Gb/s", "900 GB/s", "80 GiB", "2 us". Gb/s is bits, GB/s is bytes:
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import ConfigError
@@ -59,8 +60,8 @@ def parse_quantity(value: object, kind: str, field: str) -> float:
     if m is None or scale is None:
         raise ConfigError(field, value, KINDS[kind])
     number = float(m.group(1)) * scale
-    if number < 0:
-        raise ConfigError(field, value, KINDS[kind] + ", not negative")
+    if number < 0 or not math.isfinite(number):
+        raise ConfigError(field, value, KINDS[kind] + ", finite and not negative")
     return number
 
 

@@ -77,6 +77,8 @@ class StepSimulation:
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
                                        tuning, algorithms, cluster.in_switch)
         plan = self.plan
+        if mode == "symmetric" and not self._symmetric():
+            self.mode = mode = "full"  # groups differ in shape: one representative would not stand for all
         if mode == "symmetric":
             self.ranks = [plan.representative(s) for s in range(plan.pp)]
         else:
@@ -93,6 +95,29 @@ class StepSimulation:
         self._build_communication()
 
     # -- set-up ------------------------------------------------------------------------------
+    def _symmetric(self) -> bool:
+        """Whether, within each stage, every group of a kind spreads over servers alike (and every
+        pipeline neighbour is equally near), so that one representative stands for all."""
+        plan, server = self.plan, self.cluster.node_of
+        kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
+        group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
+                    "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
+        peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
+        for s in range(plan.pp):
+            shapes = set()
+            for r in plan.stage_ranks(s):
+                shape = []
+                for kind in sorted(kinds):
+                    counts: dict[int, int] = {}
+                    for m in group_of[kind](r):
+                        counts[server(m)] = counts.get(server(m), 0) + 1
+                    shape.append(tuple(sorted(counts.values())))
+                shape += [server(r) == server(plan.stage_peer(r, q)) for q in peers[s]]
+                shapes.add(tuple(shape))
+                if len(shapes) > 1:
+                    return False
+        return True
+
     def _mirrors(self, rank: int, group_of) -> list[tuple[int, ...]]:
         """Groups of the same kind among the ranks `rank` stands for (symmetric mode only)."""
         if self.mode != "symmetric":

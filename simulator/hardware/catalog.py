@@ -56,12 +56,19 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
             host_link_bandwidth=parse_quantity(data["host_link"]["bandwidth"], "bandwidth",
                                                f"{where}.host_link.bandwidth"),
             sources=dict(data.get("sources") or {}),
-            in_switch_reduction=bool(data["scale_up"].get("in_switch_reduction", False)),
+            in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
+                                      f"{where}.scale_up.in_switch_reduction"),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(where, reason=f"missing or malformed entry {exc}",
                           accepted="name, peak_flops, hbm.capacity, hbm.bandwidth, scale_up.bandwidth, "
                                    "host_link.bandwidth (see any file in the catalog)") from None
+
+
+def _flag(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(where, value, "true or false")
+    return value
 
 
 def catalog_names() -> list[str]:

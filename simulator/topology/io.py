@@ -19,7 +19,11 @@ def save_topology(g: nx.Graph, path: str | Path) -> None:
 
 
 def check_topology(g: nx.Graph, where: str) -> nx.Graph:
-    """Every node has a kind, every edge a positive bandwidth and a known kind; GPUs know their node."""
+    """An undirected simple graph; every node has a kind, every edge a positive bandwidth, a known
+    kind and, if given, a non-negative latency; GPUs know their server and index."""
+    if g.is_directed() or g.is_multigraph():
+        raise ConfigError(where, "directed" if g.is_directed() else "multigraph",
+                          "an undirected graph with at most one edge per pair (each edge is a full-duplex link)")
     for n, d in g.nodes(data=True):
         if d.get("kind") not in NODE_KINDS:
             raise ConfigError(f"{where}: node {n!r}.kind", d.get("kind"), ", ".join(NODE_KINDS))
@@ -35,8 +39,13 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
             raise ConfigError(field, bw, "a positive number of bytes/s, or a rate such as '400 Gb/s'")
         if d.get("kind") not in LINK_KINDS:
             raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
-        if isinstance(d.get("latency"), str):
-            d["latency"] = parse_quantity(d["latency"], "time", f"{where}: edge ({u!r}, {v!r}).latency")
+        if "latency" in d:
+            lat = d["latency"]
+            field = f"{where}: edge ({u!r}, {v!r}).latency"
+            if isinstance(lat, str):
+                lat = d["latency"] = parse_quantity(lat, "time", field)
+            if isinstance(lat, bool) or not isinstance(lat, (int, float)) or not 0 <= lat < float("inf"):
+                raise ConfigError(field, lat, "a non-negative number of seconds, or a time such as '500 ns'")
     if not any(d["kind"] == "gpu" for _, d in g.nodes(data=True)):
         raise ConfigError(where, reason="no GPU nodes", accepted="a graph with nodes of kind 'gpu'")
     return g
@@ -52,7 +61,7 @@ def load_topology(path: str | Path) -> nx.Graph:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            g = nx.node_link_graph(json.loads(path.read_text()), edges="edges")
+            g = nx.node_link_graph(json.loads(path.read_text()), directed=False, multigraph=False, edges="edges")
         elif suffix == ".graphml":
             g = nx.read_graphml(path)
         elif suffix in (".yaml", ".yml"):

@@ -130,6 +130,9 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     """Derive and check the plan; every impossibility is a ConfigError naming the field."""
     m, tr, par, sys_ = scenario.model, scenario.training, scenario.parallelism, scenario.system
     transformer = m.layers is None
+    if transformer and tr.seq_length is None:
+        raise ConfigError("scenario.training.seq_length", reason="required key is missing",
+                          accepted="tokens per sequence, an integer")
     t, p = par.tensor_model_parallel_size, par.pipeline_model_parallel_size
     cp = par.context_parallel_size
     world = sys_.num_nodes * sys_.gpus_per_node
@@ -147,9 +150,6 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
     if cp > 1 and transformer and tr.seq_length % (2 * cp):
         raise ConfigError("scenario.training.seq_length", tr.seq_length,
                           f"a multiple of 2 x context_parallel_size = {2 * cp} (Megatron's load-balanced split)")
-    if transformer and tr.seq_length is None:
-        raise ConfigError("scenario.training.seq_length", reason="required key is missing",
-                          accepted="tokens per sequence, an integer")
     if not transformer:
         for key, value, accepted in (("tensor_model_parallel_size", t, 1), ("context_parallel_size", cp, 1),
                                      ("expert_model_parallel_size", par.expert_model_parallel_size, 1),

@@ -4,14 +4,15 @@
 Per sample, a dense layer of n inputs and u units is 2 n u FLOPs over the leading dimensions; a
 conv2d ('same' padding) is 2 H' W' k^2 C F; norms, activations and pools move their input and
 output once. Backward is twice the forward GEMM work (input and weight gradients) and twice the
-elementwise traffic. Activations kept for backward: every layer's output.
+elementwise traffic. Activations kept for backward: every layer's output; with full recompute
+only each stage's input, plus one layer's working set while it is recomputed.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..config import Scenario
+from ..config import ConfigError, Scenario
 from .costs import ACT_BYTES, Op, backward, model_flops
 from .memory import WEIGHT_BYTES, communication_buffers
 from .plan import make_plan
@@ -27,6 +28,10 @@ def layer_costs(model, batch: int, e: int) -> list[tuple[tuple[Op, ...], float, 
     out = []
     for i, spec in enumerate(model.layers):
         size_in = math.prod(shape)
+        if spec.type in ("conv2d", "pool") and len(shape) != 3:
+            raise ConfigError(f"scenario.model.layers[{i}].type", spec.type,
+                              f"a layer for the {len(shape)}-dimensional input it gets ({shape}): "
+                              "conv2d and pool need [height, width, channels]")
         name = f"{spec.type}{i}"
         ops: list[Op] = []
         params = 0
@@ -66,6 +71,9 @@ def compile_sequential(scenario: Scenario) -> Job:
     b = plan.micro_batch_size
     layers = layer_costs(model, b, e)
     full = training.recompute_granularity == "full"
+    if training.recompute_granularity == "selective":
+        raise ConfigError("scenario.training.recompute_granularity", "selective",
+                          "none or full for a sequential model (selective recompute is attention's)")
     programs, memory = [], []
     for s in range(plan.pp):
         idx = list(plan.layers(s))
@@ -95,12 +103,17 @@ def compile_sequential(scenario: Scenario) -> Job:
         programs.append(StageProgram(s, prog))
 
         shard = plan.grad_ranks
-        held = peak_in_flight(schedule(plan.schedule, s, plan.pp, plan.num_microbatches), lambda c: len(idx))
-        per_layer = sum(e * b * layers[i][2] for i in idx) / len(idx)
+        in_flight = peak_in_flight(schedule(plan.schedule, s, plan.pp, plan.num_microbatches), lambda c: 1)
+        outputs = [e * b * layers[i][2] for i in idx]
+        if full:  # only the stage input is kept per micro-batch, plus one layer being recomputed
+            stage_input = e * b * (layers[idx[0] - 1][2] if idx[0] > 0 else math.prod(model.input_shape))
+            activations = in_flight * stage_input + max(outputs)
+        else:
+            activations = in_flight * sum(outputs)
         memory.append({"weights": params * wbytes,
                        "gradients": params * gbytes / (shard if plan.zero_stage >= 2 else 1),
                        "optimizer_states": params * (8 + (0 if wbytes == 4 else 4)) / (shard if plan.zero_stage >= 1 else 1),
-                       "activations": held * per_layer,
+                       "activations": activations,
                        "communication_buffers": communication_buffers(plan, s, scenario.system.gpus_per_node)})
     flops = sum(model_flops(ops) for ops, _, _ in layers) * plan.num_microbatches * plan.dp
     return Job(scenario, plan, programs, memory, flops, plan.global_batch_size)

@@ -5,7 +5,7 @@ from simulator.workload import compile_job, make_plan
 from simulator.workload.costs import Shape, attention_block, layer_params
 from simulator.workload.memory import layer_activation_bytes, memory_per_rank
 from simulator.workload.plan import split_layers
-from simulator.workload.schedule import bubble_fraction, one_f_one_b
+from simulator.workload.schedule import one_f_one_b
 
 from .conftest import SCENARIOS, small_gpt
 
@@ -102,10 +102,6 @@ def test_optimizer_memory_follows_zero_stage():
     assert per_param[0] == pytest.approx(18)
     assert per_param[1] == pytest.approx(6 + 12 / d)
     assert per_param[2] == pytest.approx(2 + 16 / d)
-
-
-def test_bubble_closed_form():
-    assert bubble_fraction(8, 96) == pytest.approx(7 / 103)
 
 
 def test_attention_flops_scale_with_sequence_squared():

@@ -21,7 +21,6 @@ from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
 from ..workload import Collective, Compute, Job, Recv, Send, Wait
 
-COMPUTE_PHASES = ("forward", "backward", "recompute")
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
 # not reached the same point yet (a receive before the send started, a collective before the
 # last member arrived, the end of the iteration before the slowest stage finished) is the

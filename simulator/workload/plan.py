@@ -115,10 +115,6 @@ class ParallelPlan:
         first = sum(self.layers_per_stage[:vs])
         return range(first, first + self.layers_per_stage[vs])
 
-    def stage_layers(self, stage: int) -> int:
-        """Layers held by a stage, all its chunks together."""
-        return sum(len(self.layers(stage, c)) for c in range(self.chunks))
-
 
 def split_layers(num_layers: int, pp: int) -> tuple[int, ...]:
     """Layers per (virtual) stage: as even as possible; the first `num_layers % pp` take one more."""

@@ -89,8 +89,3 @@ def peak_in_flight(order: list[tuple[str, int, int]], layers_of_chunk) -> float:
         elif kind == frees:
             held -= layers_of_chunk(c)
     return peak
-
-
-def bubble_fraction(stages: int, microbatches: int, chunks: int = 1) -> float:
-    """Closed form of the 1F1B (and interleaved) idle fraction: (p-1)/(v m + p-1)."""
-    return (stages - 1) / (chunks * microbatches + stages - 1)

@@ -119,23 +119,26 @@ def bubble_check() -> list[tuple]:
     return out
 
 
+def print_errors(rows, line) -> None:
+    """One line per (ours, reference) comparison, then the largest relative error."""
+    worst = 0.0
+    for row in rows:
+        ours, reference = row[-2], row[-1]
+        err = ours / reference - 1
+        worst = max(worst, abs(err))
+        print(line(*row, err))
+    print(f"   largest error {100 * worst:.2f} %")
+
+
 def main() -> None:
     print("1. activation bytes per layer and micro-batch (unfused attention), vs Korthikanti Table 2")
     print(f"   {'run':<26}{'recompute':<14}{'simulator MiB':>15}{'closed form MiB':>17}{'error':>8}")
-    worst = 0.0
-    for run, label, ours, closed in activation_check():
-        err = ours / closed - 1
-        worst = max(worst, abs(err))
-        print(f"   {run:<26}{label:<14}{ours / 2**20:>15.1f}{closed / 2**20:>17.1f}{100 * err:>+7.2f}%")
-    print(f"   largest error {100 * worst:.2f} %")
+    print_errors(activation_check(), lambda run, label, ours, closed, err:
+                 f"   {run:<26}{label:<14}{ours / 2**20:>15.1f}{closed / 2**20:>17.1f}{100 * err:>+7.2f}%")
 
     print("\n2. weights + gradients + optimizer per rank, vs Megatron's 18 (or 6 + 12/d) bytes per parameter")
-    worst = 0.0
-    for run, zero, ours, megatron in weights_check():
-        err = ours / megatron - 1
-        worst = max(worst, abs(err))
-        print(f"   {run:<26}zero {zero}   {ours / 2**30:>8.2f} GiB  {megatron / 2**30:>8.2f} GiB  {100 * err:+.2f}%")
-    print(f"   largest error {100 * worst:.2f} %")
+    print_errors(weights_check(), lambda run, zero, ours, megatron, err:
+                 f"   {run:<26}zero {zero}   {ours / 2**30:>8.2f} GiB  {megatron / 2**30:>8.2f} GiB  {100 * err:+.2f}%")
 
     print("\n3. idle fraction on uniform stages (p=4, m=8), simulated vs closed form")
     for name, sim, closed in bubble_check():

@@ -76,6 +76,8 @@ class StepSimulation:
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
                                        tuning, algorithms, cluster.in_switch)
         plan = self.plan
+        self._group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
+                          "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
         if mode == "symmetric" and not self._symmetric():
             self.mode = mode = "full"  # groups differ in shape: one representative would not stand for all
         if mode == "symmetric":
@@ -99,8 +101,6 @@ class StepSimulation:
         pipeline neighbour is equally near), so that one representative stands for all."""
         plan, server = self.plan, self.cluster.node_of
         kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
-        group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
-                    "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
         peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
         for s in range(plan.pp):
             shapes = set()
@@ -108,7 +108,7 @@ class StepSimulation:
                 shape = []
                 for kind in sorted(kinds):
                     counts: dict[int, int] = {}
-                    for m in group_of[kind](r):
+                    for m in self._group_of[kind](r):
                         counts[server(m)] = counts.get(server(m), 0) + 1
                     shape.append(tuple(sorted(counts.values())))
                 shape += [server(r) == server(plan.stage_peer(r, q)) for q in peers[s]]
@@ -136,12 +136,10 @@ class StepSimulation:
                        if isinstance(i, Collective) and not i.blocking}
         sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
                  for p in self.job.programs}
-        group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
-                    "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
         for r in self.ranks:
             stage = plan.stage_of(r)
             for comm, op in ops[stage]:
-                fn = group_of[comm]
+                fn = self._group_of[comm]
                 group = fn(r)
                 key = (comm, group)
                 self._groups[(r, comm)] = key

@@ -2,6 +2,7 @@
 
 from .errors import ConfigError, DoesNotFitError
 from .loader import load_scenario, read_mapping, scenario_to_dict
+from .reliability import CheckpointConfig, RecoveryConfig, ReliabilityConfig, StragglerConfig
 from .schema import (ModelConfig, OutputConfig, ParallelismConfig, Scenario, SimulationConfig,
                      SystemConfig, TopologyConfig, TrainingConfig)
 from .units import format_bytes, format_time, parse_quantity
@@ -9,4 +10,4 @@ from .units import format_bytes, format_time, parse_quantity
 __all__ = ["ConfigError", "DoesNotFitError", "load_scenario", "read_mapping", "scenario_to_dict",
            "ModelConfig", "OutputConfig", "ParallelismConfig", "Scenario", "SimulationConfig",
            "SystemConfig", "TopologyConfig", "TrainingConfig", "format_bytes", "format_time",
-           "parse_quantity"]
+           "parse_quantity", "CheckpointConfig", "RecoveryConfig", "ReliabilityConfig", "StragglerConfig"]

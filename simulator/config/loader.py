@@ -108,7 +108,10 @@ def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None)
     if accel.endswith((".yaml", ".yml", ".json")):
         accel = str(_resolve(accel, base))
     system = dataclasses.replace(system, topology=topo, accelerator=accel)
-    return dataclasses.replace(scenario, system=system)
+    rel = scenario.reliability
+    if rel.failure_model.endswith((".yaml", ".yml", ".json")):
+        rel = dataclasses.replace(rel, failure_model=str(_resolve(rel.failure_model, base)))
+    return dataclasses.replace(scenario, system=system, reliability=rel)
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .reliability import ReliabilityConfig
 from .strict import option
 
 PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
@@ -266,5 +267,7 @@ class Scenario:
     parallelism: ParallelismConfig = option(ParallelismConfig())
     simulation: SimulationConfig = option(SimulationConfig())
     output: OutputConfig = option(OutputConfig())
+    reliability: ReliabilityConfig = option(ReliabilityConfig(), doc="A training campaign with failures "
+                                            "(`clustersim reliability`); see `reliability`.")
     name: str = option("scenario", doc="A label for reports.")
     description: str = option("", doc="Free text.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from typing import Any
@@ -62,10 +63,14 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
             raise ConfigError(path, value, "true or false")
         out = value
     elif tp is int:
+        number = _number_text(value)
+        if isinstance(number, float) and isinstance(value, str) and number.is_integer():
+            value = int(number)  # '5e8': YAML reads a mantissa without a dot as text
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(path, value, "an integer")
         out = value
     elif tp is float:
+        value = _number_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(path, value, "a finite number")
         out = float(value)
@@ -86,6 +91,16 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
     if hi is not None and out > hi:
         raise ConfigError(path, value, f"a value <= {hi}")
     return out
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _number_text(value: Any) -> Any:
+    """A number YAML left as text because of its exponent ('15e12'), as a float; else `value`."""
+    if isinstance(value, str) and len(value) < 40 and _SCIENTIFIC.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def load_dataclass(cls: type, data: Any, path: str) -> Any:

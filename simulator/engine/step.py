@@ -69,8 +69,7 @@ class StepSimulation:
         self.mode = mode
         self.name = name
         self.overlap_slowdown = overlap_slowdown
-        self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
-        self._busy: dict[int, int] = {}               # rank -> side-stream collectives in flight
+        self.slowdown: dict[int, float] = {}          # simulated rank -> compute time multiplier
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
@@ -87,13 +86,42 @@ class StepSimulation:
         self.simulated = set(self.ranks)
         self._durations: dict[int, float] = {}
         self._groups: dict[tuple[int, str], tuple] = {}     # (rank, comm) -> group key
-        self._pending: dict[tuple, list] = {}
         self._expected: dict[tuple, int] = {}
+        self._clear()
+        self._build_communication()
+
+    def _clear(self) -> None:
+        """Forget the state of a run (communicators and their flow footprints stay)."""
+        self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
+        self._busy: dict[int, int] = {}               # rank -> side-stream collectives in flight
+        self._pending: dict[tuple, list] = {}
         self._seq: dict[tuple, int] = {}
         self._mail: dict[tuple, simpy.Event] = {}
         self._sent_at: dict[tuple, float] = {}
         self.records: list[tuple] = []
-        self._build_communication()
+
+    def rerun(self, slowdown: dict[int, float] | None = None) -> StepResult:
+        """Simulate the iteration again on an idle fabric, each rank in `slowdown` computing that
+        many times slower (a straggler). Routing and flow footprints are reused, so a re-run costs
+        only the event simulation. In symmetric mode a slow rank must be a simulated one (see
+        `stand_in`)."""
+        slowdown = dict(slowdown or {})
+        for r in slowdown:
+            if r not in self.simulated:
+                raise ValueError(f"rank {r} is not simulated in {self.mode} mode; use stand_in({r})")
+        self.slowdown = slowdown
+        self.env = CountingEnvironment()
+        self.fabric = Fabric(self.env, self.fabric.capacity)
+        self.collectives.fabric = self.fabric
+        self._clear()
+        return self.run()
+
+    def stand_in(self, rank: int) -> int:
+        """The simulated rank that stands for `rank`: itself in full mode, its stage's
+        representative in symmetric mode. A slow rank slows its whole pipeline (every stage waits
+        for its sends, every data-parallel collective for its gradients), and by symmetry any
+        pipeline of a stage behaves as the representative's does."""
+        return rank if self.mode == "full" else self.plan.representative(self.plan.stage_of(rank))
 
     # -- set-up ------------------------------------------------------------------------------
     def _symmetric(self) -> bool:
@@ -230,7 +258,7 @@ class StepSimulation:
     # -- the rank process ----------------------------------------------------------------------
     def _compute(self, rank: int, ins: Compute, b: dict):
         start = self.env.now
-        d = self._duration(ins.ops)
+        d = self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
         if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
             d *= self.overlap_slowdown
         yield self.env.timeout(d)

@@ -1,0 +1,128 @@
+"""The job's components, as failures see them: what each one is, and what its failure takes down.
+
+Read off the topology graph the job runs on. A GPU, a NIC, or the cable from a NIC to its switch
+takes its server out of the job; a switch that NICs hang off (a leaf) takes every server below
+it; a switch above the leaves (spine, core) or a cable between switches leaves every GPU connected
+and only narrows the fabric: a *network fault*, keyed by its place in the hierarchy so that one
+step simulation stands for every equivalent element (all spines of a fat-tree are alike).
+A cable between switches is one of the parallel cables an aggregated edge stands for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from ..config import ConfigError
+
+
+@dataclass(frozen=True)
+class Strike:
+    """What one failed component does to the job: servers lost, or a network fault (or neither,
+    for a server outside the job)."""
+
+    servers: tuple[int, ...] = ()
+    fault: tuple | None = None        # ("switch", tier) or ("cable", lower tier, upper tier)
+
+
+class Inventory:
+    """Components of each kind, indexed 0..count-1, and the effect of each one's failure."""
+
+    def __init__(self, graph: nx.Graph, num_nodes: int):
+        self.graph = graph
+        self.num_nodes = num_nodes
+        kind = nx.get_node_attributes(graph, "kind")
+        self.switches = sorted(n for n in graph if kind[n] == "switch")
+        self.nics = sorted((n for n in graph if kind[n] == "nic" and graph.nodes[n]["node"] < num_nodes),
+                           key=lambda n: graph.nodes[n]["node"])
+        self._below: dict[str, tuple[int, ...]] = {}   # leaf switch -> the job's servers below it
+        for sw in self.switches:
+            below = {graph.nodes[m]["node"] for m in graph.neighbors(sw) if kind[m] in ("nic", "gpu")}
+            if below:
+                self._below[sw] = tuple(sorted(n for n in below if n < num_nodes))
+        nic_bw = [d["bandwidth"] for u, v, d in graph.edges(data=True) if {kind[u], kind[v]} == {"nic", "switch"}]
+        cable = min(nic_bw) if nic_bw else None
+        # (u, v) per cable; server-side cables first, as NICs are
+        self.cables: list[tuple[str, str]] = []
+        self.cables_on: dict[frozenset, int] = {}
+        for u, v, d in sorted(graph.edges(data=True), key=lambda e: (kind[e[0]] != "nic" and kind[e[1]] != "nic",
+                                                                       str(e[0]), str(e[1]))):
+            ends = {kind[u], kind[v]}
+            if "switch" not in ends or not ends <= {"switch", "nic", "gpu"}:
+                continue
+            n = 1 if ends != {"switch"} else max(1, round(d["bandwidth"] / cable)) if cable else 1
+            self.cables_on[frozenset((u, v))] = n
+            self.cables += [(u, v)] * n
+        self.gpus_per_server = sum(1 for n in graph if kind[n] == "gpu" and graph.nodes[n]["node"] == 0)
+        self.count = {"gpu": num_nodes * self.gpus_per_server, "nic": len(self.nics), "server": num_nodes,
+                      "switch": len(self.switches), "cable": len(self.cables)}
+        self.count["network"] = self.count["switch"] + self.count["cable"]
+
+    def check(self, kinds: dict[str, str]) -> None:
+        """Every failure class must strike a component the topology has: {class name: component}."""
+        for name, comp in kinds.items():
+            if self.count[comp] == 0:
+                have = ", ".join(k for k, n in self.count.items() if n)
+                raise ConfigError(f"failure class {name!r}.component", comp,
+                                  f"a component this topology has ({have})")
+
+    def strike(self, component: str, index: int) -> Strike:
+        if component == "gpu":
+            return Strike(servers=(index // self.gpus_per_server,))
+        if component == "server":
+            return Strike(servers=(index,))
+        if component == "nic":
+            return Strike(servers=(self.graph.nodes[self.nics[index]]["node"],))
+        if component == "network":
+            component, index = (("switch", index) if index < len(self.switches)
+                                else ("cable", index - len(self.switches)))
+        if component == "switch":
+            sw = self.switches[index]
+            if sw in self._below:
+                return Strike(servers=self._below[sw])
+            return Strike(fault=("switch", self._tier(sw)))
+        u, v = self.cables[index]
+        server_end = [n for n in (u, v) if self.graph.nodes[n]["kind"] != "switch"]
+        if server_end:
+            return Strike(servers=(self.graph.nodes[server_end[0]]["node"],))
+        lo, hi = sorted((self._tier(u), self._tier(v)))
+        return Strike(fault=("cable", lo, hi))
+
+    def cable_key(self, index: int) -> tuple:
+        """The network-fault key of cable `index` (its place in the hierarchy)."""
+        u, v = self.cables[index]
+        return ("cable",) + tuple(sorted((self._tier(u), self._tier(v))))
+
+    def _tier(self, node: str) -> int:
+        return int(self.graph.nodes[node].get("tier", -1))
+
+    def degraded(self, faults: tuple[tuple, ...]) -> nx.Graph:
+        """A copy of the graph with the network faults in place; each fault is (key, capacity
+        left): the first element of each key (the next one for a repeated key) loses its capacity
+        (a switch, or one cable of an aggregated edge, removed at 0; scaled otherwise)."""
+        g = self.graph.copy()
+        used: dict[tuple, int] = {}
+        for key, left in faults:
+            nth = used.get(key, 0)
+            used[key] = nth + 1
+            if key[0] == "switch":
+                sw = [s for s in self.switches if self._tier(s) == key[1] and s not in self._below][nth]
+                if left <= 0:
+                    g.remove_node(sw)
+                else:
+                    for m in g.neighbors(sw):
+                        g.edges[sw, m]["bandwidth"] *= left
+                continue
+            edges = [e for e in self.cables_on if tuple(sorted(self._tier(x) for x in e)) == key[1:]]
+            edges.sort(key=lambda e: sorted(e))
+            u, v = sorted(edges[nth % len(edges)])
+            if not g.has_edge(u, v):
+                continue
+            n = self.cables_on[frozenset((u, v))]
+            bw = g.edges[u, v]["bandwidth"]
+            if left <= 0 and n <= 1:
+                g.remove_edge(u, v)
+            else:
+                g.edges[u, v]["bandwidth"] = bw - bw / n * (1.0 - left)
+        return g

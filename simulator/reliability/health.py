@@ -1,0 +1,125 @@
+"""Iteration time of each health state of the cluster, from the step simulation (memoized).
+
+A health state is what the campaign changes: data-parallel replicas given up (elastic recovery),
+network faults in place (a spine or cable down, a cable at reduced rate), slow GPUs. Each distinct
+state is simulated once, with the fault in place rather than as a multiplier:
+- fewer replicas: the scenario with fewer servers and a proportionally smaller global batch (the
+  micro-batches per replica stay), compiled and simulated anew;
+- network faults: the topology with the element removed or narrowed, routed and simulated anew;
+- a slow GPU: the iteration re-run with that rank's compute slowed (`StepSimulation.rerun`),
+  reusing the routes and flow footprints. Pipelines meet only at data-parallel collectives, so
+  with slow GPUs in several pipelines the slowest pipeline sets the pace: the state's time is the
+  largest of the single-straggler times. Slowdowns are memoized per pipeline stage and rounded to
+  2 %, which bounds the number of step simulations a campaign needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..api import _step_simulation, prepare
+from ..config import ConfigError, Scenario
+from ..hardware import load_calibration
+from ..topology import build_cluster, topology_graph
+from .components import Inventory
+
+SLOWDOWN_STEP = 0.02
+
+
+@dataclass(frozen=True)
+class Health:
+    replicas_lost: int = 0
+    faults: tuple = ()            # sorted ((fault key, capacity left), ...)
+    slow: tuple = ()              # sorted ((stage, slowdown), ...)
+
+
+class StepTimes:
+    """`time(state)` -> (iteration seconds, tokens per iteration) of the scenario's job."""
+
+    def __init__(self, scenario: Scenario, mode: str | None = None, calibration=None):
+        self.scenario = scenario
+        self.mode = mode
+        self.calib = calibration or load_calibration()
+        prep = prepare(scenario)
+        prep.check_fits()
+        self.prep = prep
+        self.plan = prep.job.plan
+        self.graph = topology_graph(scenario.system, prep.accelerator)
+        self.inventory = Inventory(self.graph, scenario.system.num_nodes)
+        self._sims: dict[tuple, tuple] = {}
+        self._times: dict[tuple, float] = {}
+        self.simulations = 0
+
+    @property
+    def servers_per_replica(self) -> float:
+        p = self.plan
+        return p.tp * p.cp * p.pp / self.scenario.system.gpus_per_node
+
+    def replicas_for(self, servers: int) -> int:
+        """Data-parallel replicas that `servers` healthy servers hold (the job's size at most)."""
+        return min(self.plan.dp, int(servers // self.servers_per_replica + 1e-9))
+
+    def healthy(self) -> tuple[float, int]:
+        return self.time(Health())
+
+    def time(self, state: Health) -> tuple[float, int]:
+        sim, job = self._sim(state.replicas_lost, state.faults)
+        base_key = (state.replicas_lost, state.faults)
+        t = self._time(base_key, sim, None)
+        for stage, factor in state.slow:
+            t = max(t, self._time(base_key, sim, (stage, factor)))
+        return t, job.tokens
+
+    @staticmethod
+    def rounded(factor: float) -> float:
+        return round(round(factor / SLOWDOWN_STEP) * SLOWDOWN_STEP, 6)
+
+    def _time(self, base_key, sim, slow) -> float:
+        key = base_key + (slow,)
+        t = self._times.get(key)
+        if t is None:
+            self.simulations += 1
+            if slow is None:
+                t = sim.rerun({}).iteration_time
+            else:
+                stage, factor = slow
+                rank = sim.stand_in(sim.plan.representative(stage))
+                t = sim.rerun({rank: factor}).iteration_time
+            self._times[key] = t
+        return t
+
+    def _sim(self, replicas_lost: int, faults: tuple):
+        key = (replicas_lost, faults)
+        hit = self._sims.get(key)
+        if hit is None:
+            sc = self.scenario
+            if replicas_lost:
+                sc = self.shrunk(replicas_lost)
+            prep = prepare(sc) if replicas_lost else self.prep
+            graph = self.inventory.degraded(faults) if faults else self.graph
+            if replicas_lost and not faults:
+                graph = topology_graph(sc.system, prep.accelerator)
+            elif replicas_lost:
+                graph = Inventory(topology_graph(sc.system, prep.accelerator), sc.system.num_nodes).degraded(faults)
+            cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
+            sim = _step_simulation(prep, cluster, self.calib, self.mode)
+            hit = self._sims[key] = (sim, prep.job)
+        return hit
+
+    def shrunk(self, replicas_lost: int) -> Scenario:
+        """The scenario with `replicas_lost` fewer data-parallel replicas (ConfigError if the plan
+        does not allow it: expert parallelism, a torus of fixed size)."""
+        sc, p = self.scenario, self.plan
+        dp = p.dp - replicas_lost
+        if dp < 1:
+            raise ConfigError("scenario.reliability.recovery.policy", "elastic", "at least one replica left")
+        gpus = p.tp * p.cp * p.pp * dp
+        per = sc.system.gpus_per_node
+        if gpus % per:
+            raise ConfigError("scenario.reliability.recovery.policy", "elastic",
+                              f"replicas that fill whole servers ({gpus} GPUs on {per}-GPU servers)")
+        training = dataclasses.replace(sc.training, global_batch_size=p.micro_batch_size * p.num_microbatches * dp)
+        par = dataclasses.replace(sc.parallelism, data_parallel_size=None)
+        system = dataclasses.replace(sc.system, num_nodes=gpus // per)
+        return dataclasses.replace(sc, training=training, parallelism=par, system=system)

@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from .api import simulate, simulate_together  # noqa: E402
+from .api import simulate, simulate_campaign, simulate_together  # noqa: E402
 from .config import ConfigError, DoesNotFitError, load_scenario  # noqa: E402
 
-__all__ = ["ConfigError", "DoesNotFitError", "__version__", "load_scenario", "simulate", "simulate_together"]
+__all__ = ["ConfigError", "DoesNotFitError", "__version__", "load_scenario", "simulate", "simulate_campaign", "simulate_together"]

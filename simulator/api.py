@@ -155,7 +155,7 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     calib = calibration or load_calibration()
     graph = topology_graph(prep.scenario.system, prep.accelerator)
     cluster = build_cluster(graph, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
-    step = _step_simulation(prep, cluster, calib, mode).run()
+    step = step_simulation(prep, cluster, calib, mode).run()
     return _result(prep, cluster, step, time.perf_counter() - wall)
 
 
@@ -193,14 +193,43 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
     for i, p in enumerate(preps):
         views.append(cluster.view(first, p.job.world))
         first += p.scenario.system.num_nodes * per_server
-        sims.append(_step_simulation(p, views[-1], calib, mode, fabric, name=f"job{i}"))
+        sims.append(step_simulation(p, views[-1], calib, mode, fabric, name=f"job{i}"))
     steps = simulate_steps_together(sims)
     wall = time.perf_counter() - wall
     return [_result(p, v, s, wall) for p, v, s in zip(preps, views, steps)]
 
 
-def _step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | None,
-                     fabric: Fabric | None = None, name: str = "") -> StepSimulation:
+def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | None = None,
+                      trials: int | None = None, mode: str | None = None, interval_study: bool = False,
+                      progress=None):
+    """Predict a training campaign with failures (the scenario's `reliability` section).
+
+    Runs `trials` independent Monte Carlo trials (default reliability.trials) of `days` of
+    wall-clock time (default reliability.duration, or until reliability.token_budget is trained).
+    Each health state's iteration time comes from the step simulation (`mode` as in `simulate`),
+    memoized. Returns a CampaignResult: `summary` (means with 95 % confidence intervals),
+    `tables` (trials, events, intervals, states), `to_dir(out)`. `interval_study` adds ETTR at
+    0.25-4x the checkpoint interval (50 trials each) for the plot.
+    """
+    from .analysis.campaign import CampaignResult
+    from .reliability import Campaign, StepTimes, run_trials
+    from .reliability.montecarlo import interval_study as study, summarize
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if days is not None and not (0 < days <= 20 * 365):
+        raise ConfigError("--days", days, "a number of days above 0 and at most 7300")
+    if trials is not None and not (1 <= trials <= 1_000_000):
+        raise ConfigError("--trials", trials, "an integer from 1 to 1,000,000")
+    campaign = Campaign(sc, StepTimes(sc, mode), duration=days * 86400 if days else None, trials=trials)
+    run = run_trials(campaign, progress=progress)
+    summary = summarize(run)
+    states = pd.DataFrame([{"replicas_lost": k[0], "network_faults": str(k[1]), "straggler": str(k[2]),
+                            "iteration_time_s": t} for k, t in campaign.steps._times.items()])
+    tables = {"trials": run.trials, "events": run.events, "intervals": run.intervals, "states": states}
+    return CampaignResult(summary, tables, study(campaign) if interval_study else None)
+
+
+def step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | None,
+                    fabric: Fabric | None = None, name: str = "") -> StepSimulation:
     sc = prep.scenario
     predictor = RooflinePredictor(prep.accelerator, calib, sc.training.precision)
     return StepSimulation(prep.job, cluster, predictor.time, tuning(calib), mode or sc.simulation.mode,

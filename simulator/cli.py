@@ -42,6 +42,41 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
         print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
 
 
+@app.command()
+def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a `reliability:` section "
+                                                          "(defaults apply without one)."),
+                days: Optional[float] = typer.Option(None, help="Campaign length in days (overrides "
+                                                                "reliability.duration)."),
+                trials: Optional[int] = typer.Option(None, help="Monte Carlo trials (overrides reliability.trials)."),
+                out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write summary.json, trials/events/"
+                                                       "intervals/states .parquet, trace.json and plots here."),
+                mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full."),
+                as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of text.")):
+    """Predict a training campaign with failures, checkpoints, restarts and stragglers."""
+    from .api import simulate_campaign
+    if mode is not None and mode not in ("symmetric", "full"):
+        raise ConfigError("--mode", mode, "symmetric, full")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() and (done == total or done % max(1, total // 20) == 0):
+            print(f"\r  trials {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    result = simulate_campaign(scenario, days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
+                               progress=progress)
+    if as_json:
+        print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
+    else:
+        print(result.report())
+    if out_dir is not None:
+        try:
+            written = result.to_dir(out_dir)
+        except OSError as exc:
+            raise ConfigError("--out", str(out_dir), f"a writable folder ({exc.strerror})") from None
+        print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
+
+
 @app.command("run-together")
 def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
                  system: Optional[Path] = typer.Option(None, help="The shared cluster: a file with a 'system:' "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..api import _step_simulation, prepare
+from ..api import step_simulation, prepare
 from ..config import ConfigError, Scenario
 from ..hardware import load_calibration
 from ..topology import build_cluster, topology_graph
@@ -103,7 +103,7 @@ class StepTimes:
             elif replicas_lost:
                 graph = Inventory(topology_graph(sc.system, prep.accelerator), sc.system.num_nodes).degraded(faults)
             cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
-            sim = _step_simulation(prep, cluster, self.calib, self.mode)
+            sim = step_simulation(prep, cluster, self.calib, self.mode)
             hit = self._sims[key] = (sim, prep.job)
         return hit
 

@@ -62,3 +62,66 @@ def run_trials(campaign: Campaign, trials: int | None = None, progress=None) -> 
             progress(i + 1, n)
     return CampaignRun(campaign, pd.DataFrame(rows), pd.DataFrame(events, columns=list(EVENT_COLUMNS)),
                        pd.DataFrame(intervals, columns=list(INTERVAL_COLUMNS)), time.perf_counter() - start)
+
+
+def summarize(run: CampaignRun) -> dict:
+    """Headline figures of a campaign: means with 95 % confidence intervals over trials."""
+    from .. import __version__
+    from ..config import scenario_to_dict
+    from .campaign import DOWN_PHASES
+    c, df = run.campaign, run.trials.copy()
+    df["lost_time_h"] = df["lost_time"] / 3600
+    df["checkpoint_stall_h"] = df["checkpoint_stall"] / 3600
+    df["degraded_time_h"] = df["degraded_time"] / 3600
+    df["downtime_h"] = sum(df[f"down_{p}"] for p in DOWN_PHASES) / 3600
+    df["goodput_tokens_per_s"] = df["goodput"]
+    metrics = ["ettr", "relative_goodput", "goodput_tokens_per_s", "tokens", "failures", "interruptions",
+               "planned_stops", "lost_time_h", "lost_tokens", "checkpoint_stall_h", "checkpoints", "downtime_h",
+               "degraded_time_h"]
+    results = {m: mean_ci(df[m]) for m in metrics}
+    summary = {
+        "scenario": c.scenario.name,
+        "failure_model": c.model.name,
+        "trials": len(df),
+        "seed": c.seed,
+        "duration_days": None if c.budget else c.duration / 86400,
+        "token_budget": c.budget,
+        "healthy": {"iteration_time_s": c.step_time, "tokens_per_s": c.tokens_per_step / c.step_time},
+        "mean_time_to_interruption_h": c.mtti / 3600,
+        "checkpoint": {"size_bytes": c.ckpt.size, "per_rank_bytes": c.ckpt.per_rank, "blocking_s": c.ckpt.block,
+                       "save_s": c.ckpt.save, "load_s": c.ckpt.load, "mode": c.cfg.checkpoint.mode,
+                       "in_memory": c.cfg.checkpoint.in_memory, "policy": c.interval_policy,
+                       "interval_s": c.interval},
+        "recovery": {"policy": c.cfg.recovery.policy, "network_failures": c.cfg.recovery.network_failures,
+                     "spare_servers": c.spares, "restart_s": c.restart},
+        "results": results,
+        "downtime_by_phase_h": {p: float(df[f"down_{p}"].mean() / 3600) for p in DOWN_PHASES},
+        "failures_by_cause": {cl.name: mean_ci(df[f"failures_{cl.name}"]) for cl in c.model.classes},
+        "simulation": {"step_simulations": c.steps.simulations, "health_states": len(c.steps._times),
+                       "wall_time_s": run.wall_time},
+        "clustersim_version": __version__,
+        "resolved_scenario": scenario_to_dict(c.scenario),
+    }
+    if c.budget:
+        done = df[df["finished"] == True]  # noqa: E712 - a column of booleans
+        summary["finished_fraction"] = len(done) / len(df)
+        results["time_to_train_days"] = mean_ci(done["wall_time"] / 86400) if len(done) else \
+            {"mean": float("nan"), "ci95": None, "std": None}
+    return summary
+
+
+def interval_study(campaign: Campaign, factors=(0.25, 0.5, 1.0, 2.0, 4.0), trials: int = 50) -> pd.DataFrame:
+    """ETTR at multiples of the campaign's checkpoint interval (the same seeds at each)."""
+    from .checkpoint import daly_ettr
+    rows = []
+    exponential = all(cl.distribution == "exponential" for cl in campaign.model.classes)
+    for f in factors:
+        c = Campaign(campaign.scenario, campaign.steps, interval=campaign.interval * f, duration=campaign.duration,
+                     trials=trials)
+        ettr = mean_ci(run_trials(c, trials).trials["ettr"])
+        lo, hi = ettr["ci95"] or (ettr["mean"], ettr["mean"])
+        row = {"interval_s": c.interval, "ettr": ettr["mean"], "ettr_lo": lo, "ettr_hi": hi}
+        if exponential and c.cfg.checkpoint.mode == "sync":
+            row["daly_ettr"] = daly_ettr(c.interval, c.ckpt.block, c.restart, c.mtti)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -423,7 +423,7 @@ class _Trial:
         reaches it, checked again on arrival."""
         c = self.c
         horizon = c.duration - self.env.now
-        if c.budget is None:
+        if c.budget is None or self.rate == 0:
             return horizon
         amp = c.cfg.stragglers.diurnal_amplitude
         cycle = c.interval / (c.interval + c.ckpt.block)

@@ -11,11 +11,14 @@ state is simulated once, with the fault in place rather than as a multiplier:
   with slow GPUs in several pipelines the slowest pipeline sets the pace: the state's time is the
   largest of the single-straggler times. Slowdowns are memoized per pipeline stage and rounded to
   2 %, which bounds the number of step simulations a campaign needs.
+A network fault that leaves some GPUs unable to reach others (both spines of a two-spine fabric
+down) stalls the job: its iteration time is infinite until a repair.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..api import step_simulation, prepare
@@ -65,6 +68,8 @@ class StepTimes:
 
     def time(self, state: Health) -> tuple[float, int]:
         sim, job = self._sim(state.replicas_lost, state.faults)
+        if sim is None:  # the faults cut the fabric in two: no iteration completes until a repair
+            return math.inf, job.tokens
         base_key = (state.replicas_lost, state.faults)
         t = self._time(base_key, sim, None)
         for stage, factor in state.slow:
@@ -102,8 +107,13 @@ class StepTimes:
                 graph = topology_graph(sc.system, prep.accelerator)
             elif replicas_lost:
                 graph = Inventory(topology_graph(sc.system, prep.accelerator), sc.system.num_nodes).degraded(faults)
-            cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
-            sim = step_simulation(prep, cluster, self.calib, self.mode)
+            try:
+                cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
+                sim = step_simulation(prep, cluster, self.calib, self.mode)
+            except ConfigError:
+                if not faults:
+                    raise
+                sim = None
             hit = self._sims[key] = (sim, prep.job)
         return hit
 

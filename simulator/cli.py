@@ -131,7 +131,7 @@ def topology(source: Path = typer.Argument(..., help="A scenario or system file 
 
 @app.command()
 def catalog():
-    """List the accelerators in the catalog with their datasheet figures."""
+    """List the accelerators in the catalog with their datasheet figures, and the failure models."""
     from .hardware import catalog_names, load_accelerator
     table = Table("name", "bf16 dense", "HBM", "HBM bandwidth", "scale-up / dir", "host link / dir")
     for name in catalog_names():
@@ -141,6 +141,14 @@ def catalog():
                       f"{a.hbm_bandwidth / 1e12:.2f} TB/s", f"{a.scale_up_bandwidth / 1e9:.0f} GB/s",
                       f"{a.host_link_bandwidth / 1e9:.0f} GB/s")
     out.print(table)
+    from .reliability import catalog_names as failure_models, load_failure_model
+    fm = Table(title="Failure models (reliability.failure_model)")
+    for col in ("name", "classes", "description"):
+        fm.add_column(col)
+    for name in failure_models():
+        m = load_failure_model(name)
+        fm.add_row(name, str(len(m.classes)), m.description)
+    out.print(fm)
 
 
 @app.command("bench-collective")

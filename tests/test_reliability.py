@@ -303,3 +303,31 @@ def test_example_scenario_has_a_reliability_section():
     assert sc.reliability.duration == 54 * 86400
     assert load_failure_model(sc.reliability.failure_model).classes
     assert YEAR == 365 * 86400
+
+
+def test_a_narrowed_cable_is_the_same_as_a_rebuilt_fabric():
+    """A cable at half rate, applied as link capacities in a re-run, gives the iteration time of
+    a simulation on a topology built with that cable's bandwidth halved."""
+    from simulator.api import prepare, step_simulation
+    from simulator.hardware import load_calibration
+    from simulator.topology import build_cluster
+
+    sc = load_scenario(small_gpt(
+        parallelism={"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1},
+        system={"accelerator": "A100-80GB", "num_nodes": 4, "gpus_per_node": 4,
+                "topology": {"nodes_per_leaf": 2, "spines": 1, "oversubscription": 2.0},
+                "collective_algorithms": {"all_reduce": "ring"}}))
+    st = StepTimes(sc)
+    healthy = st.healthy()[0]
+    fault = (("cable", 2, 3), 0.5)
+    narrowed = st.time(Health(faults=(fault,)))[0]
+    _, _, scale = st.inventory.changes((fault,))
+    (u, v), f = next(iter(scale.items()))
+    g = st.graph.copy()
+    g.edges[u, v]["bandwidth"] *= f
+    calib = load_calibration()
+    prep = prepare(sc)
+    rebuilt = step_simulation(prep, build_cluster(g, prep.job.world, calib.protocol_efficiency, calib.hop_latency),
+                              calib, None).run().iteration_time
+    assert narrowed == pytest.approx(rebuilt, rel=1e-9)
+    assert narrowed > healthy

@@ -100,18 +100,19 @@ class StepSimulation:
         self._sent_at: dict[tuple, float] = {}
         self.records: list[tuple] = []
 
-    def rerun(self, slowdown: dict[int, float] | None = None) -> StepResult:
+    def rerun(self, slowdown: dict[int, float] | None = None, capacity: list[float] | None = None) -> StepResult:
         """Simulate the iteration again on an idle fabric, each rank in `slowdown` computing that
-        many times slower (a straggler). Routing and flow footprints are reused, so a re-run costs
-        only the event simulation. In symmetric mode a slow rank must be a simulated one (see
-        `stand_in`)."""
+        many times slower (a straggler), with link `capacity` (default: the cluster's) for a
+        degraded link. Routing, flow footprints and the collectives' algorithm choices (made, as
+        NCCL makes them, for the intact fabric) are reused, so a re-run costs only the event
+        simulation. In symmetric mode a slow rank must be a simulated one (see `stand_in`)."""
         slowdown = dict(slowdown or {})
         for r in slowdown:
             if r not in self.simulated:
                 raise ValueError(f"rank {r} is not simulated in {self.mode} mode; use stand_in({r})")
         self.slowdown = slowdown
         self.env = CountingEnvironment()
-        self.fabric = Fabric(self.env, self.fabric.capacity)
+        self.fabric = Fabric(self.env, self.cluster.capacity if capacity is None else capacity)
         self.collectives.fabric = self.fabric
         self._clear()
         return self.run()

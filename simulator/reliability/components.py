@@ -97,32 +97,32 @@ class Inventory:
     def _tier(self, node: str) -> int:
         return int(self.graph.nodes[node].get("tier", -1))
 
-    def degraded(self, faults: tuple[tuple, ...]) -> nx.Graph:
-        """A copy of the graph with the network faults in place; each fault is (key, capacity
-        left): the first element of each key (the next one for a repeated key) loses its capacity
-        (a switch, or one cable of an aggregated edge, removed at 0; scaled otherwise)."""
-        g = self.graph.copy()
+    def changes(self, faults: tuple[tuple, ...]) -> tuple[set, set, dict]:
+        """What the network faults do to the graph: (switches removed, edges removed, {edge:
+        bandwidth factor}). Each fault is (key, capacity left); the first element of each key (the
+        next one for a repeated key) loses that capacity: a switch, or one cable of an aggregated
+        edge, which is removed only when it is the edge's last cable."""
+        nodes, edges, scale = set(), set(), {}
         used: dict[tuple, int] = {}
         for key, left in faults:
             nth = used.get(key, 0)
             used[key] = nth + 1
             if key[0] == "switch":
-                sw = [s for s in self.switches if self._tier(s) == key[1] and s not in self._below][nth]
+                tier = [s for s in self.switches if self._tier(s) == key[1] and s not in self._below]
+                sw = tier[nth % len(tier)]
                 if left <= 0:
-                    g.remove_node(sw)
+                    nodes.add(sw)
                 else:
-                    for m in g.neighbors(sw):
-                        g.edges[sw, m]["bandwidth"] *= left
+                    for m in self.graph.neighbors(sw):
+                        e = tuple(sorted((sw, m)))
+                        scale[e] = scale.get(e, 1.0) * left
                 continue
-            edges = [e for e in self.cables_on if tuple(sorted(self._tier(x) for x in e)) == key[1:]]
-            edges.sort(key=lambda e: sorted(e))
-            u, v = sorted(edges[nth % len(edges)])
-            if not g.has_edge(u, v):
-                continue
-            n = self.cables_on[frozenset((u, v))]
-            bw = g.edges[u, v]["bandwidth"]
+            same = sorted(tuple(sorted(e)) for e in self.cables_on
+                          if tuple(sorted(self._tier(x) for x in e)) == key[1:])
+            e = same[nth % len(same)]
+            n = self.cables_on[frozenset(e)]
             if left <= 0 and n <= 1:
-                g.remove_edge(u, v)
-            else:
-                g.edges[u, v]["bandwidth"] = bw - bw / n * (1.0 - left)
-        return g
+                edges.add(e)
+            else:  # one of the edge's n cables keeps `left` of its rate
+                scale[e] = scale.get(e, 1.0) - (1.0 - left) / n
+        return nodes, edges, scale

@@ -5,7 +5,9 @@ network faults in place (a spine or cable down, a cable at reduced rate), slow G
 state is simulated once, with the fault in place rather than as a multiplier:
 - fewer replicas: the scenario with fewer servers and a proportionally smaller global batch (the
   micro-batches per replica stay), compiled and simulated anew;
-- network faults: the topology with the element removed or narrowed, routed and simulated anew;
+- network faults: a removed element (a switch, an edge's last cable) rebuilds and re-routes the
+  topology; a narrowed one (one cable of an aggregated edge down or slow) only lowers link
+  capacities in a re-run, reusing the routes;
 - a slow GPU: the iteration re-run with that rank's compute slowed (`StepSimulation.rerun`),
   reusing the routes and flow footprints. Pipelines meet only at data-parallel collectives, so
   with slow GPUs in several pipelines the slowest pipeline sets the pace: the state's time is the
@@ -85,28 +87,45 @@ class StepTimes:
         t = self._times.get(key)
         if t is None:
             self.simulations += 1
-            if slow is None:
-                t = sim.rerun({}).iteration_time
-            else:
+            slowdown = {}
+            if slow is not None:
                 stage, factor = slow
-                rank = sim.stand_in(sim.plan.representative(stage))
-                t = sim.rerun({rank: factor}).iteration_time
-            self._times[key] = t
+                slowdown = {sim.stand_in(sim.plan.representative(stage)): factor}
+            t = self._times[key] = sim.rerun(slowdown, self._capacity(sim, base_key[1])).iteration_time
         return t
 
+    def _capacity(self, sim, faults: tuple) -> list[float] | None:
+        """Link capacities with the narrowed edges of `faults` (None: as built)."""
+        _, _, scale = self.inventory.changes(faults)
+        if not scale:
+            return None
+        cl = sim.cluster
+        capacity = list(cl.capacity)
+        for (u, v), f in scale.items():
+            for link in ((u, v), (v, u)):
+                if link in cl.link_id:
+                    capacity[cl.link_id[link]] *= max(f, 0.0)
+        return capacity
+
     def _sim(self, replicas_lost: int, faults: tuple):
-        key = (replicas_lost, faults)
+        """The step simulation of the job with `replicas_lost` fewer replicas on the topology with
+        the faults' removals; narrowed links are only capacities, applied at each run, so they
+        reuse the routes of the intact fabric."""
+        removed_nodes, removed_edges, _ = self.inventory.changes(faults)
+        key = (replicas_lost, tuple(sorted(removed_nodes)), tuple(sorted(removed_edges)))
         hit = self._sims.get(key)
         if hit is None:
             sc = self.scenario
+            prep = self.prep
+            graph = self.graph
             if replicas_lost:
                 sc = self.shrunk(replicas_lost)
-            prep = prepare(sc) if replicas_lost else self.prep
-            graph = self.inventory.degraded(faults) if faults else self.graph
-            if replicas_lost and not faults:
+                prep = prepare(sc)
                 graph = topology_graph(sc.system, prep.accelerator)
-            elif replicas_lost:
-                graph = Inventory(topology_graph(sc.system, prep.accelerator), sc.system.num_nodes).degraded(faults)
+            if removed_nodes or removed_edges:
+                graph = graph.copy()
+                graph.remove_edges_from(e for e in removed_edges if graph.has_edge(*e))
+                graph.remove_nodes_from(n for n in removed_nodes if n in graph)
             try:
                 cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
                 sim = step_simulation(prep, cluster, self.calib, self.mode)

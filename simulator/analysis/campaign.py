@@ -100,20 +100,30 @@ class CampaignResult:
 
     def plot(self, out: Path) -> list[Path]:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         written = []
         iv = self.tables["intervals"]
         if len(iv):
-            first = iv[iv["trial"] == iv["trial"].min()]
-            fig, ax = plt.subplots(figsize=(11, 2.6))
+            first = iv[iv["trial"] == iv["trial"].min()].sort_values("start")
+            fig, (ax, cum) = plt.subplots(2, 1, figsize=(11, 5), sharex=True, height_ratios=(1, 2))
             for state, rows in first.groupby("state"):
                 ax.broken_barh([(r.start / DAY, (r.end - r.start) / DAY) for r in rows.itertuples()], (0, 1),
-                               color=STATE_COLOURS.get(state, "#999999"), label=state)
+                               color=STATE_COLOURS.get(state, "#999999"), label=state,
+                               edgecolor=STATE_COLOURS.get(state, "#999999"), linewidth=0.6,  # minutes stay visible
+                               zorder=1 if state.startswith("training") else 2)
             ax.set_yticks([])
-            ax.set_xlabel("days")
             ax.set_title(f"{self.summary['scenario']}: job state over time (trial {int(first['trial'].min())})")
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=6, fontsize=7, frameon=False)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=6, fontsize=7, frameon=False)
+            # downtime is minutes at a time over weeks: its running total shows it
+            down = first[~first["state"].str.startswith("training")]
+            ends = down["end"].to_numpy() / DAY
+            total = (down["end"] - down["start"]).cumsum().to_numpy() / HOUR
+            cum.step([0.0, *ends], [0.0, *total], where="post", color="#b71c1c")
+            cum.set_ylabel("hours not training (cumulative)")
+            cum.set_xlabel("days")
+            cum.grid(alpha=0.3)
             fig.tight_layout()
             p = out / "job_state.png"
             fig.savefig(p, dpi=120)
@@ -128,7 +138,10 @@ class CampaignResult:
                 ax.plot(st["interval_s"] / 60, st["daly_ettr"], "--", label="Daly (2006) closed form")
             ax.axvline(self.summary["checkpoint"]["interval_s"] / 60, color="gray", lw=0.8, label="chosen interval")
             ax.set_xscale("log")
-            ax.set_xlabel("checkpoint interval (min of training)")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xticks(list(st["interval_s"] / 60))
+            ax.set_xlabel("checkpoint interval (min of training; same failures at every interval)")
             ax.set_ylabel("ETTR")
             ax.set_title("ETTR vs checkpoint interval")
             ax.legend(fontsize=8)

@@ -201,7 +201,7 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
 
 def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | None = None,
                       trials: int | None = None, mode: str | None = None, interval_study: bool = False,
-                      progress=None):
+                      progress=None, store: str | Path | None = None):
     """Predict a training campaign with failures (the scenario's `reliability` section).
 
     Runs `trials` independent Monte Carlo trials (default reliability.trials) of `days` of
@@ -209,7 +209,9 @@ def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | N
     Each health state's iteration time comes from the step simulation (`mode` as in `simulate`),
     memoized. Returns a CampaignResult: `summary` (means with 95 % confidence intervals),
     `tables` (trials, events, intervals, states), `to_dir(out)`. `interval_study` adds ETTR at
-    0.25-4x the checkpoint interval (50 trials each) for the plot.
+    0.25-4x the checkpoint interval (50 trials each) for the plot. With `store` (a file path),
+    every finished trial is saved there at once, and a rerun of the same campaign picks up the
+    trials already saved instead of running them again.
     """
     from .analysis.campaign import CampaignResult
     from .reliability import Campaign, StepTimes, run_trials
@@ -220,7 +222,7 @@ def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | N
     if trials is not None and not (1 <= trials <= 1_000_000):
         raise ConfigError("--trials", trials, "an integer from 1 to 1,000,000")
     campaign = Campaign(sc, StepTimes(sc, mode), duration=days * 86400 if days else None, trials=trials)
-    run = run_trials(campaign, progress=progress)
+    run = run_trials(campaign, progress=progress, store=Path(store) if store else None)
     summary = summarize(run)
     states = pd.DataFrame([{"replicas_lost": k[0], "network_faults": str(k[1]), "straggler": str(k[2]),
                             "iteration_time_s": t} for k, t in campaign.steps._times.items()])

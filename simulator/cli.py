@@ -63,8 +63,15 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
         if sys.stderr.isatty() and (done == total or done % max(1, total // 20) == 0):
             print(f"\r  trials {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
+    store = None
+    if out_dir is not None:  # finished trials are kept there as they finish: a rerun resumes
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("--out", str(out_dir), f"a folder that can be created ({exc.strerror})") from None
+        store = out_dir / "trials.jsonl"
     result = simulate_campaign(scenario, days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
-                               progress=progress)
+                               progress=progress, store=store)
     if as_json:
         print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
     else:

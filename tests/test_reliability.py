@@ -331,3 +331,27 @@ def test_a_narrowed_cable_is_the_same_as_a_rebuilt_fabric():
                               calib, None).run().iteration_time
     assert narrowed == pytest.approx(rebuilt, rel=1e-9)
     assert narrowed > healthy
+
+
+def test_a_killed_campaign_resumes_without_losing_or_repeating_trials(tmp_path):
+    """Trials are stored as they finish; a rerun reads them back (also a torn last line) and runs
+    only the missing ones, with the same result as an uninterrupted run."""
+    sc = scenario(tmp_path, server_failures(3.0), planned=1.0, trials=6)
+    store = tmp_path / "trials.jsonl"
+    full = run_trials(Campaign(sc)).trials
+    run_trials(Campaign(sc), 4, store=store)
+    with store.open("a") as f:
+        f.write('{"trial": 4, "metr')          # killed while writing trial 4
+    c = Campaign(sc)
+    calls = []
+    original = c.run_trial
+    c.run_trial = lambda i, record=False: calls.append(i) or original(i, record)
+    resumed = run_trials(c, store=store).trials
+    assert calls == [4, 5]
+    assert resumed[full.columns].equals(full)
+    lines = store.read_text().splitlines()
+    assert len(lines) == 1 + 6 and all(json.loads(line) for line in lines)   # the torn line is gone
+    assert run_trials(Campaign(sc), store=store).trials[full.columns].equals(full)
+    other = scenario(tmp_path, server_failures(5.0), trials=2)   # another campaign starts afresh
+    assert len(run_trials(Campaign(other), store=store).trials) == 2
+    assert len(store.read_text().splitlines()) == 3

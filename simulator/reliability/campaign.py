@@ -25,7 +25,9 @@ Failures are drawn for the components of the full-size job; spares are assumed h
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -91,6 +93,17 @@ class Campaign:
         self.mtti = self._mean_time_to_interruption()
         self.interval_policy, self.interval = self._interval(interval)
         self.restart = rec.diagnosis + rec.reschedule + rec.process_start + rec.nccl_init + self.ckpt.load
+        if rec.policy == "elastic" and self.steps.plan.dp > 1:
+            self.steps.shrunk(1)  # the plan must allow fewer replicas (ConfigError otherwise)
+
+    def fingerprint(self) -> str:
+        """What a trial's result depends on besides its index: the resolved scenario, the
+        campaign's length and interval, the step times' mode (not the number of trials)."""
+        from ..config import scenario_to_dict
+        from .. import __version__
+        key = json.dumps([scenario_to_dict(self.scenario), self.duration, self.interval, self.steps.mode,
+                          __version__], sort_keys=True, default=str)
+        return hashlib.sha256(key.encode()).hexdigest()
 
     # -- set-up --------------------------------------------------------------------------------
     def _stops_job(self, component: str, index: int) -> bool:

@@ -89,6 +89,16 @@ class Inventory:
         lo, hi = sorted((self._tier(u), self._tier(v)))
         return Strike(fault=("cable", lo, hi))
 
+    def _edges_at(self, tiers: tuple) -> list[tuple[str, str]]:
+        """Edges with cables between these two tiers, in a fixed order (computed once)."""
+        if not hasattr(self, "_by_tiers"):
+            self._by_tiers: dict[tuple, list] = {}
+            for e in self.cables_on:
+                self._by_tiers.setdefault(tuple(sorted(self._tier(x) for x in e)), []).append(tuple(sorted(e)))
+            for v in self._by_tiers.values():
+                v.sort()
+        return self._by_tiers[tiers]
+
     def cable_key(self, index: int) -> tuple:
         """The network-fault key of cable `index` (its place in the hierarchy)."""
         u, v = self.cables[index]
@@ -117,8 +127,7 @@ class Inventory:
                         e = tuple(sorted((sw, m)))
                         scale[e] = scale.get(e, 1.0) * left
                 continue
-            same = sorted(tuple(sorted(e)) for e in self.cables_on
-                          if tuple(sorted(self._tier(x) for x in e)) == key[1:])
+            same = self._edges_at(key[1:])
             e = same[nth % len(same)]
             n = self.cables_on[frozenset(e)]
             if left <= 0 and n <= 1:

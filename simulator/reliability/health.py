@@ -54,6 +54,7 @@ class StepTimes:
         self.inventory = Inventory(self.graph, scenario.system.num_nodes)
         self._sims: dict[tuple, tuple] = {}
         self._times: dict[tuple, float] = {}
+        self._states: dict[Health, tuple[float, int]] = {}
         self.simulations = 0
 
     @property
@@ -69,6 +70,12 @@ class StepTimes:
         return self.time(Health())
 
     def time(self, state: Health) -> tuple[float, int]:
+        hit = self._states.get(state)
+        if hit is None:
+            hit = self._states[state] = self._state_time(state)
+        return hit
+
+    def _state_time(self, state: Health) -> tuple[float, int]:
         sim, job = self._sim(state.replicas_lost, state.faults)
         if sim is None:  # the faults cut the fabric in two: no iteration completes until a repair
             return math.inf, job.tokens

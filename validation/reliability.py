@@ -9,7 +9,7 @@
    simulated ETTR vs the closed form at the optimum, and the simulated best interval vs Daly's.
 4. A straggler: one GPU at half speed in a TP x PP x DP job, symmetric vs full mode.
 
-    python validation/reliability.py [--trials 1000] [--quick]
+    python validation/reliability.py [--trials 1000] [--quick] [--only llama|kokolis|daly|straggler]
 """
 
 from __future__ import annotations
@@ -145,11 +145,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=1000, help="trials of the Llama 3 replay")
     ap.add_argument("--quick", action="store_true", help="fewer trials everywhere")
+    ap.add_argument("--only", choices=("llama", "kokolis", "daly", "straggler"), help="run one part")
     a = ap.parse_args()
-    llama_replay(100 if a.quick else a.trials)
-    kokolis(20 if a.quick else 100)
-    daly(20 if a.quick else 100, a.quick)
-    straggler()
+    parts = {"llama": lambda: llama_replay(100 if a.quick else a.trials),
+             "kokolis": lambda: kokolis(20 if a.quick else 400),
+             "daly": lambda: daly(20 if a.quick else 100, a.quick),
+             "straggler": straggler}
+    for name, part in parts.items():
+        if a.only in (None, name):
+            part()
 
 
 if __name__ == "__main__":

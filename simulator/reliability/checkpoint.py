@@ -79,7 +79,7 @@ def daly_interval(cost: float, mtti: float) -> float:
 
 
 def daly_ettr(interval: float, cost: float, restart: float, mtti: float) -> float:
-    """Daly (2006, eq. 13) for exponential failures: the fraction of wall time that is useful
+    """Daly's (2006) expected wall time for exponential failures, as the fraction of it that is useful
     work, with `interval` of work then `cost` of checkpoint, and `restart` after each failure
     (failures may strike during checkpoints and restarts too)."""
     return interval / (mtti * math.exp(restart / mtti) * (math.exp((interval + cost) / mtti) - 1.0))

@@ -75,6 +75,7 @@ class StepSimulation:
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
                                        tuning, algorithms, cluster.in_switch)
         plan = self.plan
+        self._groups_in_stage: dict[tuple[str, int], list] = {}
         self._group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
                           "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
         if mode == "symmetric" and not self._symmetric():
@@ -125,6 +126,20 @@ class StepSimulation:
         return rank if self.mode == "full" else self.plan.representative(self.plan.stage_of(rank))
 
     # -- set-up ------------------------------------------------------------------------------
+    def _stage_groups(self, kind: str, stage: int) -> list[tuple[int, ...]]:
+        """The distinct groups of a kind among a stage's ranks (each built once, not per member)."""
+        key = (kind, stage)
+        groups = self._groups_in_stage.get(key)
+        if groups is None:
+            fn, covered, groups = self._group_of[kind], set(), []
+            for r in self.plan.stage_ranks(stage):
+                if r not in covered:
+                    g = fn(r)
+                    covered.update(g)
+                    groups.append(g)
+            self._groups_in_stage[key] = groups
+        return groups
+
     def _symmetric(self) -> bool:
         """Whether, within each stage, every group of a kind spreads over servers alike (and every
         pipeline neighbour is equally near), so that one representative stands for all."""
@@ -132,27 +147,26 @@ class StepSimulation:
         kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
         peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
         for s in range(plan.pp):
-            shapes = set()
-            for r in plan.stage_ranks(s):
-                shape = []
-                for kind in sorted(kinds):
+            for kind in sorted(kinds):
+                shapes = set()
+                for g in self._stage_groups(kind, s):
                     counts: dict[int, int] = {}
-                    for m in self._group_of[kind](r):
+                    for m in g:
                         counts[server(m)] = counts.get(server(m), 0) + 1
-                    shape.append(tuple(sorted(counts.values())))
-                shape += [server(r) == server(plan.stage_peer(r, q)) for q in peers[s]]
-                shapes.add(tuple(shape))
-                if len(shapes) > 1:
-                    return False
+                    shapes.add(tuple(sorted(counts.values())))
+                    if len(shapes) > 1:
+                        return False
+            near = {tuple(server(r) == server(plan.stage_peer(r, q)) for q in peers[s]) for r in plan.stage_ranks(s)}
+            if len(near) > 1:
+                return False
         return True
 
-    def _mirrors(self, rank: int, group_of) -> list[tuple[int, ...]]:
+    def _mirrors(self, rank: int, kind: str) -> list[tuple[int, ...]]:
         """Groups of the same kind among the ranks `rank` stands for (symmetric mode only)."""
         if self.mode != "symmetric":
             return []
-        own = group_of(rank)
-        stage = self.plan.stage_of(rank)
-        return sorted({group_of(r) for r in self.plan.stage_ranks(stage)} - {own})
+        own = self._group_of[kind](rank)
+        return sorted(set(self._stage_groups(kind, self.plan.stage_of(rank))) - {own})
 
     def _build_communication(self) -> None:
         """Register every communicator of the simulated ranks (with the groups it stands for)."""
@@ -173,7 +187,7 @@ class StepSimulation:
                 key = (comm, group)
                 self._groups[(r, comm)] = key
                 self._expected[key] = sum(1 for m in group if m in self.simulated)
-                coll.register(key, op, group, self._mirrors(r, fn))
+                coll.register(key, op, group, self._mirrors(r, comm))
                 if comm not in overlapping:
                     serialized.add(key)  # blocking collectives: one at a time per group
             for peer in sends[stage]:

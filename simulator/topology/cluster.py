@@ -31,6 +31,7 @@ class Cluster:
     link_id: dict[tuple[str, str], int] = field(repr=False)
     router: Router = field(repr=False)
     _routes: dict = field(default_factory=dict, repr=False)
+    _servers: list = field(default_factory=list, repr=False)   # rank -> server index, filled on first use
 
     def route(self, src_rank: int, dst_rank: int) -> tuple[int, ...]:
         """Directed link ids from one rank's GPU to another's (cached)."""
@@ -46,13 +47,16 @@ class Cluster:
         """The same network with ranks 0..count-1 placed from GPU `first_gpu` on (another job's share)."""
         if first_gpu + count > len(self.gpus):
             raise ConfigError("jobs", first_gpu + count, f"at most {len(self.gpus)} GPUs in the shared topology")
-        return dataclasses.replace(self, gpus=self.gpus[first_gpu:first_gpu + count], _routes={})
+        return dataclasses.replace(self, gpus=self.gpus[first_gpu:first_gpu + count], _routes={}, _servers=[])
 
     def path_latency(self, links: tuple[int, ...]) -> float:
         return sum(self.latency[i] for i in links)
 
     def node_of(self, rank: int) -> int:
-        return self.graph.nodes[self.gpus[rank]]["node"]
+        if not self._servers:
+            nodes = self.graph.nodes
+            self._servers.extend(nodes[g]["node"] for g in self.gpus)
+        return self._servers[rank]
 
     def in_switch(self, group: tuple[int, ...]) -> bool:
         """Whether all ranks hang off one switch that reduces in the network (NVLS)."""

@@ -39,9 +39,11 @@ def server_failures(per_day_job: float, servers: int = 2, **extra):
 
 def test_failure_counts_follow_the_rates(tmp_path):
     """The mean number of failures per trial is rate x components x duration, within its error."""
-    sc = scenario(tmp_path, server_failures(2.0), trials=200)
+    sc = scenario(tmp_path, server_failures(2.0), trials=200, recovery={"spare_servers": 100, "diagnosis": "0 s",
+                                                                      "reschedule": "0 s", "process_start": "0 s",
+                                                                      "nccl_init": "0 s"})
     df = run_trials(Campaign(sc)).trials
-    expected = 2.0 * 10
+    expected = 2.0 * 10   # (a failed server's slot is empty only for the seconds of its restart)
     stats = mean_ci(df["failures"])
     assert abs(stats["mean"] - expected) < 4 * math.sqrt(expected / len(df))
     assert df["failures"].var() == pytest.approx(expected, rel=0.35)  # Poisson: variance = mean
@@ -355,3 +357,83 @@ def test_a_killed_campaign_resumes_without_losing_or_repeating_trials(tmp_path):
     other = scenario(tmp_path, server_failures(5.0), trials=2)   # another campaign starts afresh
     assert len(run_trials(Campaign(other), store=store).trials) == 2
     assert len(store.read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("case", ["fail_stop", "hang", "planned", "sync", "slow_write", "elastic", "budget",
+                                  "spine_restart", "spine_cut", "stragglers"])
+def test_wall_time_is_training_lost_work_stalls_and_downtime(tmp_path, case):
+    """Every second of a trial is useful training, lost work, checkpoint stall or a downtime phase."""
+    from simulator.reliability.campaign import DOWN_PHASES
+    four = {"accelerator": "A100-80GB", "num_nodes": 4, "gpus_per_node": 4, "topology": {"nic_bandwidth": "200 Gb/s"}}
+    one_spine = {**four, "topology": {"nodes_per_leaf": 2, "spines": 1}}
+    spine = [{"name": "spine", "component": "switch", "failures_per_year": 365.0}]
+    system, classes, planned, rel = None, server_failures(6.0), None, {}
+    if case == "hang":
+        classes = server_failures(6.0, detection="hang")
+    elif case == "planned":
+        classes, planned = server_failures(2.0), 3.0
+    elif case == "sync":
+        rel = {"checkpoint": {"mode": "sync", "size": "400 GB", "storage_bandwidth": "10 GB/s",
+                              "server_storage_bandwidth": "10 GB/s"}}
+    elif case == "slow_write":
+        rel = {"checkpoint": {"size": "400 GB", "storage_bandwidth": "1 GB/s", "server_storage_bandwidth": "1 GB/s"}}
+    elif case == "elastic":
+        system, classes = four, server_failures(2.0, servers=4)
+        rel = {"recovery": {"policy": "elastic", "spare_servers": 0, "repair_time": "3 days"}}
+    elif case == "budget":
+        classes, planned, rel = server_failures(4.0), 1.0, {"duration": None, "token_budget": "3e10"}
+    elif case in ("spine_restart", "spine_cut"):
+        system, classes = (four if case == "spine_restart" else one_spine), spine
+        rel = {"recovery": {"repair_time": "2 h", "network_failures": "restart" if case == "spine_restart"
+                            else "route_around"}}
+    elif case == "stragglers":
+        rel = {"stragglers": {"gpu_rate": 0.5, "duration": "6 h", "link_rate": 0.2, "diurnal_amplitude": 0.05}}
+    data = small_gpt(reliability={"failure_model": failure_model(tmp_path, classes, planned), "trials": 6,
+                                  "duration": "10 days", **rel})
+    if data["reliability"]["duration"] is None:
+        data["reliability"].pop("duration")
+    if system:
+        data["system"] = system
+    df = run_trials(Campaign(load_scenario(data))).trials
+    down = sum(df[f"down_{p}"] for p in DOWN_PHASES)
+    accounted = df["train_time"] + df["lost_time"] + df["checkpoint_stall"] + down
+    assert (accounted - df["wall_time"]).abs().max() < 1e-6 * df["wall_time"].max()
+    assert (df["failures"] > 0).all()
+    if case == "spine_cut":
+        assert (df["down_fabric_cut"] > 0).any()
+
+
+def test_a_trial_run_twice_is_the_same_trial(tmp_path):
+    """Running trial i again on the same campaign repeats it exactly (the seed streams are not consumed)."""
+    c = Campaign(scenario(tmp_path, server_failures(3.0), planned=1.0, trials=3))
+    assert c.run_trial(1).metrics == c.run_trial(1).metrics
+    assert run_trials(c, 5).trials.iloc[:3].equals(run_trials(c).trials)
+
+
+def test_a_token_budget_ends_when_reached_not_later(tmp_path):
+    """Without failures a token budget is trained in exactly budget / throughput of training plus
+    the stalls and the final save; with a horizon first, the trial stops there, unfinished."""
+    quiet = [{"name": "none", "component": "gpu", "failures_per_year": 0.0}]
+    sc = scenario(tmp_path, quiet, trials=1, duration=None, token_budget="5e9",
+                  checkpoint={"mode": "sync", "interval": "1 h"})
+    c = Campaign(sc)
+    m = run_trials(c).trials.iloc[0]
+    rate = c.tokens_per_step / c.step_time
+    assert m["tokens"] == pytest.approx(5e9, rel=1e-9)
+    assert m["train_time"] == pytest.approx(5e9 / rate, rel=1e-9)
+    assert m["wall_time"] == pytest.approx(m["train_time"] + m["checkpoint_stall"], rel=1e-9)
+    short = simulate_campaign(sc, days=0.01)
+    assert short.summary["finished_fraction"] == 0.0
+    assert short.tables["trials"]["wall_time"].max() == pytest.approx(0.01 * 86400)
+
+
+def test_a_changed_failure_model_is_not_resumed(tmp_path):
+    """The stored trials belong to one campaign: editing the failure model file starts afresh."""
+    sc = scenario(tmp_path, server_failures(3.0), trials=2)
+    store = tmp_path / "t.jsonl"
+    run_trials(Campaign(sc), store=store)
+    before = Campaign(sc).fingerprint()
+    failure_model(tmp_path, server_failures(0.1))          # same path, other rates
+    from simulator.reliability import load_failure_model
+    load_failure_model.cache_clear()
+    assert Campaign(sc).fingerprint() != before

@@ -273,6 +273,8 @@ class Collectives:
     def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
                  algorithms: dict[str, str] | None = None, in_switch=lambda group: False):
         self.fabric = fabric
+        # the tuner's picture of the links: the fabric as built (a later, degraded fabric does not change it)
+        self.capacity = fabric.capacity
         self.route, self.path_latency, self.server_of = route, path_latency, server_of
         self.protocols = tuning.protocols
         self.nvls_fraction = tuning.nvls_bandwidth_fraction
@@ -320,7 +322,7 @@ class Collectives:
 
     def cost(self, key, op: str, alg: str, proto: str, size: float) -> float:
         """Time of the collective alone on the fabric."""
-        return sum(latency + (nbytes / fp.solo_rate(self.fabric.capacity, cap) if fp.links else 0.0)
+        return sum(latency + (nbytes / fp.solo_rate(self.capacity, cap) if fp.links else 0.0)
                    for fp, nbytes, latency, cap in self._phases(key, op, alg, proto, size))
 
     def choose(self, key, op: str, size: float) -> tuple[str, str]:

@@ -25,6 +25,7 @@ Failures are drawn for the components of the full-size job; spares are assumed h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import json
@@ -44,7 +45,7 @@ MAX_DURATION = 20 * 365 * DAY          # a token budget that takes longer is rep
 WINDOW = 30 * DAY                       # failure arrivals are drawn a window at a time
 HOT_HOUR = 14 * 3600.0                  # the diurnal dip is deepest mid-afternoon
 DOWN_PHASES = ("detection", "diagnosis", "waiting_for_servers", "reschedule", "process_start",
-               "nccl_init", "checkpoint_load", "maintenance")
+               "nccl_init", "checkpoint_load", "maintenance", "fabric_cut")
 INTERVAL_COLUMNS = ("trial", "state", "start", "end", "cause")
 EVENT_COLUMNS = ("trial", "time", "kind", "cause", "component", "detail", "lost_tokens", "lost_time")
 
@@ -78,8 +79,6 @@ class Campaign:
         inv.check({c.name: c.component for c in self.model.classes})
         self.trials = trials or cfg.trials
         self.seed = cfg.seed if cfg.seed is not None else scenario.simulation.seed
-        # trial i draws from the i-th child of the seed, whatever the number or order of trials
-        self._streams = np.random.SeedSequence(self.seed).spawn(self.trials)
         self.budget = cfg.token_budget
         self.duration = duration or cfg.duration or (MAX_DURATION if self.budget else DEFAULT_DURATION)
         rec = cfg.recovery
@@ -93,16 +92,14 @@ class Campaign:
         self.mtti = self._mean_time_to_interruption()
         self.interval_policy, self.interval = self._interval(interval)
         self.restart = rec.diagnosis + rec.reschedule + rec.process_start + rec.nccl_init + self.ckpt.load
-        if rec.policy == "elastic" and self.steps.plan.dp > 1:
-            self.steps.shrunk(1)  # the plan must allow fewer replicas (ConfigError otherwise)
 
     def fingerprint(self) -> str:
         """What a trial's result depends on besides its index: the resolved scenario, the
         campaign's length and interval, the step times' mode (not the number of trials)."""
         from ..config import scenario_to_dict
         from .. import __version__
-        key = json.dumps([scenario_to_dict(self.scenario), self.duration, self.interval, self.steps.mode,
-                          __version__], sort_keys=True, default=str)
+        key = json.dumps([scenario_to_dict(self.scenario), dataclasses.asdict(self.model), self.duration,
+                          self.interval, self.steps.mode, __version__], sort_keys=True, default=str)
         return hashlib.sha256(key.encode()).hexdigest()
 
     # -- set-up --------------------------------------------------------------------------------
@@ -140,7 +137,9 @@ class Campaign:
 
     # -- trials --------------------------------------------------------------------------------
     def run_trial(self, index: int, record: bool = False) -> TrialResult:
-        return _Trial(self, index, self._streams[index], record).run()
+        # trial i draws from the i-th child of the seed (as SeedSequence.spawn numbers them),
+        # whatever the number or order of trials, and the same again when run again
+        return _Trial(self, index, np.random.SeedSequence(self.seed, spawn_key=(index,)), record).run()
 
 
 def _diurnal_integral(a: float, b: float, amplitude: float) -> float:
@@ -188,6 +187,8 @@ class _Trial:
         self.by_cause = {cl.name: 0 for cl in c.model.classes}
         # world
         self.unavailable: list[float] = []      # return times of servers away (heap)
+        self.vacant: set[int] = set()           # job slots whose server failed, refilled at the restart
+        self.broken: set[tuple] = set()         # network elements down, by (component, index)
         self.faults: dict[int, tuple] = {}      # id -> (key, capacity left)
         self.slow: dict[int, tuple] = {}        # id -> (stage, slowdown)
         self.replicas = c.steps.plan.dp
@@ -204,6 +205,7 @@ class _Trial:
         self.stall_left = 0.0
         self.rate = 0.0
         self.finished_at = None
+        self.open_recovery = None
         self.state, self.state_since, self.state_cause = "training", 0.0, ""
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -293,19 +295,25 @@ class _Trial:
             cl = c.model.classes[k]
             strike = c.inventory.strike(cl.component, i)
             in_use = math.ceil(self.replicas * c.steps.servers_per_replica - 1e-9)
-            servers = [s for s in strike.servers if s < in_use]
+            # a slot already emptied by a failure holds no server to fail until the restart refills it
+            servers = [s for s in strike.servers if s < in_use and s not in self.vacant]
+            element = (cl.component, i)
+            if strike.fault is not None and element in self.broken:
+                return None                               # already down, waiting for its repair
             if not servers and strike.fault is None:
-                return None                               # an idle server or switch: not the job's
+                return None                               # an idle or already failed server: not the job's
             self.m["failures"] += 1
             self.by_cause[cl.name] += 1
             if servers:
                 back = now + self._repair_time()
-                for _ in servers:
+                for s in servers:
                     heapq.heappush(self.unavailable, back)
+                    self.vacant.add(s)
             else:
                 self._ids += 1
                 self.faults[self._ids] = (strike.fault, 0.0)
-                self._push(now + self._repair_time(), "repaired", self._ids)
+                self.broken.add(element)
+                self._push(now + self._repair_time(), "repaired", (self._ids, element))
             stops = bool(servers) or c.cfg.recovery.network_failures == "restart"
             self._event("failure", cl.name, cl.component, f"servers {servers[:4]}" if servers else str(strike.fault))
             return ("failure", cl, stops)
@@ -327,11 +335,13 @@ class _Trial:
         if kind == "slow_link":
             self._ids += 1
             self.faults[self._ids] = (c.inventory.cable_key(payload), c.cfg.stragglers.link_factor)
-            self._push(now + self.rng_strag.exponential(c.cfg.stragglers.duration), "repaired", self._ids)
+            self._push(now + self.rng_strag.exponential(c.cfg.stragglers.duration), "repaired", (self._ids, None))
             self._event("slow_link", "degraded cable", "cable", str(c.inventory.cable_key(payload)))
             return ("health",)
         if kind == "repaired":
-            self.faults.pop(payload, None)
+            fault, element = payload
+            self.faults.pop(fault, None)
+            self.broken.discard(element)
             return ("health",)
         if kind == "recovered":
             self.slow.pop(payload, None)
@@ -366,6 +376,10 @@ class _Trial:
         c, m = self.c, self.m
         amp = c.cfg.stragglers.diurnal_amplitude
         t = self.t_acc
+        if self.rate == 0:  # the fabric is cut in two: nothing trains until a repair
+            m["down_fabric_cut"] += now - t
+            self.t_acc = now
+            return
         if self.degraded:
             m["degraded_time"] += now - t
         cycle = c.interval + c.ckpt.block
@@ -432,16 +446,54 @@ class _Trial:
         return lost_tokens, lost_time
 
     def _time_left(self) -> float:
-        """Until the campaign ends: the horizon, or (token budget) an estimate of when progress
-        reaches it, checked again on arrival."""
+        """Until the campaign ends: the horizon, or (token budget) the moment progress reaches it."""
         c = self.c
-        horizon = c.duration - self.env.now
-        if c.budget is None or self.rate == 0:
-            return horizon
+        end = c.duration
+        if c.budget is not None and self.rate > 0:
+            end = min(end, self._time_to_budget())
+        return max(0.0, end - self.env.now)
+
+    def _time_to_budget(self) -> float:
+        """When progress reaches the token budget, training on from now in the current state:
+        the rest of a stall, the rest of the training part, whole cycles, then the part in which
+        the budget is reached (solved in closed form, or by bisection under the diurnal swing)."""
+        c, rate = self.c, self.rate
         amp = c.cfg.stragglers.diurnal_amplitude
-        cycle = c.interval / (c.interval + c.ckpt.block)
-        need = (c.budget - self.progress) / (self.rate * (1 - amp / 2) * cycle)
-        return min(horizon, max(need, self.stall_left, 1.0))
+        need = c.budget - self.progress
+        t = self.env.now + self.stall_left
+        if need <= 0:
+            return self.env.now
+        first = self.to_ckpt if self.stall_left == 0 else c.interval
+        got = rate * _diurnal_integral(t, t + first, amp)
+        if got >= need:
+            return self._solve(t, need, first)
+        need -= got
+        t += first + c.ckpt.block
+        cycle, per = c.interval + c.ckpt.block, rate * c.interval
+        lo = max(0, math.ceil(need / per) - 1)                  # each cycle trains at most `per`
+        hi = max(lo, math.floor(need / (per * (1 - amp))) + 1)  # and at least per x (1 - amp)
+        while lo < hi:                                          # the most whole cycles below need
+            mid = (lo + hi + 1) // 2
+            if rate * _cycles_integral(t, mid, c.interval, cycle, amp) < need:
+                lo = mid
+            else:
+                hi = mid - 1
+        need -= rate * _cycles_integral(t, lo, c.interval, cycle, amp)
+        return self._solve(t + lo * cycle, need, c.interval)
+
+    def _solve(self, a: float, need: float, span: float) -> float:
+        """The time b in [a, a + span] at which training from a has made `need` tokens."""
+        amp = self.c.cfg.stragglers.diurnal_amplitude
+        if amp == 0:
+            return a + min(span, need / self.rate)
+        lo, hi = a, a + span
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if self.rate * _diurnal_integral(a, mid, amp) < need:
+                lo = mid
+            else:
+                hi = mid
+        return hi
 
     # -- the job process -----------------------------------------------------------------------
     def job(self):
@@ -450,16 +502,15 @@ class _Trial:
         cause = None
         while True:
             if cause is None:   # train
+                if env.now >= c.duration:
+                    return
                 self.running, self.t_acc = True, env.now
-                self._enter("training" if not self.degraded else "training_degraded")
+                self._enter("fabric_cut" if self.rate == 0 else "training_degraded" if self.degraded else "training")
                 try:
                     yield env.timeout(self._time_left())
                     self.advance(env.now)
-                    if c.budget is not None and self.progress >= c.budget:
-                        self.finished_at = env.now + c.ckpt.save  # the final checkpoint
-                        self._enter("final_checkpoint")
-                        yield env.timeout(c.ckpt.save)
-                        self._enter("done")
+                    if c.budget is not None and self.progress >= c.budget * (1 - 1e-12):
+                        yield from self._final_save()
                         return
                     if env.now >= c.duration:
                         return
@@ -486,6 +537,22 @@ class _Trial:
             except _Restart as r:
                 cause = r.cause
 
+    def _final_save(self):
+        """The budget is trained: save it (a checkpoint stall no failure interrupts any more)."""
+        env, c = self.env, self.c
+        self.running = False
+        self._enter("final_checkpoint")
+        end = env.now + c.ckpt.save
+        while env.now < end:
+            try:
+                yield env.timeout(end - env.now)
+            except simpy.Interrupt:
+                pass
+        self.m["checkpoint_stall"] += c.ckpt.save
+        self.m["checkpoints"] += 1
+        self.finished_at = env.now
+        self._enter("done")
+
     def recover(self, cause):
         """The recovery phases after a stop, timed as one wait (a failure that strikes the job
         ends it: recovery starts over; other news waits for the restart)."""
@@ -503,14 +570,18 @@ class _Trial:
                    ("checkpoint_load", c.ckpt.load)]
         begin = env.now
         end = begin + sum(d for _, d in phases)
+        self.open_recovery = (phases, begin, name)   # charged up to the horizon if it ends first
         while env.now < end:
             try:
                 yield env.timeout(end - env.now)
             except simpy.Interrupt as i:
                 if i.cause[0] == "failure" and i.cause[2]:
+                    self.open_recovery = None
                     self._account(phases, begin, env.now, name)
                     raise _Restart(i.cause)
+        self.open_recovery = None
         self._account(phases, begin, end, name)
+        self.vacant.clear()                          # the restarted job fills every slot again
         self._set_rate()
 
     def _account(self, phases, begin: float, until: float, cause: str) -> None:
@@ -535,7 +606,7 @@ class _Trial:
         healthy = pool - len(self.unavailable)
         need = c.servers
         if c.cfg.recovery.policy == "elastic":
-            self.replicas = max(1, c.steps.replicas_for(healthy))
+            self.replicas = c.steps.replicas_for(healthy)
             need = math.ceil(self.replicas * c.steps.servers_per_replica - 1e-9)
         else:
             self.replicas = c.steps.plan.dp
@@ -548,10 +619,14 @@ class _Trial:
         env = self.env
         job = env.process(self.job())
         env.process(self.inject(job))
-        env.run(until=job if self.c.budget is not None else self.c.duration)
+        # a token budget ends the campaign when trained, or at the horizon if that comes first
+        env.run(until=env.any_of([job, env.timeout(self.c.duration)]) if self.c.budget is not None
+                else self.c.duration)
         end = env.now
         if self.running and self.finished_at is None:
             self.advance(end)
+        if self.open_recovery is not None:
+            self._account(*self.open_recovery[:2], end, self.open_recovery[2])
         self._enter("end")
         m, c = self.m, self.c
         wall = self.finished_at if self.finished_at is not None else end

@@ -55,6 +55,7 @@ class StepTimes:
         self._sims: dict[tuple, tuple] = {}
         self._times: dict[tuple, float] = {}
         self._states: dict[Health, tuple[float, int]] = {}
+        self._valid_dp: dict[int, bool] = {}
         self.simulations = 0
 
     @property
@@ -63,8 +64,26 @@ class StepTimes:
         return p.tp * p.cp * p.pp / self.scenario.system.gpus_per_node
 
     def replicas_for(self, servers: int) -> int:
-        """Data-parallel replicas that `servers` healthy servers hold (the job's size at most)."""
-        return min(self.plan.dp, int(servers // self.servers_per_replica + 1e-9))
+        """Data-parallel replicas an elastic restart takes on `servers` healthy servers: the most
+        that fit and form a valid plan (whole servers, expert parallelism dividing them, memory);
+        when none fits, the next valid count above (the job waits for its servers)."""
+        fit = min(self.plan.dp, int(servers // self.servers_per_replica + 1e-9))
+        for dp in [*range(fit, 0, -1), *range(fit + 1, self.plan.dp + 1)]:
+            if self._valid(dp):
+                return dp
+        return self.plan.dp  # pragma: no cover - the full size is always valid
+
+    def _valid(self, dp: int) -> bool:
+        ok = self._valid_dp.get(dp)
+        if ok is None:
+            try:
+                if dp != self.plan.dp:
+                    prepare(self.shrunk(self.plan.dp - dp)).check_fits()
+                ok = True
+            except ConfigError:
+                ok = False
+            self._valid_dp[dp] = ok
+        return ok
 
     def healthy(self) -> tuple[float, int]:
         return self.time(Health())

@@ -30,7 +30,7 @@ def main() -> None:
     healthy = steps.healthy()[0]
     t1 = time.perf_counter()
     print(f"healthy step simulation, 16,384 GPUs: {t1 - t0:.2f} s (iteration {healthy:.3f} s)")
-    slow = steps.time(Health(slow=((7, 1.5),)))[0]
+    slow = steps.time(Health(slow=(((7,), 1.5),)))[0]
     t2 = time.perf_counter()
     print(f"straggler re-simulation (one GPU of stage 7 at 1.5x): {t2 - t1:.2f} s (iteration {slow:.3f} s)")
     c = Campaign(sc, steps, trials=a.trials)

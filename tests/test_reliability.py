@@ -133,7 +133,7 @@ def test_straggler_symmetric_and_full_agree():
     for mode in ("symmetric", "full"):
         st = StepTimes(sc, mode)
         healthy = st.healthy()[0]
-        times[mode] = st.time(Health(slow=((1, 2.0),)))[0]
+        times[mode] = st.time(Health(slow=(((1,), 2.0),)))[0]
         assert times[mode] > healthy * 1.2
         # a slow GPU anywhere in stage 1 (here: its last rank) behaves as the representative
         sim, _ = st._sim(0, ())
@@ -437,3 +437,14 @@ def test_a_changed_failure_model_is_not_resumed(tmp_path):
     from simulator.reliability import load_failure_model
     load_failure_model.cache_clear()
     assert Campaign(sc).fingerprint() != before
+
+
+def test_a_slow_server_slows_every_stage_it_holds():
+    """A server holding ranks of two pipeline stages, slowed, costs at least as much as either
+    stage alone slowed (one re-run with both stand-ins slow)."""
+    sc = load_scenario(small_gpt(parallelism={"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2},
+                                 system={"accelerator": "A100-80GB", "num_nodes": 1, "gpus_per_node": 4}))
+    st = StepTimes(sc)
+    both = st.time(Health(slow=(((0, 1), 1.5),)))[0]
+    each = max(st.time(Health(slow=(((0,), 1.5),)))[0], st.time(Health(slow=(((1,), 1.5),)))[0])
+    assert both >= each > st.healthy()[0]

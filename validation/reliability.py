@@ -137,7 +137,7 @@ def straggler() -> None:
         "system": {"accelerator": "A100-80GB", "num_nodes": 2, "gpus_per_node": 4}})
     for mode in ("symmetric", "full"):
         st = StepTimes(sc, mode)
-        h, s = st.healthy()[0], st.time(Health(slow=((1, 2.0),)))[0]
+        h, s = st.healthy()[0], st.time(Health(slow=(((1,), 2.0),)))[0]
         print(f"   {mode:<9}: healthy {h * 1e3:.2f} ms, one slow GPU in stage 1 {s * 1e3:.2f} ms (x{s / h:.3f})")
 
 

@@ -321,16 +321,19 @@ class _Trial:
             self._event("maintenance", "planned", "job", "")
             return ("maintenance",) if self.running else None
         if kind in ("slow_gpu", "slow_server"):
-            s = c.cfg.stragglers
-            rank = payload if kind == "slow_gpu" else payload * c.inventory.gpus_per_server
-            if rank >= self.replicas * c.steps.plan.world // c.steps.plan.dp:
+            s, plan = c.cfg.stragglers, c.steps.plan
+            world = self.replicas * plan.world // plan.dp           # ranks of the job as it runs now
+            gps = c.inventory.gpus_per_server
+            ranks = [payload] if kind == "slow_gpu" else range(payload * gps, (payload + 1) * gps)
+            stages = tuple(sorted({r * plan.pp // world for r in ranks if r < world}))  # stages are outermost
+            if not stages:
                 return None
-            stage = c.steps.plan.stage_of(rank)
             factor = c.steps.rounded(self.rng_strag.uniform(s.slowdown_min, s.slowdown_max))
             self._ids += 1
-            self.slow[self._ids] = (stage, factor)
+            self.slow[self._ids] = (stages, factor)
             self._push(now + self.rng_strag.exponential(s.duration), "recovered", self._ids)
-            self._event(kind, "straggler", "gpu" if kind == "slow_gpu" else "server", f"stage {stage} x{factor}")
+            self._event(kind, "straggler", "gpu" if kind == "slow_gpu" else "server",
+                        f"stages {list(stages)} x{factor}")
             return ("health",)
         if kind == "slow_link":
             self._ids += 1

@@ -8,7 +8,8 @@ state is simulated once, with the fault in place rather than as a multiplier:
 - network faults: a removed element (a switch, an edge's last cable) rebuilds and re-routes the
   topology; a narrowed one (one cable of an aggregated edge down or slow) only lowers link
   capacities in a re-run, reusing the routes;
-- a slow GPU: the iteration re-run with that rank's compute slowed (`StepSimulation.rerun`),
+- a slow GPU (or a slow server: its GPUs, in the stages they hold): the iteration re-run with
+  that rank's compute slowed (`StepSimulation.rerun`),
   reusing the routes and flow footprints. Pipelines meet only at data-parallel collectives, so
   with slow GPUs in several pipelines the slowest pipeline sets the pace: the state's time is the
   largest of the single-straggler times. Slowdowns are memoized per pipeline stage and rounded to
@@ -36,7 +37,7 @@ SLOWDOWN_STEP = 0.02
 class Health:
     replicas_lost: int = 0
     faults: tuple = ()            # sorted ((fault key, capacity left), ...)
-    slow: tuple = ()              # sorted ((stage, slowdown), ...)
+    slow: tuple = ()              # sorted ((stages, slowdown), ...): a slow GPU or server, per episode
 
 
 class StepTimes:
@@ -100,8 +101,8 @@ class StepTimes:
             return math.inf, job.tokens
         base_key = (state.replicas_lost, state.faults)
         t = self._time(base_key, sim, None)
-        for stage, factor in state.slow:
-            t = max(t, self._time(base_key, sim, (stage, factor)))
+        for stages, factor in state.slow:
+            t = max(t, self._time(base_key, sim, (stages, factor)))
         return t, job.tokens
 
     @staticmethod
@@ -114,9 +115,9 @@ class StepTimes:
         if t is None:
             self.simulations += 1
             slowdown = {}
-            if slow is not None:
-                stage, factor = slow
-                slowdown = {sim.stand_in(sim.plan.representative(stage)): factor}
+            if slow is not None:  # a slow server may hold ranks of several stages of one pipeline
+                stages, factor = slow
+                slowdown = {sim.stand_in(sim.plan.representative(stage)): factor for stage in stages}
             t = self._times[key] = sim.rerun(slowdown, self._capacity(sim, base_key[1])).iteration_time
         return t
 

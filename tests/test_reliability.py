@@ -87,7 +87,7 @@ def test_daly_closed_form_where_its_assumptions_hold(tmp_path):
     sc = scenario(tmp_path, server_failures(12.0), trials=40, duration="40 days",
                   checkpoint={"mode": "sync", "size": "400 GB", "storage_bandwidth": "10 GB/s",
                               "server_storage_bandwidth": "10 GB/s"},
-                  recovery={"spare_servers": 1000, "repair_time": "0 s"})
+                  recovery={"spare_servers": 1000, "repair_time": "0 s", "diagnosis": "0 s"})
     c = Campaign(sc)
     df = run_trials(c).trials
     assert c.interval_policy == "daly"

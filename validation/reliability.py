@@ -106,12 +106,13 @@ def daly(trials: int, quick: bool) -> None:
             "reliability": {"failure_model": str(fm), "duration": "100 days",
                             "checkpoint": {"mode": "sync", "size": "400 GB", "storage_bandwidth": "10 GB/s",
                                            "server_storage_bandwidth": "10 GB/s"},
-                            "recovery": {"spare_servers": 10**6, "repair_time": "0 s"}}})
+                            "recovery": {"spare_servers": 10**6, "repair_time": "0 s", "diagnosis": "0 s"}}})
         steps = StepTimes(sc)
         base = Campaign(sc, steps, trials=trials)
         M, d, R = base.mtti, base.ckpt.block, base.restart
         opt = daly_interval(d, M)
-        print(f"   M = {M / 3600:.2f} h, checkpoint {d:.1f} s, restart {R / 60:.1f} min; Daly optimum {opt / 60:.2f} min")
+        print(f"   M = {M / 3600:.2f} h, checkpoint {d:.1f} s, restart {R / 60:.1f} min (no diagnosis: a replacement "
+              f"is allocated at once and, as Daly assumes, can fail during the restart); Daly optimum {opt / 60:.2f} min")
         factors = (0.6, 0.8, 1.0, 1.25, 1.6) if quick else (0.5, 0.63, 0.8, 0.9, 1.0, 1.1, 1.25, 1.6, 2.0)
         xs, ys = [], []
         for fct in factors:

@@ -187,7 +187,8 @@ class _Trial:
         self.by_cause = {cl.name: 0 for cl in c.model.classes}
         # world
         self.unavailable: list[float] = []      # return times of servers away (heap)
-        self.vacant: set[int] = set()           # job slots whose server failed, refilled at the restart
+        self.vacant: set[int] = set()           # job slots whose server failed, until the restart refills them
+        self.refill_at = math.inf               # when the recovery under way allocates servers again
         self.broken: set[tuple] = set()         # network elements down, by (component, index)
         self.faults: dict[int, tuple] = {}      # id -> (key, capacity left)
         self.slow: dict[int, tuple] = {}        # id -> (stage, slowdown)
@@ -296,6 +297,8 @@ class _Trial:
             strike = c.inventory.strike(cl.component, i)
             in_use = math.ceil(self.replicas * c.steps.servers_per_replica - 1e-9)
             # a slot already emptied by a failure holds no server to fail until the restart refills it
+            if now >= self.refill_at:
+                self.vacant.clear()
             servers = [s for s in strike.servers if s < in_use and s not in self.vacant]
             element = (cl.component, i)
             if strike.fault is not None and element in self.broken:
@@ -568,7 +571,9 @@ class _Trial:
             phases = [("detection", rec.watchdog_timeout if cause[1].detection == "hang" else rec.fail_stop_detection),
                       ("diagnosis", rec.diagnosis)]
         ready = env.now + sum(d for _, d in phases)
-        phases += [("waiting_for_servers", self._wait_for_servers(ready)), ("reschedule", rec.reschedule),
+        wait = self._wait_for_servers(ready)
+        self.refill_at = ready + wait                # from then on the new servers are the job's (and can fail)
+        phases += [("waiting_for_servers", wait), ("reschedule", rec.reschedule),
                    ("process_start", rec.process_start), ("nccl_init", rec.nccl_init),
                    ("checkpoint_load", c.ckpt.load)]
         begin = env.now
@@ -584,7 +589,8 @@ class _Trial:
                     raise _Restart(i.cause)
         self.open_recovery = None
         self._account(phases, begin, end, name)
-        self.vacant.clear()                          # the restarted job fills every slot again
+        self.vacant.clear()
+        self.refill_at = math.inf
         self._set_rate()
 
     def _account(self, phases, begin: float, until: float, cause: str) -> None:

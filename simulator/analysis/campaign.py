@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import format_bytes
+
 DAY, HOUR = 86400.0, 3600.0
 
 # state -> colour in the timeline plot; down phases in warm colours
@@ -39,7 +41,7 @@ class CampaignResult:
                  f"  healthy iteration      {s['healthy']['iteration_time_s']:.3f} s "
                  f"({s['healthy']['tokens_per_s']:,.0f} tokens/s)",
                  f"  job MTTI (model)       {s['mean_time_to_interruption_h']:.2f} h",
-                 f"  checkpoint             {ck['size_bytes'] / 1e12:.2f} TB, every {ck['interval_s'] / 60:.1f} min "
+                 f"  checkpoint             {format_bytes(ck['size_bytes'])}, every {ck['interval_s'] / 60:.1f} min "
                  f"({ck['policy']}, {ck['mode']}); blocks {ck['blocking_s']:.3g} s, durable after "
                  f"{ck['save_s']:.3g} s, load {ck['load_s']:.3g} s",
                  f"  ETTR                   {ci('ettr')}",

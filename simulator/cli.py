@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -59,9 +60,14 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
 
+    started = time.perf_counter()
+
     def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty() and (done == total or done % max(1, total // 20) == 0):
-            print(f"\r  trials {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        if sys.stderr.isatty() and (done == total or done % max(1, total // 50) == 0):
+            spent = time.perf_counter() - started
+            eta = spent / done * (total - done)
+            print(f"\r  trials {done}/{total}  {spent:.0f} s, about {eta:.0f} s left ", end="\n" if done == total else "",
+                  file=sys.stderr, flush=True)
 
     store = None
     if out_dir is not None:  # finished trials are kept there as they finish: a rerun resumes

@@ -148,7 +148,9 @@ class Fabric:
             return  # rate changed since this finish was scheduled
         comp = self._component([cls])
         self._advance(comp)
-        finished = [c for c in comp if c.remaining <= 1e-9 * c.nbytes + 1e-3]
+        # `cls` is done: its finish was scheduled for remaining / rate and the rate has not changed
+        # since (same version); what is left is rounding, which grows with the simulated time
+        finished = [c for c in comp if c is cls or c.remaining <= 1e-9 * c.nbytes + 1e-3]
         for c in finished:
             comp.discard(c)
             c.version += 1

@@ -113,3 +113,16 @@ def test_infinite_quantity_is_refused():
     sc["system"]["topology"]["nic_bandwidth"] = "1e400 GB/s"
     with pytest.raises(ConfigError, match="finite"):
         simulate(sc)
+
+
+@pytest.mark.parametrize("field, value", [("peak_flops", {"bf16": "0 TFLOP/s"}), ("peak_flops", {"bf16": "5e-324 FLOP/s"}),
+                                          ("hbm", {"capacity": "80 GiB", "bandwidth": "0 TB/s"})])
+def test_zero_rates_in_an_accelerator_file_are_refused(tmp_path, field, value):
+    """A rate the simulator divides by must be positive: a zero is an error naming the field."""
+    import yaml
+    from simulator.hardware.catalog import parse_accelerator
+    data = {"name": "z", "peak_flops": {"bf16": "100 TFLOP/s"}, "hbm": {"capacity": "80 GiB", "bandwidth": "2 TB/s"},
+            "scale_up": {"bandwidth": "900 GB/s"}, "host_link": {"bandwidth": "64 GB/s"}}
+    data[field] = value
+    with pytest.raises(ConfigError, match=f"accelerator z.yaml.{field}"):
+        parse_accelerator(yaml.safe_load(yaml.safe_dump(data)), "accelerator z.yaml")

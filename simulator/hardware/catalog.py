@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, parse_quantity, read_mapping
+from ..config.units import KINDS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CATALOG = DATA / "accelerators"
@@ -45,15 +46,15 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}", reason="unknown key", accepted=", ".join(sorted(_KEYS)))
     try:
-        flops = {p: parse_quantity(v, "flops", f"{where}.peak_flops.{p}") for p, v in data["peak_flops"].items()}
+        flops = {p: _rate(v, "flops", f"{where}.peak_flops.{p}") for p, v in data["peak_flops"].items()}
         return Accelerator(
             name=str(data["name"]), vendor=str(data.get("vendor", "")),
             description=str(data.get("description", "")), peak_flops=flops,
             hbm_capacity=parse_quantity(data["hbm"]["capacity"], "bytes", f"{where}.hbm.capacity"),
-            hbm_bandwidth=parse_quantity(data["hbm"]["bandwidth"], "bandwidth", f"{where}.hbm.bandwidth"),
-            scale_up_bandwidth=parse_quantity(data["scale_up"]["bandwidth"], "bandwidth",
+            hbm_bandwidth=_rate(data["hbm"]["bandwidth"], "bandwidth", f"{where}.hbm.bandwidth"),
+            scale_up_bandwidth=_rate(data["scale_up"]["bandwidth"], "bandwidth",
                                               f"{where}.scale_up.bandwidth"),
-            host_link_bandwidth=parse_quantity(data["host_link"]["bandwidth"], "bandwidth",
+            host_link_bandwidth=_rate(data["host_link"]["bandwidth"], "bandwidth",
                                                f"{where}.host_link.bandwidth"),
             sources=dict(data.get("sources") or {}),
             in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
@@ -63,6 +64,15 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
         raise ConfigError(where, reason=f"missing or malformed entry {exc}",
                           accepted="name, peak_flops, hbm.capacity, hbm.bandwidth, scale_up.bandwidth, "
                                    "host_link.bandwidth (see any file in the catalog)") from None
+
+
+def _rate(value, kind: str, where: str) -> float:
+    """A rate the simulator divides by: positive (a zero or vanishing rate is a mistake, not a
+    very slow chip)."""
+    rate = parse_quantity(value, kind, where)
+    if rate < 1.0:
+        raise ConfigError(where, value, KINDS[kind] + ", at least 1 (per second)")
+    return rate
 
 
 def _flag(value, where: str) -> bool:

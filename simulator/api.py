@@ -224,9 +224,8 @@ def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | N
     campaign = Campaign(sc, StepTimes(sc, mode), duration=days * 86400 if days else None, trials=trials)
     run = run_trials(campaign, progress=progress, store=Path(store) if store else None)
     summary = summarize(run)
-    states = pd.DataFrame([{"replicas_lost": k[0], "network_faults": str(k[1]), "straggler": str(k[2]),
-                            "iteration_time_s": t} for k, t in campaign.steps._times.items()])
-    tables = {"trials": run.trials, "events": run.events, "intervals": run.intervals, "states": states}
+    tables = {"trials": run.trials, "events": run.events, "intervals": run.intervals,
+              "states": pd.DataFrame(campaign.steps.states())}
     return CampaignResult(summary, tables, study(campaign) if interval_study else None)
 
 

@@ -126,11 +126,7 @@ class CampaignResult:
             cum.set_ylabel("hours not training (cumulative)")
             cum.set_xlabel("days")
             cum.grid(alpha=0.3)
-            fig.tight_layout()
-            p = out / "job_state.png"
-            fig.savefig(p, dpi=120)
-            plt.close(fig)
-            written.append(p)
+            written.append(_save(fig, out / "job_state.png"))
         if self.interval_study is not None and len(self.interval_study):
             st = self.interval_study
             fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -147,12 +143,16 @@ class CampaignResult:
             ax.set_ylabel("ETTR")
             ax.set_title("ETTR vs checkpoint interval")
             ax.legend(fontsize=8)
-            fig.tight_layout()
-            p = out / "ettr_vs_interval.png"
-            fig.savefig(p, dpi=120)
-            plt.close(fig)
-            written.append(p)
+            written.append(_save(fig, out / "ettr_vs_interval.png"))
             p = out / "interval_study.csv"
             st.to_csv(p, index=False)
             written.append(p)
         return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

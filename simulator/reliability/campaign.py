@@ -647,8 +647,3 @@ class _Trial:
                  **{f"failures_{k}": v for k, v in self.by_cause.items()})
         return TrialResult(m, self.events, self.intervals)
 
-
-def check_trials(trials: int, where: str = "--trials") -> int:
-    if trials < 1:
-        raise ConfigError(where, trials, "at least 1")
-    return trials

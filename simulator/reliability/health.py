@@ -57,7 +57,16 @@ class StepTimes:
         self._times: dict[tuple, float] = {}
         self._states: dict[Health, tuple[float, int]] = {}
         self._valid_dp: dict[int, bool] = {}
-        self.simulations = 0
+
+    @property
+    def simulations(self) -> int:
+        """Step simulations run so far (one per distinct state and straggler)."""
+        return len(self._times)
+
+    def states(self) -> list[dict]:
+        """Each state simulated: replicas given up, network faults, straggler, iteration time."""
+        return [{"replicas_lost": k[0], "network_faults": str(k[1]), "straggler": str(k[2]), "iteration_time_s": t}
+                for k, t in self._times.items()]
 
     @property
     def servers_per_replica(self) -> float:
@@ -113,7 +122,6 @@ class StepTimes:
         key = base_key + (slow,)
         t = self._times.get(key)
         if t is None:
-            self.simulations += 1
             slowdown = {}
             if slow is not None:  # a slow server may hold ranks of several stages of one pipeline
                 stages, factor = slow

@@ -148,7 +148,7 @@ def summarize(run: CampaignRun) -> dict:
         "results": results,
         "downtime_by_phase_h": {p: float(df[f"down_{p}"].mean() / 3600) for p in DOWN_PHASES},
         "failures_by_cause": {cl.name: mean_ci(df[f"failures_{cl.name}"]) for cl in c.model.classes},
-        "simulation": {"step_simulations": c.steps.simulations, "health_states": len(c.steps._times),
+        "simulation": {"step_simulations": c.steps.simulations, "health_states": len(c.steps._states),
                        "wall_time_s": run.wall_time},
         "clustersim_version": __version__,
         "resolved_scenario": scenario_to_dict(c.scenario),

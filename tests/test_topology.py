@@ -214,3 +214,55 @@ def test_bad_edge_latency_is_named(tmp_path, latency):
     p.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="latency"):
         load_topology(p)
+
+
+def _topologies():
+    """Tiered graphs with parallel ways up, oversubscription and mixed link widths."""
+    from simulator.topology import three_tier_clos
+    yield tree(nodes=6, per_leaf=2, spines=3)
+    yield tree(nodes=8, per_leaf=2, spines=4, oversub=3.0)                      # leaves reach fewer spines
+    yield rail_optimized_fat_tree(num_nodes=4, gpus_per_node=4, nics_per_node=2, nic_bandwidth=50e9,
+                                  scale_up_bandwidth=300e9, host_link_bandwidth=20e9, nodes_per_leaf=1, spines=3)
+    yield three_tier_clos(num_nodes=8, gpus_per_node=4, nics_per_node=4, nic_bandwidth=25e9,
+                          scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=2, spines=3,
+                          nodes_per_pod=4, cores=3, core_oversubscription=2.0)
+    yield three_tier_clos(num_nodes=8, gpus_per_node=4, nics_per_node=4, nic_bandwidth=25e9,
+                          scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=2, spines=2,
+                          nodes_per_pod=4, cores=3, rail_optimized=False)
+    g = tree(nodes=4, per_leaf=2, spines=2)
+    g.edges["leaf0/rail0", "spine1"]["bandwidth"] = 10e9   # one narrow uplink: widths differ
+    yield g
+
+
+@pytest.mark.parametrize("g", list(_topologies()))
+def test_shared_switch_cones_give_the_routes_of_a_whole_search(g):
+    """A GPU's cone built on its first branching switch's shared cone routes every pair exactly
+    as a breadth-first climb from the GPU itself does."""
+    from simulator.topology import Router
+    from simulator.topology.routing import _Cone
+    fast = Router(g)
+    whole = Router(g)
+    whole._cone = lambda n: _Cone(whole._search(n)[0])
+    gpus = sorted(n for n, d in g.nodes(data=True) if d["kind"] == "gpu")
+    for a in gpus:
+        for b in gpus:
+            assert fast.path(a, b) == whole.path(a, b), (a, b)
+
+
+@pytest.mark.parametrize("g", list(_topologies()))
+def test_crossing_never_rules_out_a_path_that_crosses(g):
+    """The test that skips routing mirrored flows keeps every pair whose route uses one of the
+    links (and, on these graphs, rules some out)."""
+    n = sum(1 for _, d in g.nodes(data=True) if d["kind"] == "gpu")
+    cl = build_cluster(g, n, EFF, LAT)
+    ruled_out = 0
+    for src, dst in [(0, n - 1), (1, n // 2), (n // 2 + 1, 2)]:
+        links = cl.route(src, dst)
+        test = cl.crossing(list(links))
+        for a in range(n):
+            for b in range(n):
+                crosses = a != b and bool(set(cl.route(a, b)) & set(links))
+                assert test.pair(a, b) or not crosses, (src, dst, a, b)
+                assert test.group((a, b)) or not crosses
+                ruled_out += not test.pair(a, b)
+    assert ruled_out > 0

@@ -73,7 +73,7 @@ class StepSimulation:
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
         self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
-                                       tuning, algorithms, cluster.in_switch)
+                                       tuning, algorithms, cluster.in_switch, cluster.crossing)
         plan = self.plan
         self._groups_in_stage: dict[tuple[str, int], list] = {}
         self._group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,

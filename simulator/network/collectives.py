@@ -262,6 +262,12 @@ def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callab
     return Footprint(links, tuple(count[l] for l in links), worst, len(pairs) + len(mirror_pairs))
 
 
+@dataclass(frozen=True)
+class _Near:
+    groups: list
+    pair: Callable[[int, int], bool]
+
+
 class Collectives:
     """Starts collectives of registered groups on a fabric, choosing algorithm and protocol by size.
 
@@ -271,11 +277,14 @@ class Collectives:
     """
 
     def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
-                 algorithms: dict[str, str] | None = None, in_switch=lambda group: False):
+                 algorithms: dict[str, str] | None = None, in_switch=lambda group: False, crossing=None):
+        """`crossing(links)`, when given, tells which groups and pairs of ranks can route over
+        any of `links` (see topology.Crossing): mirrored flows that cannot are not routed."""
         self.fabric = fabric
         # the tuner's picture of the links: the fabric as built (a later, degraded fabric does not change it)
         self.capacity = fabric.capacity
         self.route, self.path_latency, self.server_of = route, path_latency, server_of
+        self.crossing = crossing
         self.protocols = tuning.protocols
         self.nvls_fraction = tuning.nvls_bandwidth_fraction
         self.in_switch = in_switch
@@ -294,13 +303,28 @@ class Collectives:
             if (key, op, alg) in self._plans:
                 continue
             phases = []
-            mirror_phases = [flows(op, alg, g, self.server_of) for g in mirrors]
+            mirror_phases: dict[tuple, list[FlowSet]] = {}
             for i, fs in enumerate(flows(op, alg, group, self.server_of)):
-                mirror_pairs = [p for m in mirror_phases for p in m[i].pairs]
+                mirror_pairs = []
+                if mirrors:
+                    near = self._near(fs.pairs, mirrors)
+                    for g in near.groups:
+                        if g not in mirror_phases:
+                            mirror_phases[g] = flows(op, alg, g, self.server_of)
+                        mirror_pairs += [p for p in mirror_phases[g][i].pairs if near.pair(*p)]
                 fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
                 phases.append((fs, fp))
                 self.owner[fp] = key
             self._plans[(key, op, alg)] = phases
+
+    def _near(self, pairs, mirrors) -> "_Near":
+        """The mirrored groups (and, among their pairs, the test for those) whose flows can
+        cross a link that `pairs` use: only these change the simulated flows' multiplicity."""
+        if self.crossing is None:
+            return _Near(list(mirrors), lambda s, d: True)
+        links = sorted({l for s, d in pairs for l in self.route(s, d)})
+        test = self.crossing(links)
+        return _Near([g for g in mirrors if test.group(g)], test.pair)
 
     def footprints(self, key=None) -> list[Footprint]:
         return [fp for (k, _, _), phases in self._plans.items() if key is None or k == key for _, fp in phases]

@@ -16,7 +16,7 @@ import networkx as nx
 from ..config import ConfigError, SystemConfig
 from .builders import dragonfly, rail_optimized_fat_tree, three_tier_clos, torus
 from .io import LINK_KINDS, load_topology
-from .routing import Router
+from .routing import Crossing, Router
 
 
 @dataclass
@@ -43,6 +43,10 @@ class Cluster:
             self._routes[key] = r
         return r
 
+    def crossing(self, links: list[int]) -> "RankCrossing":
+        """Which groups and pairs of ranks may route over any of `links` (ids), without routing them."""
+        return RankCrossing(self.router.crossing([self.links[i] for i in links]), self.gpus)
+
     def view(self, first_gpu: int, count: int) -> "Cluster":
         """The same network with ranks 0..count-1 placed from GPU `first_gpu` on (another job's share)."""
         if first_gpu + count > len(self.gpus):
@@ -68,6 +72,19 @@ class Cluster:
             if not common:
                 return False
         return bool(common)
+
+
+@dataclass
+class RankCrossing:
+    """topology.Crossing for ranks."""
+    test: Crossing
+    gpus: list[str]
+
+    def group(self, ranks) -> bool:
+        return self.test.group([self.gpus[r] for r in ranks])
+
+    def pair(self, src: int, dst: int) -> bool:
+        return self.test.path(self.gpus[src], self.gpus[dst])
 
 
 def topology_graph(system: SystemConfig, accelerator) -> nx.Graph:

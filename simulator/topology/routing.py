@@ -6,6 +6,12 @@ no GPU other than the endpoints forwards traffic. Among paths of equal hop count
 (largest bottleneck bandwidth: two GPUs that share both an NVSwitch and a PCIe NIC talk over
 NVLink, as NCCL does); among equally wide ones a hash of (src, dst) picks, as switch ECMP does per
 flow. Same inputs, same path, every run.
+
+Speed: what a node can reach by climbing (its *cone*) is computed once per branching switch, not
+per GPU. Below the first switch with several ways up, a GPU climbs a single chain (GPU, NIC,
+leaf); its cone is that short chain on top of the switch's shared cone, which gives the same
+distances, widths and ECMP choices as a search from the GPU whenever the chain's narrower links
+cannot break a tie differently (checked per switch; otherwise the GPU's cone is searched whole).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import networkx as nx
 
 from ..config import ConfigError
 
+INF = float("inf")
+
 
 def _pick(options: list, key: str, salt: int) -> object:
     if len(options) == 1:
@@ -24,43 +32,211 @@ def _pick(options: list, key: str, salt: int) -> object:
     return options[zlib.crc32(f"{key}#{salt}".encode()) % len(options)]
 
 
+class _Cone:
+    """Every node reachable by climbing from `origin`: node -> (hops, parents on the widest
+    shortest climbs, that climb's bottleneck bandwidth), held as a chain of own entries (`own`)
+    on top of a shared switch cone (`base`, entered at its origin `top` after `shift` hops with
+    bottleneck `cap`)."""
+
+    __slots__ = ("own", "base", "top", "shift", "cap")
+
+    def __init__(self, own: dict, base: dict | None = None, top=None, shift: int = 0, cap: float = INF):
+        self.own, self.base, self.top, self.shift, self.cap = own, base, top, shift, cap
+
+    def get(self, m):
+        e = self.own.get(m)
+        if e is None and self.base is not None:
+            b = self.base.get(m)
+            if b is not None:
+                return self.shift + b[0], b[1], min(self.cap, b[2])
+        return e
+
+    def __contains__(self, m) -> bool:
+        return m in self.own or (self.base is not None and m in self.base)
+
+
+class _Adjacent(dict):
+    """Each node's neighbours one tier up (or down), with the link's width, in name order;
+    built for a node the first time it is asked for."""
+
+    def __init__(self, g: nx.Graph, tier: dict, higher: bool):
+        super().__init__()
+        # the graph's own adjacency dicts: NetworkX's read-only views cost more than the search
+        self.adj, self.tier, self.higher = g._adj, tier, higher
+
+    def __missing__(self, n):
+        tier, t = self.tier, self.tier[n]
+        if self.higher:
+            out = [(m, float(d["bandwidth"])) for m, d in self.adj[n].items() if tier[m] > t]
+        else:
+            out = [(m, float(d["bandwidth"])) for m, d in self.adj[n].items() if tier[m] < t]
+        out.sort()
+        self[n] = out
+        return out
+
+
 class Router:
     def __init__(self, g: nx.Graph):
         self.g = g
         self.tiered = all("tier" in d for _, d in g.nodes(data=True))
-        self._cones: dict[str, dict[str, tuple[int, list[str]]]] = {}
-        if self.tiered:
-            tier = nx.get_node_attributes(g, "tier")
-            self._up = {n: sorted(m for m in g.neighbors(n) if tier[m] > tier[n]) for n in g}
+        self._cones: dict[str, _Cone] = {}
+        self._switch_cones: dict[str, tuple[dict, bool]] = {}   # node -> (cone, widths never differed)
+        self._common: dict[tuple, tuple] = {}
+        self.tier = nx.get_node_attributes(g, "tier") if self.tiered else {}
+        self._up = _Adjacent(g, self.tier, higher=True)      # node -> [(parent, link width)] in name order
+        self._down = _Adjacent(g, self.tier, higher=False)
+        self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
+        self._rooted: bool | None = None
+        self.graded = False
 
     def _width(self, a: str, b: str) -> float:
         return float(self.g.edges[a, b]["bandwidth"])
 
-    def _cone(self, node: str) -> dict[str, tuple[int, list[str], float]]:
-        """Every node reachable by climbing from `node`: hop distance, the parents on the widest
-        shortest climbs, and that climb's bottleneck bandwidth."""
-        cone = self._cones.get(node)
-        if cone is None:
-            cone = {node: (0, [], float("inf"))}
-            frontier = [node]
-            while frontier:
-                nxt = []
-                for n in frontier:
-                    d, _, w = cone[n]
-                    for m in self._up[n]:
-                        width = min(w, self._width(n, m))
-                        old = cone.get(m)
-                        if old is None:
+    def _search(self, node: str, stop=None) -> tuple[dict, bool]:
+        """Climb breadth-first from `node` (not above `stop`): node -> (hops, parents, width);
+        and whether no node was ever reached by two equally short climbs of different widths."""
+        cone = {node: (0, [], INF)}
+        uniform = True
+        frontier = [node]
+        up = self._up
+        while frontier:
+            nxt = []
+            for n in frontier:
+                if n == stop:
+                    continue
+                d, _, w = cone[n]
+                for m, edge in up[n]:
+                    width = w if w < edge else edge
+                    old = cone.get(m)
+                    if old is None:
+                        cone[m] = (d + 1, [n], width)
+                        nxt.append(m)
+                    elif old[0] == d + 1:
+                        if width > old[2]:
                             cone[m] = (d + 1, [n], width)
-                            nxt.append(m)
-                        elif old[0] == d + 1:
-                            if width > old[2]:
-                                cone[m] = (d + 1, [n], width)
-                            elif width == old[2]:
-                                old[1].append(n)
-                frontier = nxt
-            self._cones[node] = cone
+                            uniform = False
+                        elif width == old[2]:
+                            old[1].append(n)
+                        else:
+                            uniform = False
+            frontier = nxt
+        return cone, uniform
+
+    def _switch_cone(self, node: str) -> tuple[dict, bool]:
+        c = self._switch_cones.get(node)
+        if c is None:
+            c = self._switch_cones[node] = self._search(node)
+        return c
+
+    def _cone(self, node: str) -> _Cone:
+        cone = self._cones.get(node)
+        if cone is not None:
+            return cone
+        up = self._up
+        # follow the single way up while there is one (other parents must be dead ends)
+        top, seen = node, {node}
+        while True:
+            climbing = [m for m, _ in up[top] if up[m]]
+            if len(climbing) != 1 or climbing[0] in seen:
+                break
+            top = climbing[0]
+            seen.add(top)
+        if top == node or not up[top]:
+            cone = _Cone(self._search(node)[0])
+        else:
+            own, _ = self._search(node, stop=top)
+            base, uniform = self._switch_cone(top)
+            shift, _, cap = own[top]
+            if uniform and not any(m in base for m in own if m != top):
+                cone = _Cone(own, base, top, shift, cap)
+            else:  # the chain could break a tie differently: search from the GPU itself
+                cone = _Cone(self._search(node)[0])
+        self._cones[node] = cone
         return cone
+
+    def _common_tops(self, up: _Cone, down: _Cone) -> tuple[tuple, list]:
+        """(best (hops, -width), nodes achieving it) among the nodes both cones reach."""
+        best, tops = (INF, 0.0), []
+
+        def consider(m, a, b):
+            nonlocal best, tops
+            k = (a[0] + b[0], -min(a[2], b[2]))
+            if k < best:
+                best, tops = k, [m]
+            elif k == best:
+                tops.append(m)
+
+        for m, a in up.own.items():
+            b = down.get(m)
+            if b is not None:
+                consider(m, a, b)
+        for m, b in down.own.items():
+            if m not in up.own:
+                a = up.get(m)
+                if a is not None:
+                    consider(m, a, b)
+        if up.base is not None and down.base is not None:
+            shared = self._shared(up.top, down.top)
+            hops, cap = up.shift + down.shift, min(up.cap, down.cap)
+            for d, w, m in shared:
+                if m in up.own or m in down.own:
+                    continue
+                k = (hops + d, -min(cap, w))
+                if k > best:
+                    break  # `shared` is sorted: nothing further can tie
+                if k < best:
+                    best, tops = k, [m]
+                else:
+                    tops.append(m)
+        return best, tops
+
+    def _shared(self, a: str, b: str) -> list:
+        """Nodes both switch cones reach, as (hops, width, node), fewest hops and widest first."""
+        key = (a, b)
+        s = self._common.get(key)
+        if s is None:
+            ca, cb = self._switch_cone(a)[0], self._switch_cone(b)[0]
+            s = sorted(((x[0] + cb[m][0], min(x[2], cb[m][2]), m) for m, x in ca.items() if m in cb),
+                       key=lambda t: (t[0], -t[1]))
+            self._common[key] = s
+        return s
+
+    def below(self, node: str) -> frozenset:
+        """The GPUs whose climbs can pass through `node` (itself, if a GPU)."""
+        out = self._below.get(node)
+        if out is None:
+            attrs = self.g._node
+            gpus = {node} if attrs[node].get("kind") == "gpu" else set()
+            for m, _ in self._down[node]:
+                if attrs[m].get("kind") == "gpu" and not self._down[m]:
+                    gpus.add(m)
+                else:
+                    gpus |= self.below(m)
+            out = self._below[node] = frozenset(gpus)
+        return out
+
+    def rooted(self) -> bool:
+        """Whether one node of the top tier lies above every GPU: then every two GPUs share an
+        ancestor and every path is an up-down one."""
+        if self._rooted is None:
+            tier = self.tier
+            top = min(tier, key=lambda n: (-tier[n], n)) if tier else None  # builders wire the first ones
+            seen, todo = {top}, [top]
+            while todo:  # descend from the top node
+                n = todo.pop()
+                t = tier[n]
+                for m in self.g._adj[n]:
+                    if tier[m] < t and m not in seen:
+                        seen.add(m)
+                        todo.append(m)
+            self._rooted = top is not None and all(n in seen for n, k in self.g.nodes(data="kind") if k == "gpu")
+            # every link joins adjacent tiers: a climb's length is the tier it reaches
+            self.graded = all(abs(tier[a] - tier[b]) == 1 for a, nbrs in self.g._adj.items() for b in nbrs)
+        return self._rooted
+
+    def crossing(self, links: list[tuple[str, str]]) -> "Crossing":
+        """A test of which paths can cross any of `links` (directed), without routing them."""
+        return Crossing(self, links)
 
     def path(self, src: str, dst: str) -> list[str]:
         if src == dst:
@@ -68,24 +244,25 @@ class Router:
         key = f"{src}>{dst}"
         if self.tiered:
             up, down = self._cone(src), self._cone(dst)
-            common = [(up[m][0] + down[m][0], -min(up[m][2], down[m][2]), m) for m in up if m in down]
-            if common:
-                best = min(common)[:2]
-                top = _pick(sorted(m for c, w, m in common if (c, w) == best), key, 0)
+            _, tops = self._common_tops(up, down)
+            if tops:
+                top = _pick(sorted(tops), key, 0)
                 climb = self._walk(up, top, key, 1)
                 descend = self._walk(down, top, key, 2)
                 return climb[::-1] + descend[1:]
         return self._bfs_path(src, dst, key)
 
     @staticmethod
-    def _walk(cone: dict, top: str, key: str, salt: int) -> list[str]:
+    def _walk(cone: _Cone, top: str, key: str, salt: int) -> list[str]:
         """From `top` back down to the cone's origin, choosing among parents by hash."""
         out = [top]
         node = top
-        while cone[node][1]:
-            node = _pick(cone[node][1], key, salt * 1000 + len(out))
+        while True:
+            parents = cone.get(node)[1]
+            if not parents:
+                return out
+            node = _pick(parents, key, salt * 1000 + len(out))
             out.append(node)
-        return out
 
     def _bfs_path(self, src: str, dst: str, key: str) -> list[str]:
         g = self.g
@@ -116,3 +293,46 @@ class Router:
         while out[-1] != src:
             out.append(_pick(preds[out[-1]], key, len(out)))
         return out[::-1]
+
+
+class Crossing:
+    """Which paths can cross a set of directed links, without routing them. An up-down path
+    climbs only from nodes its source lies below and descends only to nodes its destination lies
+    below, so it crosses an upward link only if its source lies below the link's lower end, and
+    a downward one only if its destination does. When every link joins adjacent tiers, a path
+    also never climbs above a common ancestor of its ends (its top is the lowest one), so both
+    ends below that lower end rule the link out. This needs every two GPUs to share an ancestor
+    (no path searched without tiers); otherwise every path may cross."""
+
+    def __init__(self, router: Router, links: list[tuple[str, str]]):
+        tier = router.tier
+        self.everywhere = not (router.tiered and router.rooted())
+        self.graded = router.graded
+        self.out: dict[str, set] = {}   # GPU -> GPU sets below the lower ends of upward links it is under
+        self.into: dict[str, set] = {}  # the same for downward links
+        for a, b in links:
+            if self.everywhere:
+                break
+            if tier[a] == tier[b]:
+                self.everywhere = True
+            elif tier[a] < tier[b]:
+                self._index(self.out, router.below(a))
+            else:
+                self._index(self.into, router.below(b))
+
+    @staticmethod
+    def _index(by_gpu: dict, gpus: frozenset) -> None:
+        for g in gpus:
+            by_gpu.setdefault(g, set()).add(gpus)
+
+    def group(self, members) -> bool:
+        """Whether some path between two of `members` may cross the links."""
+        return self.everywhere or any(m in self.out or m in self.into for m in members)
+
+    def path(self, src: str, dst: str) -> bool:
+        """Whether the path from `src` to `dst` may cross the links."""
+        if self.everywhere:
+            return True
+        if not self.graded:
+            return src in self.out or dst in self.into
+        return any(dst not in b for b in self.out.get(src, ())) or any(src not in b for b in self.into.get(dst, ()))

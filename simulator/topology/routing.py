@@ -55,22 +55,18 @@ class _Cone:
         return m in self.own or (self.base is not None and m in self.base)
 
 
-class _Adjacent(dict):
-    """Each node's neighbours one tier up (or down), with the link's width, in name order;
-    built for a node the first time it is asked for."""
+class _Parents(dict):
+    """Each node's neighbours in higher tiers, with the link's width, in name order; built for a
+    node the first time it is asked for."""
 
-    def __init__(self, g: nx.Graph, tier: dict, higher: bool):
+    def __init__(self, g: nx.Graph, tier: dict):
         super().__init__()
         # the graph's own adjacency dicts: NetworkX's read-only views cost more than the search
-        self.adj, self.tier, self.higher = g._adj, tier, higher
+        self.adj, self.tier = g._adj, tier
 
     def __missing__(self, n):
         tier, t = self.tier, self.tier[n]
-        if self.higher:
-            out = [(m, float(d["bandwidth"])) for m, d in self.adj[n].items() if tier[m] > t]
-        else:
-            out = [(m, float(d["bandwidth"])) for m, d in self.adj[n].items() if tier[m] < t]
-        out.sort()
+        out = sorted((m, float(d["bandwidth"])) for m, d in self.adj[n].items() if tier[m] > t)
         self[n] = out
         return out
 
@@ -83,8 +79,7 @@ class Router:
         self._switch_cones: dict[str, tuple[dict, bool]] = {}   # node -> (cone, widths never differed)
         self._common: dict[tuple, tuple] = {}
         self.tier = nx.get_node_attributes(g, "tier") if self.tiered else {}
-        self._up = _Adjacent(g, self.tier, higher=True)      # node -> [(parent, link width)] in name order
-        self._down = _Adjacent(g, self.tier, higher=False)
+        self._up = _Parents(g, self.tier)
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
         self.graded = False
@@ -205,14 +200,21 @@ class Router:
         """The GPUs whose climbs can pass through `node` (itself, if a GPU)."""
         out = self._below.get(node)
         if out is None:
-            attrs = self.g._node
-            gpus = {node} if attrs[node].get("kind") == "gpu" else set()
-            for m, _ in self._down[node]:
-                if attrs[m].get("kind") == "gpu" and not self._down[m]:
-                    gpus.add(m)
-                else:
-                    gpus |= self.below(m)
-            out = self._below[node] = frozenset(gpus)
+            attrs, adj, tier, memo = self.g._node, self.g._adj, self.tier, self._below
+            gpus, todo, seen = set(), [node], {node}
+            while todo:  # descend; only `node` is remembered (a leaf's GPUs are not worth a set each)
+                n = todo.pop()
+                if attrs[n].get("kind") == "gpu":
+                    gpus.add(n)
+                t = tier[n]
+                for m in adj[n]:
+                    if tier[m] < t and m not in seen:
+                        seen.add(m)
+                        if m in memo:
+                            gpus |= memo[m]
+                        else:
+                            todo.append(m)
+            out = memo[node] = frozenset(gpus)
         return out
 
     def rooted(self) -> bool:
@@ -308,31 +310,48 @@ class Crossing:
         tier = router.tier
         self.everywhere = not (router.tiered and router.rooted())
         self.graded = router.graded
-        self.out: dict[str, set] = {}   # GPU -> GPU sets below the lower ends of upward links it is under
-        self.into: dict[str, set] = {}  # the same for downward links
+        # for upward links (out) and downward ones (into): the GPUs below a lower end that is a
+        # GPU or has only one GPU below it (any other end crosses), and the larger such sets
+        self.out_one: set = set()
+        self.into_one: set = set()
+        out_sets: set = set()
+        into_sets: set = set()
         for a, b in links:
             if self.everywhere:
                 break
             if tier[a] == tier[b]:
                 self.everywhere = True
-            elif tier[a] < tier[b]:
-                self._index(self.out, router.below(a))
+                break
+            up = tier[a] < tier[b]
+            gpus = router.below(a if up else b)
+            if len(gpus) == 1:
+                (self.out_one if up else self.into_one).update(gpus)
             else:
-                self._index(self.into, router.below(b))
+                (out_sets if up else into_sets).add(gpus)
+        self.out_all = self.out_one.union(*out_sets)
+        self.into_all = self.into_one.union(*into_sets)
+        self.out_sets, self.into_sets = self._by_gpu(out_sets), self._by_gpu(into_sets)
 
     @staticmethod
-    def _index(by_gpu: dict, gpus: frozenset) -> None:
-        for g in gpus:
-            by_gpu.setdefault(g, set()).add(gpus)
+    def _by_gpu(sets) -> dict:
+        """GPU -> the sets that hold it."""
+        out: dict = {}
+        for b in sets:
+            for g in b:
+                out.setdefault(g, []).append(b)
+        return out
 
     def group(self, members) -> bool:
         """Whether some path between two of `members` may cross the links."""
-        return self.everywhere or any(m in self.out or m in self.into for m in members)
+        return self.everywhere or any(m in self.out_all or m in self.into_all for m in members)
 
     def path(self, src: str, dst: str) -> bool:
         """Whether the path from `src` to `dst` may cross the links."""
         if self.everywhere:
             return True
         if not self.graded:
-            return src in self.out or dst in self.into
-        return any(dst not in b for b in self.out.get(src, ())) or any(src not in b for b in self.into.get(dst, ()))
+            return src in self.out_all or dst in self.into_all
+        if src in self.out_one or dst in self.into_one:
+            return True
+        return any(dst not in b for b in self.out_sets.get(src, ())) or \
+            any(src not in b for b in self.into_sets.get(dst, ()))

@@ -357,12 +357,33 @@ class Collectives:
             self._choice[(key, op, size)] = c
         return c
 
-    def start(self, key, op: str, size: float):
+    def _prepared(self, key, op: str, size: float) -> tuple[list, str]:
         ready = self._ready.get((key, op, size))
         if ready is None:
             alg, proto = self.choose(key, op, size)
             ready = self._ready[(key, op, size)] = (self._phases(key, op, alg, proto, size), f"{op} {alg}/{proto}")
-        phases, tag = ready
+        return ready
+
+    def closed_form(self, key, op: str, size: float) -> bool:
+        """Whether the collective's time does not depend on anything else on the fabric: one
+        phase on links no other group uses (or none at all)."""
+        phases, _ = self._prepared(key, op, size)
+        if len(phases) != 1:
+            return False
+        fp, nbytes, _, _ = phases[0]
+        return nbytes <= 0 or not fp.links or fp in self.fabric.exclusive
+
+    def finish_closed(self, key, op: str, size: float, now: float) -> float:
+        """For a closed-form collective (see `closed_form`) started at `now`: record it on the
+        fabric and return how long it takes, without any event."""
+        phases, tag = self._prepared(key, op, size)
+        fp, nbytes, latency, cap = phases[0]
+        if nbytes <= 0 or not fp.links:
+            return latency
+        return self.fabric.exclusive_transfer(fp, nbytes, latency, cap, tag, now)
+
+    def start(self, key, op: str, size: float):
+        phases, tag = self._prepared(key, op, size)
         if len(phases) == 1:
             return self.fabric.transfer(*phases[0], tag=tag)
         done = self.fabric.env.event()

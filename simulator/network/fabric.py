@@ -83,13 +83,8 @@ class Fabric:
         if nbytes <= 0 or not fp.links:
             env.timeout(latency).callbacks.append(lambda _: done.succeed())
         elif fp in self.exclusive:
-            rate = self._solo.get((fp, cap))
-            if rate is None:
-                rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
-            self._account(fp, nbytes)
-            begin = env.now + latency
-            self.records.append((tag, begin, begin + nbytes / rate, nbytes, fp))
-            env.timeout(latency + nbytes / rate).callbacks.append(lambda _: done.succeed())
+            env.timeout(self.exclusive_transfer(fp, nbytes, latency, cap, tag, env.now)).callbacks.append(
+                lambda _: done.succeed())
         else:
             cls = _Class(fp, nbytes, done, env.now, cap, tag)
             if latency > 0:
@@ -97,6 +92,18 @@ class Fabric:
             else:
                 self._start(cls)
         return done
+
+    def exclusive_transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float, tag: str,
+                           now: float) -> float:
+        """Record a transfer of an exclusive footprint started at `now` and return how long it
+        takes: its links carry nothing else, so it runs at its solo rate throughout."""
+        rate = self._solo.get((fp, cap))
+        if rate is None:
+            rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
+        self._account(fp, nbytes)
+        begin = now + latency
+        self.records.append((tag, begin, begin + nbytes / rate, nbytes, fp))
+        return latency + nbytes / rate
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _account(self, fp: Footprint, nbytes: float) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 import simpy
 
 from . import __version__
-from .analysis import FLOPS_FORMULA, Result
+from .analysis import FLOPS_FORMULA, Result, Tables
 from .config import ConfigError, DoesNotFitError, Scenario, SystemConfig, load_scenario, scenario_to_dict
 from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSimulation,
                      simulate_steps_together)
@@ -248,9 +248,6 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
         per_stage.setdefault(stage_of[r], b)  # ranks of a stage agree; keep the first
     critical = min(per_stage, key=lambda s: (per_stage[s]["pipeline_bubble"], s))
 
-    ops = pd.DataFrame.from_records(step.records, columns=list(RECORD_COLUMNS))
-    ops["duration"] = ops["end"] - ops["start"]
-    ops = ops.sort_values(["rank", "start"], kind="stable").reset_index(drop=True)
     used = [i for i, b in enumerate(step.link_bytes) if b > 0]
     links = pd.DataFrame({
         "link": used,
@@ -263,11 +260,8 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
     links["utilization"] = links["bytes"] / (links["bandwidth"] * t)
     links = links.sort_values("utilization", ascending=False, kind="stable").reset_index(drop=True)
     memory = pd.DataFrame([{"stage": s, **m, "total": sum(m.values())} for s, m in enumerate(job.memory)])
-    flows = pd.DataFrame([{"transfer": tag, "begin": b, "end": e, "duration": e - b, "bytes_per_flow": n,
-                           "flows": fp.flows, "links": len(fp.links)} for tag, b, e, n, fp in step.transfers],
-                         columns=["transfer", "begin", "end", "duration", "bytes_per_flow", "flows", "links"])
     top = {int(i): f"{cluster.links[i][0]} -> {cluster.links[i][1]}" for i in links["link"].head(TRACE_LINKS)}
-    series = link_utilization(step.transfers, top, cluster.bandwidth)
+    series = lambda: link_utilization(step.transfers, top, cluster.bandwidth)  # noqa: E731 (for the trace only)
     stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
 
     summary = {
@@ -297,11 +291,27 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
                        "wall_time_s": wall},
         "resolved_scenario": scenario_to_dict(sc),
     }
-    tables = {"ops": ops, "flows": flows, "links": links, "memory": memory, "stages": stages}
+    tables = Tables({"ops": lambda: ops_table(step.records), "flows": lambda: flows_table(step.transfers),
+                     "links": links, "memory": memory, "stages": stages})
     return Result(summary, tables, _trace_args=(step.records, cluster.node_of, step.multiplicity, series))
 
 
 TRACE_LINKS = 8  # links with counter tracks in the trace
+
+
+def ops_table(records: list[tuple]) -> pd.DataFrame:
+    """One row per op record, by rank and start time, with its duration."""
+    columns = zip(*records) if records else [[] for _ in RECORD_COLUMNS]
+    ops = pd.DataFrame(dict(zip(RECORD_COLUMNS, map(list, columns))), columns=list(RECORD_COLUMNS))
+    ops["duration"] = ops["end"] - ops["start"]
+    return ops.sort_values(["rank", "start"], kind="stable").reset_index(drop=True)
+
+
+def flows_table(transfers: list[tuple]) -> pd.DataFrame:
+    """One row per transfer (flow class): its tag, time span, bytes per flow, flows and links."""
+    return pd.DataFrame([{"transfer": tag, "begin": b, "end": e, "duration": e - b, "bytes_per_flow": n,
+                          "flows": fp.flows, "links": len(fp.links)} for tag, b, e, n, fp in transfers],
+                        columns=["transfer", "begin", "end", "duration", "bytes_per_flow", "flows", "links"])
 
 
 def link_utilization(transfers, names: dict[int, str], bandwidth: list[float]) -> dict[str, list[tuple[float, float]]]:

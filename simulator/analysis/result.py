@@ -8,6 +8,7 @@ FLOPs without recompute, which for a GPT layer stack is 72 B s L h^2 (1 + s/6h +
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +21,32 @@ FLOPS_FORMULA = ("model FLOPs = 3 x forward FLOPs of all GEMMs and attention (2 
                  "no recompute) = 72 B s L h^2 (1 + s/6h + V/12hL) for GPT-style layers")
 
 
+class Tables(Mapping):
+    """Result tables by name; those given as functions are built on first use (the per-op and
+    per-transfer tables of a large run cost more than the simulation itself)."""
+
+    def __init__(self, tables: dict[str, "pd.DataFrame | Callable[[], pd.DataFrame]"]):
+        self._tables = dict(tables)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        t = self._tables[name]
+        if callable(t):
+            t = self._tables[name] = t()
+        return t
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
 @dataclass
 class Result:
     """What `simulate` returns: `summary` (a JSON-ready dict) and `tables` (DataFrames)."""
 
     summary: dict
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     _trace: dict | None = field(default=None, repr=False)
     _trace_args: tuple | None = field(default=None, repr=False)
 
@@ -36,7 +57,8 @@ class Result:
     def trace(self) -> dict:
         """The Chrome/Perfetto trace as a dict (built on first use)."""
         if self._trace is None:
-            self._trace = chrome_trace(*self._trace_args)
+            records, server_of, multiplicity, link_series = self._trace_args
+            self._trace = chrome_trace(records, server_of, multiplicity, link_series())
         return self._trace
 
     def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True) -> list[Path]:

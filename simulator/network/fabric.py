@@ -26,6 +26,14 @@ class Footprint:
     latency: float                  # one-way path latency of one step (slowest flow)
     flows: int = 1                  # flows in the class (simulated and mirrored)
 
+    def __hash__(self) -> int:
+        # footprints key the fabric's per-transfer tables: hash the link tuples once, not per use
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.links, self.mult, self.latency, self.flows))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     def solo_rate(self, capacity: list[float], cap: float = float("inf")) -> float:
         """Per-flow rate with the fabric to itself: the tightest link's share, at most `cap`."""
         return min([cap] + [capacity[l] / m for l, m in zip(self.links, self.mult)])

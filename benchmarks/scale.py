@@ -38,6 +38,21 @@ def case(name: str):
         return dataclasses.replace(sc, system=dataclasses.replace(sc.system, num_nodes=16384, topology=topo),
                                    training=dataclasses.replace(sc.training,
                                                                 global_batch_size=sc.training.global_batch_size * 8)), None
+    if name == "deepseek-v3-1k":
+        return {"name": "deepseek-v3-1024xh100", "model": {"hf_config": str(SCENARIOS / "models/deepseek-v3-like.json")},
+                "training": {"micro_batch_size": 1, "global_batch_size": 2048, "seq_length": 4096, "precision": "fp8",
+                             "recompute_granularity": "full"},
+                "parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 16,
+                                "expert_model_parallel_size": 64, "zero_stage": 1},
+                "system": {"accelerator": "H100-SXM", "num_nodes": 128, "gpus_per_node": 8,
+                           "topology": {"nic_bandwidth": "400 Gb/s"}}}, None
+    if name == "gpt3-10k-fp8":
+        return {"name": "gpt3-175b-10752xh100-fp8", "model": {"hf_config": str(SCENARIOS / "models/gpt3-175b.json")},
+                "training": {"micro_batch_size": 1, "global_batch_size": 2688, "seq_length": 2048, "precision": "fp8"},
+                "parallelism": {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 8,
+                                "virtual_pipeline_model_parallel_size": 6, "sequence_parallel": True, "zero_stage": 1},
+                "system": {"accelerator": "H100-SXM", "num_nodes": 1344, "gpus_per_node": 8,
+                           "topology": {"nic_bandwidth": "400 Gb/s"}}}, None
     if name.startswith("deep-batch"):
         sc = load_scenario(SCENARIOS / "gpt-1.3b-8xa100.yaml")
         micro = 32 if name.endswith("32") else 1024

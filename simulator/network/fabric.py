@@ -62,6 +62,11 @@ class Fabric:
         self.env = env
         self.capacity = capacity
         self.users: dict[int, set[_Class]] = {}
+        # which footprints share a link with which (built as footprints first appear), and the
+        # classes in flight on each: components are found footprint by footprint, not link by link
+        self._conflicts: dict[Footprint, set[Footprint]] = {}
+        self._on_link: dict[int, set[Footprint]] = {}
+        self._active: dict[Footprint, set[_Class]] = {}
         self._bytes: dict[Footprint, float] = {}   # bytes per flow moved, by footprint
         self._solo: dict[tuple[Footprint, float], float] = {}
         self.recomputations = 0
@@ -105,13 +110,17 @@ class Fabric:
                            now: float) -> float:
         """Record a transfer of an exclusive footprint started at `now` and return how long it
         takes: its links carry nothing else, so it runs at its solo rate throughout."""
-        rate = self._solo.get((fp, cap))
-        if rate is None:
-            rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
+        rate = self._solo_rate(fp, cap)
         self._account(fp, nbytes)
         begin = now + latency
         self.records.append((tag, begin, begin + nbytes / rate, nbytes, fp))
         return latency + nbytes / rate
+
+    def _solo_rate(self, fp: Footprint, cap: float) -> float:
+        rate = self._solo.get((fp, cap))
+        if rate is None:
+            rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
+        return rate
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _account(self, fp: Footprint, nbytes: float) -> None:
@@ -126,17 +135,31 @@ class Fabric:
                 out[l] += nbytes * m
         return out
 
+    def _sharing(self, fp: Footprint) -> set[Footprint]:
+        """The footprints (itself included) that share a link with `fp`."""
+        near = self._conflicts.get(fp)
+        if near is None:
+            near = self._conflicts[fp] = {fp}
+            for l in fp.links:
+                on = self._on_link.setdefault(l, set())
+                for o in on:
+                    near.add(o)
+                    self._conflicts[o].add(fp)
+                on.add(fp)
+        return near
+
     def _component(self, seeds) -> set[_Class]:
+        """The classes connected to `seeds` through shared links."""
         seen: set[_Class] = set()
         todo = list(seeds)
-        users = self.users
+        active, sharing = self._active, self._sharing
         while todo:
             c = todo.pop()
             if c in seen:
                 continue
             seen.add(c)
-            for l in c.links:
-                for o in users.get(l, ()):
+            for fp in sharing(c.fp):
+                for o in active.get(fp, ()):
                     if o not in seen:
                         todo.append(o)
         return seen
@@ -155,6 +178,7 @@ class Fabric:
         self._advance(comp)
         for l in cls.links:
             self.users.setdefault(l, set()).add(cls)
+        self._active.setdefault(cls.fp, set()).add(cls)
         comp.add(cls)
         self._reshare(comp)
 
@@ -171,6 +195,7 @@ class Fabric:
             c.version += 1
             for l in c.links:
                 self.users[l].discard(c)
+            self._active[c.fp].discard(c)
             self._account(c.fp, c.nbytes)
             self.records.append((c.tag, c.begin, self.env.now, c.nbytes, c.fp))
             c.done.succeed()
@@ -180,6 +205,10 @@ class Fabric:
     def _reshare(self, classes: set[_Class]) -> None:
         """Progressive filling over `classes` (a closed component), then reschedule finishes."""
         self.recomputations += 1
+        if len(classes) == 1:  # alone on its links: its solo rate (what the filling below gives)
+            c, = classes
+            self._reschedule({c: self._solo_rate(c.fp, c.cap)})
+            return
         cap = self.capacity
         weight: dict[int, float] = {}
         for c in classes:
@@ -207,6 +236,9 @@ class Fabric:
                     new_rate[c] = level
                     for l2, m in zip(c.links, c.mult):
                         weight[l2] -= m
+        self._reschedule(new_rate)
+
+    def _reschedule(self, new_rate: dict[_Class, float]) -> None:
         env = self.env
         for c, r in new_rate.items():
             if r != c.rate or c.version == 0:

@@ -119,22 +119,22 @@ def topology_graph(system: SystemConfig, accelerator) -> nx.Graph:
 
 def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float],
                   hop_latency: dict[str, float], where: str = "scenario.system") -> Cluster:
-    gpus = sorted((n for n, d in g.nodes(data=True) if d["kind"] == "gpu"),
-                  key=lambda n: (g.nodes[n]["node"], g.nodes[n]["local"]))
+    attrs = g._node  # NetworkX's own node dict: its views cost more than this whole function
+    gpus = sorted((n for n, d in attrs.items() if d["kind"] == "gpu"),
+                  key=lambda n: (attrs[n]["node"], attrs[n]["local"]))
     if len(gpus) < world:
         raise ConfigError(f"{where}.num_nodes", world,
                           reason=f"the job needs {world} GPUs but the topology has {len(gpus)}",
                           accepted=f"at most {len(gpus)} GPUs (num_nodes x gpus_per_node)")
-    links, capacity, bandwidth, latency, kind, link_id = [], [], [], [], [], {}
-    for u, v, d in g.edges(data=True):
-        k = d["kind"]
-        if k not in LINK_KINDS:
-            raise ConfigError(f"topology edge ({u}, {v}).kind", k, ", ".join(LINK_KINDS))
-        for a, b in ((u, v), (v, u)):
-            link_id[(a, b)] = len(links)
-            links.append((a, b))
-            bandwidth.append(float(d["bandwidth"]))
-            capacity.append(float(d["bandwidth"]) * protocol_efficiency[k])
-            latency.append(float(d["latency"]) if "latency" in d else hop_latency[k])
-            kind.append(k)
+    edges = list(g.edges(data=True))
+    for u, v, d in edges:
+        if d["kind"] not in LINK_KINDS:
+            raise ConfigError(f"topology edge ({u}, {v}).kind", d["kind"], ", ".join(LINK_KINDS))
+    # each edge becomes two directed links, (u, v) then (v, u)
+    links = [link for u, v, _ in edges for link in ((u, v), (v, u))]
+    bandwidth = [float(d["bandwidth"]) for _, _, d in edges for _ in "uv"]
+    kind = [d["kind"] for _, _, d in edges for _ in "uv"]
+    capacity = [b * protocol_efficiency[k] for b, k in zip(bandwidth, kind)]
+    latency = [float(d["latency"]) if "latency" in d else hop_latency[d["kind"]] for _, _, d in edges for _ in "uv"]
+    link_id = {link: i for i, link in enumerate(links)}
     return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g))

@@ -3,13 +3,18 @@ its own process (so that peak memory is its own).
 
     python benchmarks/scale.py [--full] [CASE ...]
 
-Cases (derived from the shipped scenarios; configurations, not reproductions of published runs):
+Cases (configurations, not reproductions of published runs):
   gpt3-1k        GPT-3 175B on 1,024 A100 (scenarios/gpt3-175b-1024xa100.yaml), symmetric mode
-  gpt3-1k-full   the same in full mode (every rank; slow: only with --full)
+  gpt3-1k-full   the same in full mode (every rank simulated; about a minute: only with --full)
   llama3-16k     Llama-3 405B on 16,384 H100 (scenarios/llama3-405b-16384xh100.yaml)
   llama3-131k    the same on 131,072 H100 (16,384 servers, three-tier Clos, 8x the batch)
+  gpt3-10k-fp8   GPT-3 175B on 10,752 H100 in fp8: TP 4 (SP), PP 8 with 6 virtual stages each, DP 336
+  deepseek-v3-1k DeepSeek-V3 (scenarios/models/deepseek-v3-like.json) on 1,024 H100 in fp8: PP 16,
+                 EP 64, DP 64, distributed optimizer
   deep-batch-32  GPT 1.3B on 8 A100, 32 micro-batches per iteration
   deep-batch-1k  the same with 1,024 micro-batches
+
+Where the time of one case goes: python benchmarks/profile_step.py CASE
 """
 
 from __future__ import annotations
@@ -85,7 +90,8 @@ def main() -> None:
     if a.one:
         print(json.dumps(measure(a.one)))
         return
-    names = a.cases or ["gpt3-1k", "llama3-16k", "llama3-131k", "deep-batch-32", "deep-batch-1k"] + \
+    names = a.cases or ["gpt3-1k", "llama3-16k", "llama3-131k", "gpt3-10k-fp8", "deepseek-v3-1k", "deep-batch-32",
+                        "deep-batch-1k"] + \
         (["gpt3-1k-full"] if a.full else [])
     print(f"{'case':<16}{'GPUs':>8}{'mode':>11}{'wall s':>9}{'events':>11}{'peak GiB':>10}{'iteration s':>13}")
     for name in names:

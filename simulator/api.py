@@ -304,7 +304,7 @@ def ops_table(records: list[tuple]) -> pd.DataFrame:
     columns = zip(*records) if records else [[] for _ in RECORD_COLUMNS]
     ops = pd.DataFrame(dict(zip(RECORD_COLUMNS, map(list, columns))), columns=list(RECORD_COLUMNS))
     ops["duration"] = ops["end"] - ops["start"]
-    return ops.sort_values(["rank", "start"], kind="stable").reset_index(drop=True)
+    return ops.sort_values(["rank", "start", "end"], kind="stable").reset_index(drop=True)
 
 
 def flows_table(transfers: list[tuple]) -> pd.DataFrame:

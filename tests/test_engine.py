@@ -132,3 +132,23 @@ def test_groups_straddling_servers_fall_back_to_full_mode():
     sym, full = simulate(sc), simulate(sc, mode="full")
     assert sym.summary["simulation"]["mode"] == "full"
     assert sym.iteration_time == full.iteration_time
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
+                     "overlap_grad_reduce": True, "ddp_bucket_size": 10_000_000}},
+    {"parallelism": {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 2,
+                     "virtual_pipeline_model_parallel_size": 2}, "training": {"global_batch_size": 16}},
+])
+def test_runs_of_closed_form_instructions_time_as_one_event_each_would(over, monkeypatch):
+    """Compute and collectives alone on their links, timed arithmetically in one event per run,
+    give the records, breakdown and iteration time of one event per instruction, bit for bit."""
+    from simulator.engine import StepSimulation
+    folded = simulate(small_gpt(**over))
+    monkeypatch.setattr(StepSimulation, "_closed_form", lambda self, rank, ins: False)
+    stepwise = simulate(small_gpt(**over))
+    assert folded.iteration_time == stepwise.iteration_time
+    assert folded.summary["breakdown_s"] == stepwise.summary["breakdown_s"]
+    assert folded.tables["ops"].equals(stepwise.tables["ops"])
+    assert folded.summary["simulation"]["events"] < stepwise.summary["simulation"]["events"]

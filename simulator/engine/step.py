@@ -48,7 +48,10 @@ class CountingEnvironment(simpy.Environment):
 
     def at(self, when: float) -> simpy.Event:
         """An event that fires at time `when` (exactly: not now + (when - now))."""
-        ev = simpy.Event(self)
+        return self.succeed_at(simpy.Event(self), when)
+
+    def succeed_at(self, ev: simpy.Event, when: float) -> simpy.Event:
+        """Trigger `ev` at time `when` (not before now)."""
         ev._ok, ev._value = True, None
         self.scheduled += 1
         heapq.heappush(self._queue, (when, simpy.core.NORMAL, next(self._eid), ev))
@@ -223,24 +226,33 @@ class StepSimulation:
             self._durations[id(ops)] = d
         return d
 
-    def _collective(self, rank: int, ins: Collective) -> tuple[simpy.Event, list | None]:
-        """The event that fires when the collective is done, and its barrier slot
-        [arrivals, done event, launch time] (None when this rank is its only simulated member)."""
+    def _collective(self, rank: int, ins: Collective, arrival: float | None = None) -> tuple[simpy.Event, list | None]:
+        """The event that fires when the collective is done, and its barrier slot [arrivals,
+        done event, launch time, latest arrival] (None when this rank is its only simulated
+        member). A rank may arrive at a later `arrival` time than now when the collective is
+        closed-form (see _joins_closed): it starts when the last member arrives, and nothing
+        else on the fabric can change how long it takes."""
         key = self._groups[(rank, ins.comm)]
         n = self._seq.get((rank, key), 0)
         self._seq[(rank, key)] = n + 1
         expected = self._expected[key]
         if expected == 1:
             return self._launch(key, ins), None
+        now = self.env.now
+        arrival = now if arrival is None else arrival
         slot = self._pending.get((key, n))
         if slot is None:
-            slot = self._pending[(key, n)] = [0, self.env.event(), None]
+            slot = self._pending[(key, n)] = [0, self.env.event(), None, arrival]
         slot[0] += 1
+        slot[3] = max(slot[3], arrival)
         if slot[0] == expected:
             del self._pending[(key, n)]
-            slot[2] = self.env.now
+            launch = slot[2] = slot[3]
             done = slot[1]
-            self._launch(key, ins).callbacks.append(lambda _: done.succeed())
+            if self.collectives.closed_form(key, ins.op, ins.nbytes):
+                self.env.succeed_at(done, launch + self.collectives.finish_closed(key, ins.op, ins.nbytes, launch))
+            else:
+                self._launch(key, ins).callbacks.append(lambda _: done.succeed())
         return slot[1], slot
 
     def _start_side(self, rank: int, ins: Collective) -> None:
@@ -318,6 +330,23 @@ class StepSimulation:
         b[cat] += end - t
         return end
 
+    def _joins_closed(self, rank: int, ins) -> bool:
+        """A blocking collective with other simulated members whose time, once the last one
+        arrives, depends on nothing else (see Collectives.closed_form)."""
+        if type(ins) is not Collective or not ins.blocking:
+            return False
+        key = self._groups[(rank, ins.comm)]
+        return self._expected[key] > 1 and self.collectives.closed_form(key, ins.op, ins.nbytes)
+
+    def _end_collective(self, rank: int, ins: Collective, start: float, slot: list | None, b: dict) -> None:
+        """Account for a blocking collective joined at `start` and done now: waiting for the
+        last member is bubble, the rest communication."""
+        now = self.env.now
+        self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, start, now, ins.nbytes))
+        waited = slot[2] - start if slot else 0.0
+        b["pipeline_bubble"] += waited
+        b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += now - start - waited
+
     def run_rank(self, rank: int, instructions):
         env = self.env
         record = self.records.append
@@ -328,13 +357,22 @@ class StepSimulation:
             i += 1
             start = env.now
             kind = type(ins)
-            if not self._busy.get(rank) and self._closed_form(rank, ins):
-                # a run of instructions nothing else can delay: timed here, one event at its end
-                # (the same sums, in the same order, as one event per instruction would give)
-                t = self._run_closed(rank, ins, start, b)
-                while i < n and self._closed_form(rank, instructions[i]):
-                    t = self._run_closed(rank, instructions[i], t, b)
-                    i += 1
+            if not self._busy.get(rank) and (self._closed_form(rank, ins) or self._joins_closed(rank, ins)):
+                # a run of instructions nothing else can delay, timed here: one event at its end,
+                # or none when it ends at a closed-form collective with other members (the rank
+                # joins it at the run's end time). The same sums, in the same order, as one event
+                # per instruction would give.
+                t, j = start, i - 1
+                while j < n and self._closed_form(rank, instructions[j]):
+                    t = self._run_closed(rank, instructions[j], t, b)
+                    j += 1
+                if j < n and self._joins_closed(rank, instructions[j]):
+                    ins, i = instructions[j], j + 1
+                    done, slot = self._collective(rank, ins, arrival=t)
+                    yield done
+                    self._end_collective(rank, ins, t, slot, b)
+                    continue
+                i = j
                 yield env.at(t)
             elif kind is Compute:
                 yield from self._compute(rank, ins, b)
@@ -350,10 +388,7 @@ class StepSimulation:
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
                 yield done
-                record((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, start, env.now, ins.nbytes))
-                waited = slot[2] - start if slot else 0.0
-                b["pipeline_bubble"] += waited
-                b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start - waited
+                self._end_collective(rank, ins, start, slot, b)
             elif kind is Send:
                 self._send(rank, ins)
             else:  # Recv

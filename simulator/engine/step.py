@@ -29,6 +29,8 @@ from ..workload import Collective, Compute, Job, Recv, Send, Wait
 BREAKDOWN_KEYS = ("compute", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm_exposed", "pipeline_bubble",
                   "dp_comm", "optimizer")
 COMM_CATEGORY = {"tp": "tp_comm", "ep": "ep_comm", "cp": "cp_comm"}  # every other one: data parallelism
+COMPUTE_CATEGORY = {"optimizer": "optimizer", "recompute": "recompute"}  # every other phase: compute
+ALONE, JOIN = 1, 2  # how an instruction's duration is known without simulating it (StepSimulation._timing)
 
 # one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
@@ -99,7 +101,7 @@ class StepSimulation:
             self.ranks = list(range(plan.world))
         self.simulated = set(self.ranks)
         self._durations: dict[int, float] = {}
-        self._groups: dict[tuple[int, str], tuple] = {}     # (rank, comm) -> group key
+        self._groups: dict[int, dict[str, tuple]] = {}      # rank -> comm -> group key
         self._expected: dict[tuple, int] = {}
         self._clear()
         self._build_communication()
@@ -111,6 +113,7 @@ class StepSimulation:
         self._pending: dict[tuple, list] = {}
         self._seq: dict[tuple, int] = {}
         self._mail: dict[tuple, simpy.Event] = {}
+        self._timings: dict[tuple, int] = {}         # (group, op, bytes) -> ALONE, JOIN or 0
         self._sent_at: dict[tuple, float] = {}
         self.records: list[tuple] = []
 
@@ -198,7 +201,7 @@ class StepSimulation:
                 fn = self._group_of[comm]
                 group = fn(r)
                 key = (comm, group)
-                self._groups[(r, comm)] = key
+                self._groups.setdefault(r, {})[comm] = key
                 self._expected[key] = sum(1 for m in group if m in self.simulated)
                 coll.register(key, op, group, self._mirrors(r, comm))
                 if comm not in overlapping:
@@ -230,9 +233,9 @@ class StepSimulation:
         """The event that fires when the collective is done, and its barrier slot [arrivals,
         done event, launch time, latest arrival] (None when this rank is its only simulated
         member). A rank may arrive at a later `arrival` time than now when the collective is
-        closed-form (see _joins_closed): it starts when the last member arrives, and nothing
+        timed on joining (see _timing): it starts when the last member arrives, and nothing
         else on the fabric can change how long it takes."""
-        key = self._groups[(rank, ins.comm)]
+        key = self._groups[rank][ins.comm]
         n = self._seq.get((rank, key), 0)
         self._seq[(rank, key)] = n + 1
         expected = self._expected[key]
@@ -293,50 +296,50 @@ class StepSimulation:
         self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
 
     # -- the rank process ----------------------------------------------------------------------
+    def _compute_time(self, rank: int, ins: Compute) -> float:
+        return self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
+
     def _compute(self, rank: int, ins: Compute, b: dict):
         start = self.env.now
-        d = self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
+        d = self._compute_time(rank, ins)
         if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
             d *= self.overlap_slowdown
         yield self.env.timeout(d)
         self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, 0.0))
-        cat = "optimizer" if ins.phase == "optimizer" else ("recompute" if ins.phase == "recompute" else "compute")
-        b[cat] += self.env.now - start
+        b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += self.env.now - start
 
-    def _closed_form(self, rank: int, ins) -> bool:
-        """Whether the instruction's duration depends on nothing outside this rank: compute
-        (with no side-stream collective running), or a blocking collective whose only simulated
-        member is this rank and whose flows have their links to themselves."""
+    def _timing(self, rank: int, ins) -> int:
+        """How the instruction's duration is known. ALONE: from this rank alone (compute, or a
+        blocking collective whose only simulated member is this rank and whose flows have their
+        links to themselves); JOIN: once its last member arrives (such a collective with other
+        members); 0: only by simulating it."""
         kind = type(ins)
         if kind is Compute:
-            return True
-        if kind is Collective and ins.blocking:
-            key = self._groups[(rank, ins.comm)]
-            return self._expected[key] == 1 and self.collectives.closed_form(key, ins.op, ins.nbytes)
-        return False
+            return ALONE
+        if kind is not Collective or not ins.blocking:
+            return 0
+        key = self._groups[rank][ins.comm]
+        timing = self._timings.get((key, ins.op, ins.nbytes))
+        if timing is None:
+            timing = 0
+            if self.collectives.closed_form(key, ins.op, ins.nbytes):
+                timing = ALONE if self._expected[key] == 1 else JOIN
+            self._timings[(key, ins.op, ins.nbytes)] = timing
+        return timing
 
     def _run_closed(self, rank: int, ins, t: float, b: dict) -> float:
-        """Account for a closed-form instruction started at `t`; return its end time."""
+        """Account for an instruction timed ALONE started at `t`; return its end time."""
         if type(ins) is Compute:
-            end = t + self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
+            end = t + self._compute_time(rank, ins)
             self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, t, end, 0.0))
-            cat = "optimizer" if ins.phase == "optimizer" else ("recompute" if ins.phase == "recompute" else "compute")
-        else:
-            key = self._groups[(rank, ins.comm)]
-            self._seq[(rank, key)] = self._seq.get((rank, key), 0) + 1
-            end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
-            self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, t, end, ins.nbytes))
-            cat = COMM_CATEGORY.get(ins.comm, "dp_comm")
-        b[cat] += end - t
+            b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += end - t
+            return end
+        key = self._groups[rank][ins.comm]
+        self._seq[(rank, key)] = self._seq.get((rank, key), 0) + 1
+        end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
+        self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, t, end, ins.nbytes))
+        b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t
         return end
-
-    def _joins_closed(self, rank: int, ins) -> bool:
-        """A blocking collective with other simulated members whose time, once the last one
-        arrives, depends on nothing else (see Collectives.closed_form)."""
-        if type(ins) is not Collective or not ins.blocking:
-            return False
-        key = self._groups[(rank, ins.comm)]
-        return self._expected[key] > 1 and self.collectives.closed_form(key, ins.op, ins.nbytes)
 
     def _end_collective(self, rank: int, ins: Collective, start: float, slot: list | None, b: dict) -> None:
         """Account for a blocking collective joined at `start` and done now: waiting for the
@@ -350,6 +353,7 @@ class StepSimulation:
     def run_rank(self, rank: int, instructions):
         env = self.env
         record = self.records.append
+        busy, timing, run_closed = self._busy, self._timing, self._run_closed
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         i, n = 0, len(instructions)
         while i < n:
@@ -357,16 +361,15 @@ class StepSimulation:
             i += 1
             start = env.now
             kind = type(ins)
-            if not self._busy.get(rank) and (self._closed_form(rank, ins) or self._joins_closed(rank, ins)):
+            if not busy.get(rank) and timing(rank, ins):
                 # a run of instructions nothing else can delay, timed here: one event at its end,
-                # or none when it ends at a closed-form collective with other members (the rank
-                # joins it at the run's end time). The same sums, in the same order, as one event
-                # per instruction would give.
+                # or none when it ends at a collective timed on joining (the rank joins it at the
+                # run's end time). The same sums, in the same order, as one event per instruction.
                 t, j = start, i - 1
-                while j < n and self._closed_form(rank, instructions[j]):
-                    t = self._run_closed(rank, instructions[j], t, b)
+                while j < n and (how := timing(rank, instructions[j])) == ALONE:
+                    t = run_closed(rank, instructions[j], t, b)
                     j += 1
-                if j < n and self._joins_closed(rank, instructions[j]):
+                if j < n and how == JOIN:
                     ins, i = instructions[j], j + 1
                     done, slot = self._collective(rank, ins, arrival=t)
                     yield done

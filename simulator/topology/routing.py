@@ -51,6 +51,10 @@ class _Cone:
                 return self.shift + b[0], b[1], min(self.cap, b[2])
         return e
 
+    def parents(self, m) -> list:
+        e = self.own.get(m)
+        return e[1] if e is not None else self.base[m][1]
+
     def __contains__(self, m) -> bool:
         return m in self.own or (self.base is not None and m in self.base)
 
@@ -77,7 +81,8 @@ class Router:
         self.tiered = all("tier" in d for _, d in g.nodes(data=True))
         self._cones: dict[str, _Cone] = {}
         self._switch_cones: dict[str, tuple[dict, bool]] = {}   # node -> (cone, widths never differed)
-        self._common: dict[tuple, tuple] = {}
+        self._common: dict[tuple, list] = {}      # (switch, switch) -> nodes both cones reach
+        self._tops: dict[tuple, list] = {}        # (switch, switch, hops, cap) -> best common nodes
         self.tier = nx.get_node_attributes(g, "tier") if self.tiered else {}
         self._up = _Parents(g, self.tier)
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
@@ -149,8 +154,9 @@ class Router:
         self._cones[node] = cone
         return cone
 
-    def _common_tops(self, up: _Cone, down: _Cone) -> tuple[tuple, list]:
-        """(best (hops, -width), nodes achieving it) among the nodes both cones reach."""
+    def _common_tops(self, up: _Cone, down: _Cone) -> list:
+        """The nodes both cones reach with the fewest hops and, among those, the widest climbs,
+        in name order."""
         best, tops = (INF, 0.0), []
 
         def consider(m, a, b):
@@ -170,20 +176,30 @@ class Router:
                 a = up.get(m)
                 if a is not None:
                     consider(m, a, b)
-        if up.base is not None and down.base is not None:
-            shared = self._shared(up.top, down.top)
-            hops, cap = up.shift + down.shift, min(up.cap, down.cap)
-            for d, w, m in shared:
-                if m in up.own or m in down.own:
-                    continue
-                k = (hops + d, -min(cap, w))
-                if k > best:
-                    break  # `shared` is sorted: nothing further can tie
-                if k < best:
-                    best, tops = k, [m]
-                else:
-                    tops.append(m)
-        return best, tops
+        if up.base is None or down.base is None:
+            return sorted(tops)
+        hops, cap = up.shift + down.shift, min(up.cap, down.cap)
+        if not tops:  # no own node is common: the answer depends only on the two switch cones
+            key = (up.top, down.top, hops, cap)
+            cached = self._tops.get(key)
+            if cached is None:
+                cached = self._tops[key] = self._shared_tops(up, down, hops, cap, best, [])
+            return cached
+        return self._shared_tops(up, down, hops, cap, best, tops)
+
+    def _shared_tops(self, up: _Cone, down: _Cone, hops: int, cap: float, best: tuple, tops: list) -> list:
+        """`tops` (achieving `best`) merged with the best nodes of the two switch cones."""
+        for d, w, m in self._shared(up.top, down.top):
+            if m in up.own or m in down.own:
+                continue
+            k = (hops + d, -min(cap, w))
+            if k > best:
+                break  # `shared` is sorted: nothing further can tie
+            if k < best:
+                best, tops = k, [m]
+            else:
+                tops.append(m)
+        return sorted(tops)
 
     def _shared(self, a: str, b: str) -> list:
         """Nodes both switch cones reach, as (hops, width, node), fewest hops and widest first."""
@@ -246,9 +262,9 @@ class Router:
         key = f"{src}>{dst}"
         if self.tiered:
             up, down = self._cone(src), self._cone(dst)
-            _, tops = self._common_tops(up, down)
+            tops = self._common_tops(up, down)
             if tops:
-                top = _pick(sorted(tops), key, 0)
+                top = _pick(tops, key, 0)
                 climb = self._walk(up, top, key, 1)
                 descend = self._walk(down, top, key, 2)
                 return climb[::-1] + descend[1:]
@@ -260,7 +276,7 @@ class Router:
         out = [top]
         node = top
         while True:
-            parents = cone.get(node)[1]
+            parents = cone.parents(node)
             if not parents:
                 return out
             node = _pick(parents, key, salt * 1000 + len(out))

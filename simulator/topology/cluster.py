@@ -126,7 +126,10 @@ def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float]
         raise ConfigError(f"{where}.num_nodes", world,
                           reason=f"the job needs {world} GPUs but the topology has {len(gpus)}",
                           accepted=f"at most {len(gpus)} GPUs (num_nodes x gpus_per_node)")
-    edges = list(g.edges(data=True))
+    edges, seen = [], set()
+    for u, nbrs in g._adj.items():  # each edge once, in g.edges() order, without its view's overhead
+        edges += [(u, v, d) for v, d in nbrs.items() if v not in seen]
+        seen.add(u)
     for u, v, d in edges:
         if d["kind"] not in LINK_KINDS:
             raise ConfigError(f"topology edge ({u}, {v}).kind", d["kind"], ", ".join(LINK_KINDS))

@@ -87,6 +87,7 @@ class Router:
         self._up = _Parents(g, self.tier)
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
+        self._by_gpu: dict[frozenset, dict] = {}
         self.graded = False
 
     def _width(self, a: str, b: str) -> float:
@@ -217,6 +218,10 @@ class Router:
         out = self._below.get(node)
         if out is None:
             attrs, adj, tier, memo = self.g._node, self.g._adj, self.tier, self._below
+            t = tier[node]
+            if all(tier[m] > t for m in adj[node]):  # nothing below: a GPU itself, or no GPU
+                out = memo[node] = frozenset((node,)) if attrs[node].get("kind") == "gpu" else frozenset()
+                return out
             gpus, todo, seen = set(), [node], {node}
             while todo:  # descend; only `node` is remembered (a leaf's GPUs are not worth a set each)
                 n = todo.pop()
@@ -231,6 +236,17 @@ class Router:
                         else:
                             todo.append(m)
             out = memo[node] = frozenset(gpus)
+        return out
+
+    def by_gpu(self, sets: frozenset) -> dict:
+        """GPU -> the sets among `sets` that hold it (remembered: collectives of one group and
+        the stages of a pipeline ask for the same sets again)."""
+        out = self._by_gpu.get(sets)
+        if out is None:
+            out = self._by_gpu[sets] = {}
+            for b in sets:
+                for g in b:
+                    out.setdefault(g, []).append(b)
         return out
 
     def rooted(self) -> bool:
@@ -346,16 +362,7 @@ class Crossing:
                 (out_sets if up else into_sets).add(gpus)
         self.out_all = self.out_one.union(*out_sets)
         self.into_all = self.into_one.union(*into_sets)
-        self.out_sets, self.into_sets = self._by_gpu(out_sets), self._by_gpu(into_sets)
-
-    @staticmethod
-    def _by_gpu(sets) -> dict:
-        """GPU -> the sets that hold it."""
-        out: dict = {}
-        for b in sets:
-            for g in b:
-                out.setdefault(g, []).append(b)
-        return out
+        self.out_sets, self.into_sets = router.by_gpu(frozenset(out_sets)), router.by_gpu(frozenset(into_sets))
 
     def group(self, members) -> bool:
         """Whether some path between two of `members` may cross the links."""

@@ -79,3 +79,12 @@ def test_topology_command_summarizes_and_exports(tmp_path):
     again = subprocess.run([sys.executable, "-m", "simulator.cli", "topology", str(out)],
                            capture_output=True, text=True)
     assert again.returncode == 0 and "bisection bandwidth" in again.stdout
+
+
+def test_trace_written_event_by_event_is_the_trace(tmp_path):
+    """trace.json, streamed to the file one event at a time, holds exactly Result.trace()."""
+    from .conftest import small_gpt
+    r = simulate(small_gpt(model={"tie_word_embeddings": True}))
+    r.to_dir(tmp_path, summary=False, tables=False)
+    written = json.loads((tmp_path / "trace.json").read_text())
+    assert written["traceEvents"] == r.trace()["traceEvents"] and len(written["traceEvents"]) > 100

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import format_bytes, format_time
-from .trace import chrome_trace
+from .trace import chrome_trace, write_trace
 
 FLOPS_FORMULA = ("model FLOPs = 3 x forward FLOPs of all GEMMs and attention (2 per multiply-add, "
                  "no recompute) = 72 B s L h^2 (1 + s/6h + V/12hL) for GPT-style layers")
@@ -76,7 +76,11 @@ class Result:
                 written.append(p)
         if trace:
             p = out / "trace.json"
-            p.write_text(json.dumps(self.trace()))
+            if self._trace is not None:
+                p.write_text(json.dumps(self._trace))
+            else:
+                records, server_of, multiplicity, link_series = self._trace_args
+                write_trace(p, records, server_of, multiplicity, link_series())
             written.append(p)
         return written
 

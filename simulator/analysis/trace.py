@@ -7,6 +7,8 @@ counter tracks (each transfer counted at its average rate). Opens in ui.perfetto
 
 from __future__ import annotations
 
+import json
+
 STREAMS = ("compute", "tp", "cp", "ep", "dp", "edp", "embedding", "wait", "pp", "side")
 ASYNC_STREAMS = ("pp", "side")  # transfers that may overlap each other: async events
 
@@ -25,7 +27,25 @@ def link_counters(series: dict[str, list[tuple[float, float]]]) -> list[dict]:
 
 def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
                  link_series: dict[str, list[tuple[float, float]]] | None = None) -> dict:
-    events: list[dict] = link_counters(link_series) if link_series else []
+    return {"traceEvents": list(trace_events(records, server_of, multiplicity, link_series)),
+            "displayTimeUnit": "ms"}
+
+
+def write_trace(path, records: list[tuple], server_of, multiplicity: dict[int, int],
+                link_series: dict[str, list[tuple[float, float]]] | None = None) -> None:
+    """The trace as a JSON file, written event by event (a full-mode run has millions)."""
+    with open(path, "w") as f:
+        f.write('{"displayTimeUnit": "ms", "traceEvents": [')
+        for i, event in enumerate(trace_events(records, server_of, multiplicity, link_series)):
+            f.write((",\n" if i else "\n") + json.dumps(event))
+        f.write("\n]}\n")
+
+
+def trace_events(records: list[tuple], server_of, multiplicity: dict[int, int],
+                 link_series: dict[str, list[tuple[float, float]]] | None = None):
+    """The trace's events, one at a time: link counters, then each op record as a complete
+    ("X") or async ("b"/"e") event, with process and thread names before their first use."""
+    yield from link_counters(link_series) if link_series else ()
     named: set[tuple[int, int]] = set()
     servers: set[int] = set()
     for i, (rank, stream, name, phase, mb, layer, start, end, nbytes) in enumerate(records):
@@ -33,23 +53,20 @@ def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
         tid = rank * len(STREAMS) + (STREAMS.index(stream) if stream in STREAMS else 0)
         if pid not in servers:
             servers.add(pid)
-            events.append({"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"server {pid}"}})
+            yield {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"server {pid}"}}
         if (pid, tid) not in named:
             named.add((pid, tid))
             label = f"rank {rank}" + (f" (x{multiplicity[rank]})" if multiplicity.get(rank, 1) > 1 else "")
-            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                           "args": {"name": f"{label} {stream}"}})
-            events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
-                           "args": {"sort_index": tid}})
+            yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": f"{label} {stream}"}}
+            yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "args": {"sort_index": tid}}
         args = {"phase": phase, "microbatch": mb, "layer": layer}
         if nbytes:
             args["bytes"] = nbytes
         ts, dur = start * 1e6, (end - start) * 1e6
         if stream in ASYNC_STREAMS:
             common = {"name": name, "cat": "p2p", "id": i, "pid": pid, "tid": tid}
-            events.append({**common, "ph": "b", "ts": ts, "args": args})
-            events.append({**common, "ph": "e", "ts": ts + dur})
+            yield {**common, "ph": "b", "ts": ts, "args": args}
+            yield {**common, "ph": "e", "ts": ts + dur}
         else:
-            events.append({"name": name, "cat": stream, "ph": "X", "ts": ts, "dur": dur, "pid": pid,
-                           "tid": tid, "args": args})
-    return {"traceEvents": events, "displayTimeUnit": "ms"}
+            yield {"name": name, "cat": stream, "ph": "X", "ts": ts, "dur": dur, "pid": pid, "tid": tid,
+                   "args": args}

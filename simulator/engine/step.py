@@ -110,10 +110,10 @@ class StepSimulation:
         """Forget the state of a run (communicators and their flow footprints stay)."""
         self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
         self._busy: dict[int, int] = {}               # rank -> side-stream collectives in flight
-        self._pending: dict[tuple, list] = {}
-        self._seq: dict[tuple, int] = {}
+        self._pending: dict[tuple, list] = {}          # (id of group key, sequence number) -> barrier slot
+        self._seq: dict[tuple, int] = {}               # (rank, comm) -> collectives joined so far
         self._mail: dict[tuple, simpy.Event] = {}
-        self._timings: dict[tuple, int] = {}         # (group, op, bytes) -> ALONE, JOIN or 0
+        self._timings: dict[tuple, int] = {}         # (id of group key, op, bytes) -> ALONE, JOIN or 0
         self._sent_at: dict[tuple, float] = {}
         self.records: list[tuple] = []
 
@@ -195,12 +195,14 @@ class StepSimulation:
                        if isinstance(i, Collective) and not i.blocking}
         sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
                  for p in self.job.programs}
+        interned: dict[tuple, tuple] = {}
         for r in self.ranks:
             stage = plan.stage_of(r)
             for comm, op in ops[stage]:
                 fn = self._group_of[comm]
                 group = fn(r)
                 key = (comm, group)
+                key = interned.setdefault(key, key)  # one object per group: its id keys the hot tables
                 self._groups.setdefault(r, {})[comm] = key
                 self._expected[key] = sum(1 for m in group if m in self.simulated)
                 coll.register(key, op, group, self._mirrors(r, comm))
@@ -236,20 +238,20 @@ class StepSimulation:
         timed on joining (see _timing): it starts when the last member arrives, and nothing
         else on the fabric can change how long it takes."""
         key = self._groups[rank][ins.comm]
-        n = self._seq.get((rank, key), 0)
-        self._seq[(rank, key)] = n + 1
+        n = self._seq.get((rank, ins.comm), 0)
+        self._seq[(rank, ins.comm)] = n + 1
         expected = self._expected[key]
         if expected == 1:
             return self._launch(key, ins), None
         now = self.env.now
         arrival = now if arrival is None else arrival
-        slot = self._pending.get((key, n))
+        slot = self._pending.get((id(key), n))
         if slot is None:
-            slot = self._pending[(key, n)] = [0, self.env.event(), None, arrival]
+            slot = self._pending[(id(key), n)] = [0, self.env.event(), None, arrival]
         slot[0] += 1
         slot[3] = max(slot[3], arrival)
         if slot[0] == expected:
-            del self._pending[(key, n)]
+            del self._pending[(id(key), n)]
             launch = slot[2] = slot[3]
             done = slot[1]
             if self.collectives.closed_form(key, ins.op, ins.nbytes):
@@ -319,23 +321,24 @@ class StepSimulation:
         if kind is not Collective or not ins.blocking:
             return 0
         key = self._groups[rank][ins.comm]
-        timing = self._timings.get((key, ins.op, ins.nbytes))
+        timing = self._timings.get((id(key), ins.op, ins.nbytes))
         if timing is None:
             timing = 0
             if self.collectives.closed_form(key, ins.op, ins.nbytes):
                 timing = ALONE if self._expected[key] == 1 else JOIN
-            self._timings[(key, ins.op, ins.nbytes)] = timing
+            self._timings[(id(key), ins.op, ins.nbytes)] = timing
         return timing
 
     def _run_closed(self, rank: int, ins, t: float, b: dict) -> float:
         """Account for an instruction timed ALONE started at `t`; return its end time."""
         if type(ins) is Compute:
-            end = t + self._compute_time(rank, ins)
+            d = self._durations.get(id(ins.ops))
+            end = t + (self._duration(ins.ops) if d is None else d) * self.slowdown.get(rank, 1.0)
             self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, t, end, 0.0))
             b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += end - t
             return end
         key = self._groups[rank][ins.comm]
-        self._seq[(rank, key)] = self._seq.get((rank, key), 0) + 1
+        self._seq[(rank, ins.comm)] = self._seq.get((rank, ins.comm), 0) + 1
         end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
         self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, t, end, ins.nbytes))
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t

@@ -364,15 +364,19 @@ class StepSimulation:
             i += 1
             start = env.now
             kind = type(ins)
-            if not busy.get(rank) and timing(rank, ins):
+            how = 0 if busy.get(rank) else timing(rank, ins)
+            if how:
                 # a run of instructions nothing else can delay, timed here: one event at its end,
                 # or none when it ends at a collective timed on joining (the rank joins it at the
                 # run's end time). The same sums, in the same order, as one event per instruction.
                 t, j = start, i - 1
-                while j < n and (how := timing(rank, instructions[j])) == ALONE:
+                while how == ALONE:
                     t = run_closed(rank, instructions[j], t, b)
                     j += 1
-                if j < n and how == JOIN:
+                    if j == n:
+                        break
+                    how = timing(rank, instructions[j])
+                if how == JOIN:
                     ins, i = instructions[j], j + 1
                     done, slot = self._collective(rank, ins, arrival=t)
                     yield done

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +156,8 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     calib = calibration or load_calibration()
     graph = topology_graph(prep.scenario.system, prep.accelerator)
     cluster = build_cluster(graph, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
-    step = step_simulation(prep, cluster, calib, mode).run()
-    return _result(prep, cluster, step, time.perf_counter() - wall)
+    step, detail = run_step(prep, cluster, calib, mode)
+    return _result(prep, cluster, step, time.perf_counter() - wall, detail)
 
 
 def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict | None = None, *,
@@ -238,7 +239,71 @@ def step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | Non
                           overlap_slowdown=calib.overlap_slowdown)
 
 
-def _result(prep: Prepared, cluster, step, wall: float) -> Result:
+# Deep batches. Identical micro-batches through a pipeline in its steady state each add the same
+# time, bytes and breakdown: every figure of the iteration is affine in the number of
+# micro-batches m. Batches of at least EXTRAPOLATE_ABOVE x pp micro-batches are simulated at
+# m = k x pp for k in EXTRAPOLATE_FROM; when the three agree on one line (to float rounding) the
+# figures are extrapolated along it, else the batch is simulated whole. Op records, flows and the
+# trace then come from the whole simulation, run when first asked for.
+EXTRAPOLATE_FROM = (4, 5, 6)
+EXTRAPOLATE_ABOVE = 16
+AFFINE_TOLERANCE = 1e-10   # second differences, relative to the figure's size
+
+
+def run_step(prep: Prepared, cluster, calib: Calibration, mode: str | None):
+    """The iteration's StepResult, and a function that returns one with every op record (the
+    same, or the whole simulation when the figures were extrapolated)."""
+    plan = prep.job.plan
+    unit, m = plan.pp, plan.num_microbatches
+
+    @functools.cache
+    def whole():
+        return step_simulation(prep, cluster, calib, mode).run()
+
+    if m < EXTRAPOLATE_ABOVE * unit or m % unit:
+        step = whole()
+        return step, whole
+    points = [k * unit for k in EXTRAPOLATE_FROM]
+    steps = [step_simulation(_with_microbatches(prep, k), cluster, calib, mode).run() for k in points]
+    step = _extrapolate(points, steps, m)
+    return (whole() if step is None else step), whole
+
+
+def _with_microbatches(prep: Prepared, m: int) -> Prepared:
+    sc, plan = prep.scenario, prep.job.plan
+    training = dataclasses.replace(sc.training, global_batch_size=m * sc.training.micro_batch_size * plan.dp)
+    return prepare(dataclasses.replace(sc, training=training))
+
+
+def _extrapolate(points: list[int], steps: list, m: int):
+    """The StepResult at `m` micro-batches on the line through three equally spaced ones, or
+    None when they are not on one line (or simulated different ranks)."""
+    a, b, c = steps
+    if not (a.simulated_ranks == b.simulated_ranks == c.simulated_ranks and a.mode == b.mode == c.mode):
+        return None
+    scale = (m - points[2]) / (points[2] - points[1])
+
+    def line(x: float, y: float, z: float) -> float:
+        if abs((z - y) - (y - x)) > AFFINE_TOLERANCE * max(abs(x), abs(y), abs(z), 1e-12):
+            raise ValueError("not affine")
+        return z + scale * (z - y)
+
+    try:
+        t = line(a.iteration_time, b.iteration_time, c.iteration_time)
+        breakdown = {r: {k: line(a.breakdown[r][k], b.breakdown[r][k], v) for k, v in c.breakdown[r].items()}
+                     for r in c.breakdown}
+        link_bytes = [line(x, y, z) for x, y, z in zip(a.link_bytes, b.link_bytes, c.link_bytes)]
+    except ValueError:
+        return None
+    return dataclasses.replace(c, iteration_time=t, breakdown=breakdown, link_bytes=link_bytes, records=[],
+                               transfers=[], events=a.events + b.events + c.events,
+                               fabric_recomputations=a.fabric_recomputations + b.fabric_recomputations +
+                               c.fabric_recomputations, extrapolated_from=tuple(points))
+
+
+def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
+    """`detail()` returns the StepResult with every op record and transfer (default: `step`)."""
+    detail = detail or (lambda: step)
     sc, job, accel = prep.scenario, prep.job, prep.accelerator
     plan, t = job.plan, step.iteration_time
     peak = accel.peak(sc.training.precision)
@@ -261,7 +326,7 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
     links = links.sort_values("utilization", ascending=False, kind="stable").reset_index(drop=True)
     memory = pd.DataFrame([{"stage": s, **m, "total": sum(m.values())} for s, m in enumerate(job.memory)])
     top = {int(i): f"{cluster.links[i][0]} -> {cluster.links[i][1]}" for i in links["link"].head(TRACE_LINKS)}
-    series = lambda: link_utilization(step.transfers, top, cluster.bandwidth)  # noqa: E731 (for the trace only)
+    series = lambda: link_utilization(detail().transfers, top, cluster.bandwidth)  # noqa: E731 (for the trace only)
     stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
 
     summary = {
@@ -288,12 +353,13 @@ def _result(prep: Prepared, cluster, step, wall: float) -> Result:
         "top_links": links.head(5)[["src", "dst", "kind", "bytes", "utilization"]].to_dict("records"),
         "simulation": {"mode": step.mode, "simulated_ranks": len(step.simulated_ranks),
                        "events": step.events, "fabric_recomputations": step.fabric_recomputations,
+                       "extrapolated_from_microbatches": list(step.extrapolated_from) or None,
                        "wall_time_s": wall},
         "resolved_scenario": scenario_to_dict(sc),
     }
-    tables = Tables({"ops": lambda: ops_table(step.records), "flows": lambda: flows_table(step.transfers),
+    tables = Tables({"ops": lambda: ops_table(detail().records), "flows": lambda: flows_table(detail().transfers),
                      "links": links, "memory": memory, "stages": stages})
-    return Result(summary, tables, _trace_args=(step.records, cluster.node_of, step.multiplicity, series))
+    return Result(summary, tables, _trace_args=(lambda: detail().records, cluster.node_of, step.multiplicity, series))
 
 
 TRACE_LINKS = 8  # links with counter tracks in the trace

@@ -152,3 +152,49 @@ def test_runs_of_closed_form_instructions_time_as_one_event_each_would(over, mon
     assert folded.summary["breakdown_s"] == stepwise.summary["breakdown_s"]
     assert folded.tables["ops"].equals(stepwise.tables["ops"])
     assert folded.summary["simulation"]["events"] < stepwise.summary["simulation"]["events"]
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4},
+     "system": {"num_nodes": 2, "gpus_per_node": 4}},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2,
+                     "virtual_pipeline_model_parallel_size": 2}},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2,
+                     "pipeline_schedule": "zero_bubble_h1"}},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
+                     "overlap_grad_reduce": True, "overlap_param_gather": True, "ddp_bucket_size": 10_000_000}},
+    {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2, "zero_stage": 3}},
+    {"system": {"num_nodes": 4, "gpus_per_node": 2}, "simulation": {"mode": "full"}},
+])
+def test_deep_batches_extrapolated_from_three_depths_equal_the_whole_simulation(over, monkeypatch):
+    """20 x pp micro-batches: the figures extrapolated from 4, 5 and 6 x pp equal the whole
+    simulation's to 1e-9, and the op records (asked for afterwards) are the whole simulation's."""
+    import simulator.api as api
+    from simulator.api import prepare
+    sc = small_gpt(**over)
+    plan = prepare(sc).job.plan
+    sc["training"] = dict(sc["training"], global_batch_size=sc["training"]["micro_batch_size"] * plan.dp * plan.pp * 20)
+    deep = simulate(sc)
+    monkeypatch.setattr(api, "EXTRAPOLATE_ABOVE", 10**9)
+    whole = simulate(sc)
+    assert deep.summary["simulation"]["extrapolated_from_microbatches"] == [4 * plan.pp, 5 * plan.pp, 6 * plan.pp]
+    assert whole.summary["simulation"]["extrapolated_from_microbatches"] is None
+    assert deep.iteration_time == pytest.approx(whole.iteration_time, rel=1e-9)
+    for k, v in whole.summary["breakdown_s"].items():
+        assert deep.summary["breakdown_s"][k] == pytest.approx(v, rel=1e-9, abs=1e-12 * whole.iteration_time)
+    assert deep.tables["links"]["bytes"].sum() == pytest.approx(whole.tables["links"]["bytes"].sum(), rel=1e-9)
+    assert deep.tables["ops"].equals(whole.tables["ops"])
+
+
+def test_a_batch_off_the_line_is_simulated_whole(monkeypatch):
+    """If the three shallow batches do not lie on one line, nothing is extrapolated."""
+    import simulator.api as api
+    from simulator.api import prepare
+    monkeypatch.setattr(api, "AFFINE_TOLERANCE", -1.0)  # no line is straight enough
+    sc = small_gpt()
+    plan = prepare(sc).job.plan
+    sc["training"] = dict(sc["training"], global_batch_size=sc["training"]["micro_batch_size"] * plan.dp * plan.pp * 20)
+    r = simulate(sc)
+    assert r.summary["simulation"]["extrapolated_from_microbatches"] is None
+    assert len(r.tables["ops"]) > 0

@@ -58,7 +58,7 @@ class Result:
         """The Chrome/Perfetto trace as a dict (built on first use)."""
         if self._trace is None:
             records, server_of, multiplicity, link_series = self._trace_args
-            self._trace = chrome_trace(records, server_of, multiplicity, link_series())
+            self._trace = chrome_trace(records(), server_of, multiplicity, link_series())
         return self._trace
 
     def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True) -> list[Path]:
@@ -80,7 +80,7 @@ class Result:
                 p.write_text(json.dumps(self._trace))
             else:
                 records, server_of, multiplicity, link_series = self._trace_args
-                write_trace(p, records, server_of, multiplicity, link_series())
+                write_trace(p, records(), server_of, multiplicity, link_series())
             written.append(p)
         return written
 

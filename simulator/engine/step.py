@@ -77,6 +77,7 @@ class StepResult:
     fabric_recomputations: int
     mode: str
     multiplicity: dict[int, int] = field(default_factory=dict)  # ranks each simulated rank stands for
+    extrapolated_from: tuple[int, ...] = ()    # micro-batch counts simulated, when the figures are extrapolated
 
 
 class StepSimulation:

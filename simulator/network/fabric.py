@@ -41,9 +41,11 @@ class Footprint:
 
 class _Class:
     __slots__ = ("links", "mult", "nbytes", "remaining", "rate", "version", "updated", "done", "cap", "fp",
-                 "tag", "begin")
+                 "tag", "begin", "order")
 
-    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float, cap: float, tag: str):
+    def __init__(self, fp: Footprint, nbytes: float, done: simpy.Event, now: float, cap: float, tag: str,
+                 order: int):
+        self.order = order  # creation order: classes that finish or change rate together do so in it
         self.links, self.mult = fp.links, fp.mult
         self.fp, self.tag, self.begin = fp, tag, now
         self.cap = cap
@@ -62,6 +64,7 @@ class Fabric:
         self.env = env
         self.capacity = capacity
         self.users: dict[int, set[_Class]] = {}
+        self._created = 0
         # which footprints share a link with which (built as footprints first appear), and the
         # classes in flight on each: components are found footprint by footprint, not link by link
         self._conflicts: dict[Footprint, set[Footprint]] = {}
@@ -99,7 +102,8 @@ class Fabric:
             env.timeout(self.exclusive_transfer(fp, nbytes, latency, cap, tag, env.now)).callbacks.append(
                 lambda _: done.succeed())
         else:
-            cls = _Class(fp, nbytes, done, env.now, cap, tag)
+            self._created += 1
+            cls = _Class(fp, nbytes, done, env.now, cap, tag, self._created)
             if latency > 0:
                 env.timeout(latency).callbacks.append(lambda _: self._start(cls))
             else:
@@ -189,7 +193,8 @@ class Fabric:
         self._advance(comp)
         # `cls` is done: its finish was scheduled for remaining / rate and the rate has not changed
         # since (same version); what is left is rounding, which grows with the simulated time
-        finished = [c for c in comp if c is cls or c.remaining <= 1e-9 * c.nbytes + 1e-3]
+        finished = sorted((c for c in comp if c is cls or c.remaining <= 1e-9 * c.nbytes + 1e-3),
+                          key=lambda c: c.order)
         for c in finished:
             comp.discard(c)
             c.version += 1
@@ -240,7 +245,7 @@ class Fabric:
 
     def _reschedule(self, new_rate: dict[_Class, float]) -> None:
         env = self.env
-        for c, r in new_rate.items():
+        for c, r in sorted(new_rate.items(), key=lambda item: item[0].order):
             if r != c.rate or c.version == 0:
                 c.rate = r
                 c.version += 1

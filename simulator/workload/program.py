@@ -8,6 +8,8 @@ rank, so the program knows nothing of the topology.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, Scenario
@@ -85,10 +87,15 @@ class StageProgram:
 class Job:
     scenario: Scenario
     plan: ParallelPlan
-    programs: list[StageProgram]
+    build: Callable[[], list[StageProgram]] = field(repr=False)  # the stage programs, built when first used
     memory: list[dict[str, float]]          # per stage, per rank of that stage
     model_flops: float                      # per iteration, whole job (MFU numerator)
     tokens: int                             # per iteration
+
+    @functools.cached_property
+    def programs(self) -> list[StageProgram]:
+        """Per stage, its instructions (a deep batch has millions: built only when simulated)."""
+        return self.build()
 
     @property
     def world(self) -> int:
@@ -226,7 +233,6 @@ def compile_job(scenario: Scenario) -> Job:
         mlp_part = moe_w if moe and model.is_moe_layer(layer) else mlp_w
         return (("mlp", mlp_part), ("attention", attn_w))
 
-    programs = []
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
     last_vs = plan.pp * plan.chunks - 1
@@ -268,88 +274,91 @@ def compile_job(scenario: Scenario) -> Job:
             prog.append(Collective(f"dp_{grad_op}_bucket", phase, mb, layer, "dp", grad_op, bucket[0] * gbytes, False))
             bucket[0] = 0.0
 
-    for s in range(plan.pp):
-        prog: list[Instruction] = []
-        started: set[int] = set()
-        expert_params = stage_expert_params(model, plan, s)
-        dense = stage_params(model, plan, s) - expert_params
-        rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))  # embedding, head
-        if zero3 and rest > 0:  # embedding and head parameters, gathered for the whole step
-            prog.append(Collective("dp_all_gather_params", FORWARD, -1, -1, "dp", "all_gather", rest * wbytes))
-        if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
-            for c in range(plan.chunks):
-                n = sum(layer_p_of(layer) for layer in plan.layers(s, c)) + (rest if c == 0 else 0)
-                prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
-                                       False, f"params chunk {c}"))
-            if expert_params and plan.edp > 1:
-                prog.append(Collective("edp_all_gather", FORWARD, -1, -1, "edp", "all_gather",
-                                       expert_params * wbytes, False, "params experts"))
-        for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
-            vs = plan.virtual_stage(s, c)
-            layers = plan.layers(s, c)
-            if kind == "F":
-                if gather_early and c not in started:
-                    started.add(c)
-                    prog.append(Wait("wait_params", FORWARD, "dp", f"params chunk {c}"))
-                    if expert_params and plan.edp > 1:
-                        prog.append(Wait("wait_params", FORWARD, "edp", "params experts"))
-                if vs == 0:
-                    prog.append(Compute("embedding", FORWARD, mb, -1, emb))
-                    reduce(prog, FORWARD, mb, -1)  # vocabulary-parallel embedding
-                else:
-                    prog.append(Recv("recv_activation", mb, (vs - 1) % plan.pp, f"activation{vs}"))
-                for i, layer in enumerate(layers):
-                    if zero3:
-                        fetch(prog, FORWARD, mb, list(layers), i)
-                    layer_forward(prog, mb, layer, FORWARD)
-                if vs == last_vs:
-                    gather(prog, FORWARD, mb, -1)
-                    prog.append(Compute("lm_head_loss", FORWARD, mb, -1, head))
-                else:
-                    prog.append(Send("send_activation", mb, (vs + 1) % plan.pp, f"activation{vs + 1}", p2p_bytes))
-            elif kind == "B":
-                if vs == last_vs:
-                    prog.append(Compute("lm_head_loss", BACKWARD, mb, -1, head_b))
-                    reduce(prog, BACKWARD, mb, -1)
-                else:
-                    prog.append(Recv("recv_gradient", mb, (vs + 1) % plan.pp, f"gradient{vs}"))
-                bucket = [0.0]
-                order = list(reversed(layers))
-                for i, layer in enumerate(order):
-                    if zero3:
-                        fetch(prog, BACKWARD, mb, order, i)
-                    layer_backward(prog, mb, layer)
-                    if zero3:  # this micro-batch's gradients of the layer, reduced to their owners
-                        prog.append(Collective("dp_reduce_scatter_grads", BACKWARD, mb, layer, "dp",
-                                               "reduce_scatter", layer_p_of(layer) * gbytes, False))
-                    elif not split:
-                        reduce_bucket(prog, BACKWARD, mb, layer, i == len(order) - 1, bucket)
-                if vs == 0:
-                    gather(prog, BACKWARD, mb, -1)  # SP: the embedding's output gradient, gathered
-                    prog.append(Compute("embedding", BACKWARD, mb, -1, emb_b))
-                else:
-                    prog.append(Send("send_gradient", mb, (vs - 1) % plan.pp, f"gradient{vs - 1}", p2p_bytes))
-            else:  # W: weight gradients of the chunk's layers, then their buckets
-                bucket = [0.0]
-                order = list(reversed(layers))
-                for i, layer in enumerate(order):
-                    prog.extend(Compute(name, WEIGHT_GRADIENT, mb, layer, ops) for name, ops in weight_gradients(layer))
-                    reduce_bucket(prog, WEIGHT_GRADIENT, mb, layer, i == len(order) - 1, bucket)
+    def build() -> list[StageProgram]:
+        programs = []
+        for s in range(plan.pp):
+            prog: list[Instruction] = []
+            started: set[int] = set()
+            expert_params = stage_expert_params(model, plan, s)
+            dense = stage_params(model, plan, s) - expert_params
+            rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))  # embedding, head
+            if zero3 and rest > 0:  # embedding and head parameters, gathered for the whole step
+                prog.append(Collective("dp_all_gather_params", FORWARD, -1, -1, "dp", "all_gather", rest * wbytes))
+            if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
+                for c in range(plan.chunks):
+                    n = sum(layer_p_of(layer) for layer in plan.layers(s, c)) + (rest if c == 0 else 0)
+                    prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
+                                           False, f"params chunk {c}"))
+                if expert_params and plan.edp > 1:
+                    prog.append(Collective("edp_all_gather", FORWARD, -1, -1, "edp", "all_gather",
+                                           expert_params * wbytes, False, "params experts"))
+            for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
+                vs = plan.virtual_stage(s, c)
+                layers = plan.layers(s, c)
+                if kind == "F":
+                    if gather_early and c not in started:
+                        started.add(c)
+                        prog.append(Wait("wait_params", FORWARD, "dp", f"params chunk {c}"))
+                        if expert_params and plan.edp > 1:
+                            prog.append(Wait("wait_params", FORWARD, "edp", "params experts"))
+                    if vs == 0:
+                        prog.append(Compute("embedding", FORWARD, mb, -1, emb))
+                        reduce(prog, FORWARD, mb, -1)  # vocabulary-parallel embedding
+                    else:
+                        prog.append(Recv("recv_activation", mb, (vs - 1) % plan.pp, f"activation{vs}"))
+                    for i, layer in enumerate(layers):
+                        if zero3:
+                            fetch(prog, FORWARD, mb, list(layers), i)
+                        layer_forward(prog, mb, layer, FORWARD)
+                    if vs == last_vs:
+                        gather(prog, FORWARD, mb, -1)
+                        prog.append(Compute("lm_head_loss", FORWARD, mb, -1, head))
+                    else:
+                        prog.append(Send("send_activation", mb, (vs + 1) % plan.pp, f"activation{vs + 1}", p2p_bytes))
+                elif kind == "B":
+                    if vs == last_vs:
+                        prog.append(Compute("lm_head_loss", BACKWARD, mb, -1, head_b))
+                        reduce(prog, BACKWARD, mb, -1)
+                    else:
+                        prog.append(Recv("recv_gradient", mb, (vs + 1) % plan.pp, f"gradient{vs}"))
+                    bucket = [0.0]
+                    order = list(reversed(layers))
+                    for i, layer in enumerate(order):
+                        if zero3:
+                            fetch(prog, BACKWARD, mb, order, i)
+                        layer_backward(prog, mb, layer)
+                        if zero3:  # this micro-batch's gradients of the layer, reduced to their owners
+                            prog.append(Collective("dp_reduce_scatter_grads", BACKWARD, mb, layer, "dp",
+                                                   "reduce_scatter", layer_p_of(layer) * gbytes, False))
+                        elif not split:
+                            reduce_bucket(prog, BACKWARD, mb, layer, i == len(order) - 1, bucket)
+                    if vs == 0:
+                        gather(prog, BACKWARD, mb, -1)  # SP: the embedding's output gradient, gathered
+                        prog.append(Compute("embedding", BACKWARD, mb, -1, emb_b))
+                    else:
+                        prog.append(Send("send_gradient", mb, (vs - 1) % plan.pp, f"gradient{vs - 1}", p2p_bytes))
+                else:  # W: weight gradients of the chunk's layers, then their buckets
+                    bucket = [0.0]
+                    order = list(reversed(layers))
+                    for i, layer in enumerate(order):
+                        prog.extend(Compute(name, WEIGHT_GRADIENT, mb, layer, ops) for name, ops in weight_gradients(layer))
+                        reduce_bucket(prog, WEIGHT_GRADIENT, mb, layer, i == len(order) - 1, bucket)
 
-        first, last = s == 0, s == plan.pp - 1
-        if zero3 or overlap_grads:
-            prog.append(Wait("wait_gradients", OPTIMIZER, "dp"))
-            if rest > 0:  # embedding and head gradients, not in the layer buckets
-                prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
-        elif dp:
-            prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, dense * gbytes))
-        if expert_params and plan.edp > 1:  # experts' gradients, among ranks holding them
-            prog.append(Collective(f"edp_{grad_op}", OPTIMIZER, -1, -1, "edp", grad_op, expert_params * gbytes))
-        if plan.pp > 1 and model.tie_word_embeddings and (first or last):
-            emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
-            prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
-        optimizer_step(prog, plan, dense, expert_params, wbytes, gbytes, gather=not gather_early)
-        programs.append(StageProgram(s, prog))
+            first, last = s == 0, s == plan.pp - 1
+            if zero3 or overlap_grads:
+                prog.append(Wait("wait_gradients", OPTIMIZER, "dp"))
+                if rest > 0:  # embedding and head gradients, not in the layer buckets
+                    prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, rest * gbytes))
+            elif dp:
+                prog.append(Collective(f"dp_{grad_op}", OPTIMIZER, -1, -1, "dp", grad_op, dense * gbytes))
+            if expert_params and plan.edp > 1:  # experts' gradients, among ranks holding them
+                prog.append(Collective(f"edp_{grad_op}", OPTIMIZER, -1, -1, "edp", grad_op, expert_params * gbytes))
+            if plan.pp > 1 and model.tie_word_embeddings and (first or last):
+                emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
+                prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
+            optimizer_step(prog, plan, dense, expert_params, wbytes, gbytes, gather=not gather_early)
+            programs.append(StageProgram(s, prog))
+        return programs
 
     moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))
     per_mb = costs.model_flops(attn) * model.num_hidden_layers + costs.model_flops(head) + \
@@ -360,4 +369,4 @@ def compile_job(scenario: Scenario) -> Job:
     model_flops = per_mb * plan.tp * plan.cp * plan.num_microbatches * plan.dp
     memory = [memory_per_rank(model, training, plan, s, scenario.system.gpus_per_node) for s in range(plan.pp)]
     tokens = plan.global_batch_size * training.seq_length
-    return Job(scenario, plan, programs, memory, model_flops, tokens)
+    return Job(scenario, plan, build, memory, model_flops, tokens)

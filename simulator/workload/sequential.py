@@ -116,4 +116,4 @@ def compile_sequential(scenario: Scenario) -> Job:
                        "activations": activations,
                        "communication_buffers": communication_buffers(plan, s, scenario.system.gpus_per_node)})
     flops = sum(model_flops(ops) for ops, _, _ in layers) * plan.num_microbatches * plan.dp
-    return Job(scenario, plan, programs, memory, flops, plan.global_batch_size)
+    return Job(scenario, plan, lambda: programs, memory, flops, plan.global_batch_size)

@@ -60,6 +60,20 @@ def test_1f1b_bubble_matches_closed_form():
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2, "zero_stage": 3}},
     {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
                      "overlap_grad_reduce": True, "overlap_param_gather": True, "ddp_bucket_size": 10_000_000}},
+    # pipeline sends and data-parallel rings over spines, leaves of 2 servers
+    {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4},
+     "system": {"num_nodes": 8, "gpus_per_node": 2, "topology": {"nodes_per_leaf": 2, "spines": 2}},
+     "training": {"global_batch_size": 64}},
+    # a three-tier Clos with a 2:1 core: pods of 4 servers, every rail's flows share the pod spines
+    {"system": {"num_nodes": 16, "gpus_per_node": 4,
+                "topology": {"builder": "three_tier_clos", "nodes_per_leaf": 2, "nodes_per_pod": 4, "spines": 2,
+                             "core_switches": 3, "core_oversubscription": 2.0}},
+     "training": {"global_batch_size": 64}},
+    # the same with every NIC of a server on one leaf (not rail-optimized)
+    {"system": {"num_nodes": 16, "gpus_per_node": 4,
+                "topology": {"builder": "three_tier_clos", "rail_optimized": False, "nodes_per_leaf": 2,
+                             "nodes_per_pod": 4, "spines": 2, "core_switches": 3}},
+     "training": {"global_batch_size": 64}},
 ])
 def test_symmetric_mode_equals_full_mode(over):
     """Simulating one representative per stage gives the same iteration as simulating every rank."""

@@ -49,16 +49,27 @@ def test_routes_take_nvswitch_inside_a_server_and_rails_across():
 
 
 def test_routing_is_deterministic_and_spreads_over_spines():
-    """ECMP picks by a hash of the endpoints: same path every time, and both spines get used."""
+    """Same path every time, and both spines get used by flows into the two servers of a leaf."""
     g = tree()
     a = build_cluster(g, 32, EFF, LAT)
     b = build_cluster(g, 32, EFF, LAT)
     spines = set()
     for src in range(8):
-        for dst in range(16, 24):
+        for dst in range(16, 32):
             assert a.route(src, dst) == b.route(src, dst)
             spines |= {a.links[i][1] for i in a.route(src, dst) if a.links[i][1].startswith("spine")}
     assert spines == {"spine0", "spine1"}
+
+
+def test_ecmp_picks_by_destination_and_spreads_consecutive_servers():
+    """D-mod-k: every flow into one GPU crosses the same spine, and flows from the servers of one
+    leaf into the servers of another (rail 0) use each of the 4 spines exactly once."""
+    cl = build_cluster(tree(nodes=8, per_leaf=4, spines=4), 64, EFF, LAT)
+
+    def spine(src, dst):
+        return next(cl.links[i][1] for i in cl.route(src, dst) if cl.links[i][1].startswith("spine"))
+    assert len({spine(8 * s, 8 * 4) for s in range(4)}) == 1
+    assert sorted(spine(8 * s, 8 * (4 + s)) for s in range(4)) == ["spine0", "spine1", "spine2", "spine3"]
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -4,8 +4,17 @@ In a tiered graph (every node has `tier`) a packet climbs to the lowest common a
 descends, as in a Clos. Without tiers (tori, imported graphs) it takes a shortest path in which
 no GPU other than the endpoints forwards traffic. Among paths of equal hop count the widest wins
 (largest bottleneck bandwidth: two GPUs that share both an NVSwitch and a PCIe NIC talk over
-NVLink, as NCCL does); among equally wide ones a hash of (src, dst) picks, as switch ECMP does per
-flow. Same inputs, same path, every run.
+NVLink, as NCCL does). Among equally wide ones the destination picks (D-mod-k), as InfiniBand
+subnet managers program fat-trees: forwarding is static, by destination, spread over the uplinks.
+Destinations are numbered in tree order: the GPUs below a leaf (the first switch with several
+ways up) in (server, index) order, leaf after leaf. The climb's choices take the digits of that
+number from the lowest up: the source leaf's uplink is d mod n1, the next one up (d // n1) mod n2,
+and so on. Each choice on the way down takes d mod n. Flows into consecutive servers then spread
+evenly over the spines, and identical groups of ranks (another rail, another replica) meet
+identical loads. That is what lets one representative stand exactly for all of them in symmetric
+mode. Per-flow hashing, as RoCE switches do, makes some groups collide on an uplink where others
+do not. Without tiers the choices take the digits of the destination's (server, index) number
+in turn. Same inputs, same path, every run.
 
 Speed: what a node can reach by climbing (its *cone*) is computed once per branching switch, not
 per GPU. Below the first switch with several ways up, a GPU climbs a single chain (GPU, NIC,
@@ -16,7 +25,6 @@ cannot break a tie differently (checked per switch; otherwise the GPU's cone is 
 
 from __future__ import annotations
 
-import zlib
 from collections import deque
 
 import networkx as nx
@@ -26,10 +34,30 @@ from ..config import ConfigError
 INF = float("inf")
 
 
-def _pick(options: list, key: str, salt: int) -> object:
-    if len(options) == 1:
-        return options[0]
-    return options[zlib.crc32(f"{key}#{salt}".encode()) % len(options)]
+class _Choices:
+    """Choices among equal options by destination number `d`, D-mod-k style: the climb's
+    choices, taken as digits of d from the lowest (the first uplink out of the source's leaf)
+    up, and each choice on the way down taking option d mod n."""
+
+    __slots__ = ("d", "digits")
+
+    def __init__(self, d: int, counts: list[int]):
+        """`counts`: the climb's option counts, from the top down."""
+        self.d, self.digits = d, []
+        below = 1
+        for n in reversed(counts):
+            self.digits.append((d // below) % n)
+            below *= n
+        self.digits.reverse()
+
+    def climb(self, options: list):
+        """The next choice of the climb, from the top down."""
+        if len(options) == 1:
+            return options[0]
+        return options[(self.digits.pop(0) if self.digits else 0) % len(options)]
+
+    def descend(self, options: list):
+        return options[self.d % len(options)]
 
 
 class _Cone:
@@ -88,6 +116,7 @@ class Router:
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
         self._by_gpu: dict[frozenset, dict] = {}
+        self._leaves: dict[str, tuple] = {}         # switch -> (number of its first GPU, GPU -> position)
         self.graded = False
 
     def _width(self, a: str, b: str) -> float:
@@ -129,19 +158,24 @@ class Router:
             c = self._switch_cones[node] = self._search(node)
         return c
 
+    def _chain_top(self, node: str) -> str:
+        """The first node above `node` with several ways up (or none): follow the single way up
+        while there is one (other parents being dead ends)."""
+        up = self._up
+        top, seen = node, {node}
+        while True:
+            climbing = [m for m, _ in up[top] if up[m]]
+            if len(climbing) != 1 or climbing[0] in seen:
+                return top
+            top = climbing[0]
+            seen.add(top)
+
     def _cone(self, node: str) -> _Cone:
         cone = self._cones.get(node)
         if cone is not None:
             return cone
         up = self._up
-        # follow the single way up while there is one (other parents must be dead ends)
-        top, seen = node, {node}
-        while True:
-            climbing = [m for m, _ in up[top] if up[m]]
-            if len(climbing) != 1 or climbing[0] in seen:
-                break
-            top = climbing[0]
-            seen.add(top)
+        top = self._chain_top(node)
         if top == node or not up[top]:
             cone = _Cone(self._search(node)[0])
         else:
@@ -275,30 +309,63 @@ class Router:
     def path(self, src: str, dst: str) -> list[str]:
         if src == dst:
             return [src]
-        key = f"{src}>{dst}"
         if self.tiered:
             up, down = self._cone(src), self._cone(dst)
+            d = self._number(dst, down)
             tops = self._common_tops(up, down)
             if tops:
-                top = _pick(tops, key, 0)
-                climb = self._walk(up, top, key, 1)
-                descend = self._walk(down, top, key, 2)
+                choices = _Choices(d, [len(tops)] + self._climb_counts(up, tops[0]))
+                top = choices.climb(tops)
+                climb = self._walk(up, top, choices.climb)
+                descend = self._walk(down, top, choices.descend)
                 return climb[::-1] + descend[1:]
-        return self._bfs_path(src, dst, key)
+        return self._bfs_path(src, dst, self._gpu_number(dst))
+
+    def _gpu_number(self, gpu: str) -> int:
+        at = self.g._node[gpu]
+        return at.get("node", 0) * 1024 + at.get("local", 0)
+
+    def _number(self, gpu: str, cone: _Cone) -> int:
+        """The destination's number for ECMP, in tree order: the GPUs below its first branching
+        switch (its leaf), numbered in (server, index) order, after the leaves whose first GPU
+        comes before. GPUs of two rails of the same servers then differ by a multiple of the
+        leaf's size, so the leaf's uplink, picked by the lowest digit, is the same for both."""
+        top = cone.top if cone.base is not None else self._chain_top(gpu)
+        if top == gpu or not self._up[top]:
+            return self._gpu_number(gpu)
+        leaf = self._leaves.get(top)
+        if leaf is None:
+            below = sorted(self.below(top), key=self._gpu_number)
+            leaf = self._leaves[top] = (self._gpu_number(below[0]) * len(below), {g: i for i, g in enumerate(below)})
+        first, position = leaf
+        return first + position[gpu]
 
     @staticmethod
-    def _walk(cone: _Cone, top: str, key: str, salt: int) -> list[str]:
-        """From `top` back down to the cone's origin, choosing among parents by hash."""
+    def _climb_counts(cone: _Cone, top: str) -> list[int]:
+        """How many options each choice of the climb from `top` down to the source has (taking
+        the first option at each: the climbs of a Clos all branch alike)."""
+        counts, node = [], top
+        while parents := cone.parents(node):
+            if len(parents) > 1:
+                counts.append(len(parents))
+            node = parents[0]
+        return counts
+
+    @staticmethod
+    def _walk(cone: _Cone, top: str, choose) -> list[str]:
+        """From `top` back down to the cone's origin, `choose` picking among parents."""
         out = [top]
         node = top
         while True:
             parents = cone.parents(node)
             if not parents:
                 return out
-            node = _pick(parents, key, salt * 1000 + len(out))
+            node = choose(parents)
             out.append(node)
 
-    def _bfs_path(self, src: str, dst: str, key: str) -> list[str]:
+    def _bfs_path(self, src: str, dst: str, d: int) -> list[str]:
+        """A shortest widest path, traced back from `dst`: each choice among equal predecessors
+        takes digit after digit of the destination's number `d`."""
         g = self.g
         dist = {src: 0}
         width = {src: float("inf")}
@@ -323,9 +390,11 @@ class Router:
         if dst not in dist:
             raise ConfigError("topology", f"{src} -> {dst}", reason="no route between these GPUs",
                               accepted="a connected topology")
-        out = [dst]
+        out, below = [dst], 1
         while out[-1] != src:
-            out.append(_pick(preds[out[-1]], key, len(out)))
+            options = preds[out[-1]]
+            out.append(options[(d // below) % len(options)])
+            below *= len(options)
         return out[::-1]
 
 

@@ -117,8 +117,10 @@ def _uplinks(g: nx.Graph, lower: list[str], upper: list[str], cable: float, over
     """Each lower switch gets ceil(downlink bandwidth / cable / oversubscription) cables to the
     upper ones, spread evenly, parallel cables aggregated; all lower switches use the same first
     uppers."""
+    nodes = g._node  # NetworkX's own dicts: its views cost more than the sum
     for sw in lower:
-        down = sum(g.edges[sw, m]["bandwidth"] for m in g.neighbors(sw) if g.nodes[m]["tier"] < g.nodes[sw]["tier"])
+        t = nodes[sw]["tier"]
+        down = sum(d["bandwidth"] for m, d in g._adj[sw].items() if nodes[m]["tier"] < t)
         cables = max(1, math.ceil(down / cable / oversubscription - 1e-9))
         reach = min(len(upper), cables)
         for k in range(reach):

@@ -287,19 +287,22 @@ class Router:
         """Whether one node of the top tier lies above every GPU: then every two GPUs share an
         ancestor and every path is an up-down one."""
         if self._rooted is None:
-            tier = self.tier
+            tier, adj = self.tier, self.g._adj
             top = min(tier, key=lambda n: (-tier[n], n)) if tier else None  # builders wire the first ones
             seen, todo = {top}, [top]
+            graded = True  # every link joins adjacent tiers: a climb's length is the tier it reaches
             while todo:  # descend from the top node
                 n = todo.pop()
                 t = tier[n]
-                for m in self.g._adj[n]:
-                    if tier[m] < t and m not in seen:
+                for m in adj[n]:
+                    tm = tier[m]
+                    if tm < t and m not in seen:
                         seen.add(m)
                         todo.append(m)
-            self._rooted = top is not None and all(n in seen for n, k in self.g.nodes(data="kind") if k == "gpu")
-            # every link joins adjacent tiers: a climb's length is the tier it reaches
-            self.graded = all(abs(tier[a] - tier[b]) == 1 for a, nbrs in self.g._adj.items() for b in nbrs)
+                    graded = graded and (tm - t == 1 or t - tm == 1)
+            self._rooted = top is not None and all(n in seen for n, d in self.g._node.items() if d["kind"] == "gpu")
+            # links among nodes the descent did not reach (other top-tier switches) count too
+            self.graded = graded and all(abs(tier[a] - tier[b]) == 1 for a in tier if a not in seen for b in adj[a])
         return self._rooted
 
     def crossing(self, links: list[tuple[str, str]]) -> "Crossing":

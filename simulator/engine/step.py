@@ -255,7 +255,8 @@ class StepSimulation:
         if slot is None:
             slot = self._pending[(id(key), n)] = [0, self.env.event(), None, arrival]
         slot[0] += 1
-        slot[3] = max(slot[3], arrival)
+        if arrival > slot[3]:
+            slot[3] = arrival
         if slot[0] == expected:
             del self._pending[(id(key), n)]
             launch = slot[2] = slot[3]
@@ -362,6 +363,8 @@ class StepSimulation:
         env = self.env
         record = self.records.append
         busy, timing, run_closed = self._busy, self._timing, self._run_closed
+        durations, slow = self._durations, self.slowdown.get(rank, 1.0)
+        collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         i, n = 0, len(instructions)
         while i < n:
@@ -376,16 +379,25 @@ class StepSimulation:
                 # run's end time). The same sums, in the same order, as one event per instruction.
                 t, j = start, i - 1
                 while how == ALONE:
-                    t = run_closed(rank, instructions[j], t, b)
+                    step = instructions[j]
+                    if type(step) is Compute:  # run_closed's compute case, inlined: the hottest loop
+                        d = durations.get(id(step.ops))
+                        end = t + (self._duration(step.ops) if d is None else d) * slow
+                        record((rank, "compute", step.name, step.phase, step.mb, step.layer, t, end, 0.0))
+                        b[COMPUTE_CATEGORY.get(step.phase, "compute")] += end - t
+                        t = end
+                    else:
+                        t = run_closed(rank, step, t, b)
                     j += 1
                     if j == n:
                         break
-                    how = timing(rank, instructions[j])
+                    step = instructions[j]
+                    how = ALONE if type(step) is Compute else timing(rank, step)
                 if how == JOIN:
                     ins, i = instructions[j], j + 1
-                    done, slot = self._collective(rank, ins, arrival=t)
+                    done, slot = collective(rank, ins, t)
                     yield done
-                    self._end_collective(rank, ins, t, slot, b)
+                    end_collective(rank, ins, t, slot, b)
                     continue
                 i = j
                 yield env.at(t)

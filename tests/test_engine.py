@@ -160,7 +160,7 @@ def test_runs_of_closed_form_instructions_time_as_one_event_each_would(over, mon
     give the records, breakdown and iteration time of one event per instruction, bit for bit."""
     from simulator.engine import StepSimulation
     folded = simulate(small_gpt(**over))
-    monkeypatch.setattr(StepSimulation, "_timing", lambda self, rank, ins: 0)
+    monkeypatch.setattr(StepSimulation, "timed_runs", False)
     stepwise = simulate(small_gpt(**over))
     assert folded.iteration_time == stepwise.iteration_time
     assert folded.summary["breakdown_s"] == stepwise.summary["breakdown_s"]

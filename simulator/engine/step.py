@@ -81,6 +81,7 @@ class StepResult:
 
 
 class StepSimulation:
+    timed_runs = True  # time runs of instructions nothing can delay without events (False: one event each)
     def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
                  algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = "",
                  overlap_slowdown: float = 1.0):
@@ -363,7 +364,7 @@ class StepSimulation:
         env = self.env
         record = self.records.append
         busy, timing, run_closed = self._busy, self._timing, self._run_closed
-        durations, slow = self._durations, self.slowdown.get(rank, 1.0)
+        durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         i, n = 0, len(instructions)
@@ -372,7 +373,7 @@ class StepSimulation:
             i += 1
             start = env.now
             kind = type(ins)
-            how = 0 if busy.get(rank) else timing(rank, ins)
+            how = 0 if busy.get(rank) or not timed_runs else (ALONE if kind is Compute else timing(rank, ins))
             if how:
                 # a run of instructions nothing else can delay, timed here: one event at its end,
                 # or none when it ends at a collective timed on joining (the rank joins it at the

@@ -306,12 +306,9 @@ class StepSimulation:
         self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
 
     # -- the rank process ----------------------------------------------------------------------
-    def _compute_time(self, rank: int, ins: Compute) -> float:
-        return self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
-
     def _compute(self, rank: int, ins: Compute, b: dict):
         start = self.env.now
-        d = self._compute_time(rank, ins)
+        d = self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
         if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
             d *= self.overlap_slowdown
         yield self.env.timeout(d)
@@ -337,13 +334,9 @@ class StepSimulation:
             self._timings[(id(key), ins.op, ins.nbytes)] = timing
         return timing
 
-    def _run_closed(self, rank: int, ins, t: float, b: dict) -> float:
-        """Account for an instruction timed ALONE started at `t`; return its end time."""
-        if type(ins) is Compute:
-            end = t + self._compute_time(rank, ins)
-            self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, t, end, 0.0))
-            b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += end - t
-            return end
+    def _close_collective(self, rank: int, ins: Collective, t: float, b: dict) -> float:
+        """Account for a collective timed ALONE started at `t`; return its end time (compute
+        timed alone is accounted for in run_rank's loop)."""
         key = self._groups[rank][ins.comm]
         self._seq[(rank, ins.comm)] = self._seq.get((rank, ins.comm), 0) + 1
         end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
@@ -363,7 +356,7 @@ class StepSimulation:
     def run_rank(self, rank: int, instructions):
         env = self.env
         record = self.records.append
-        busy, timing, run_closed = self._busy, self._timing, self._run_closed
+        busy, timing, close_collective = self._busy, self._timing, self._close_collective
         durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
@@ -381,14 +374,14 @@ class StepSimulation:
                 t, j = start, i - 1
                 while how == ALONE:
                     step = instructions[j]
-                    if type(step) is Compute:  # run_closed's compute case, inlined: the hottest loop
+                    if type(step) is Compute:  # the hottest loop: kept inline
                         d = durations.get(id(step.ops))
                         end = t + (self._duration(step.ops) if d is None else d) * slow
                         record((rank, "compute", step.name, step.phase, step.mb, step.layer, t, end, 0.0))
                         b[COMPUTE_CATEGORY.get(step.phase, "compute")] += end - t
                         t = end
                     else:
-                        t = run_closed(rank, step, t, b)
+                        t = close_collective(rank, step, t, b)
                     j += 1
                     if j == n:
                         break

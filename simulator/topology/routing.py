@@ -116,7 +116,8 @@ class Router:
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
         self._by_gpu: dict[frozenset, dict] = {}
-        self._leaves: dict[str, tuple] = {}         # switch -> (number of its first GPU, GPU -> position)
+        self._leaves: dict[str, tuple] = {}
+        self._chain_tops: dict[str, str] = {}         # switch -> (number of its first GPU, GPU -> position)
         self.graded = False
 
     def _width(self, a: str, b: str) -> float:
@@ -160,15 +161,13 @@ class Router:
 
     def _chain_top(self, node: str) -> str:
         """The first node above `node` with several ways up (or none): follow the single way up
-        while there is one (other parents being dead ends)."""
-        up = self._up
-        top, seen = node, {node}
-        while True:
-            climbing = [m for m, _ in up[top] if up[m]]
-            if len(climbing) != 1 or climbing[0] in seen:
-                return top
-            top = climbing[0]
-            seen.add(top)
+        while there is one (other parents being dead ends). Climbs go up the tiers, so this ends."""
+        top = self._chain_tops.get(node)
+        if top is None:
+            up = self._up
+            climbing = [m for m, _ in up[node] if up[m]]
+            top = self._chain_tops[node] = self._chain_top(climbing[0]) if len(climbing) == 1 else node
+        return top
 
     def _cone(self, node: str) -> _Cone:
         cone = self._cones.get(node)

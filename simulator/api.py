@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import networkx as nx
 import pandas as pd
 import simpy
 
@@ -91,7 +92,7 @@ def load_system(source: str | Path | dict) -> SystemConfig:
     return system
 
 
-def load_graph(source: str | Path) -> "nx.Graph":
+def load_graph(source: str | Path) -> nx.Graph:
     """The network of a scenario or system file (built), or a topology file (read): whatever
     `source` holds, judged by its suffix and keys."""
     from .config.loader import read_mapping

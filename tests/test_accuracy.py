@@ -4,8 +4,6 @@ import csv
 import statistics
 import sys
 
-import pytest
-
 from simulator import simulate
 
 from .conftest import ROOT

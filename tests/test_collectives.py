@@ -6,7 +6,7 @@ import pytest
 from simulator.api import bench_collective, load_system
 from simulator.config import ConfigError
 from simulator.hardware import load_accelerator, load_calibration
-from simulator.network.collectives import _double_tree, flows, ring_orders
+from simulator.network.collectives import _double_tree, ring_orders
 
 from .conftest import SCENARIOS
 

@@ -74,7 +74,6 @@ def test_impossible_moe_plans_are_named(change, text):
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
 def test_every_shipped_model_config_runs(path):
     """Each model in scenarios/models runs (at 4 layers, one DGX H100 server)."""
-    sc = load_scenario(path.parent.parent / "gpt-1.3b-8xa100.yaml")
     data = {"model": {"hf_config": str(path), "num_hidden_layers": 4},
             "training": {"micro_batch_size": 1, "global_batch_size": 8, "seq_length": 1024,
                          "recompute_granularity": "full"},

@@ -3,7 +3,7 @@ import pytest
 from simulator import simulate
 from simulator.config import ConfigError, load_scenario
 from simulator.hardware import RooflinePredictor, load_accelerator, load_calibration
-from simulator.workload import compile_job, make_plan
+from simulator.workload import compile_job
 from simulator.workload.costs import Shape, attention_block, backward, mlp_block
 from simulator.workload.memory import layer_activation_bytes
 from simulator.workload.schedule import SCHEDULES, peak_in_flight, schedule

@@ -25,7 +25,7 @@ import simpy
 
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..workload import Collective, Compute, Job, Recv, Send, Wait
+from ..workload import Collective, Compute, Job, Send, Wait
 
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
 # not reached the same point yet (a receive before the send started, a collective before the

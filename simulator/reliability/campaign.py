@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ..config import ConfigError, Scenario
+from ..config import Scenario
 from .checkpoint import CheckpointCost, checkpoint_cost, daly_interval, young_interval
 from .failure_model import DAY, FailureModel, load_failure_model
 from .health import Health, StepTimes

@@ -212,3 +212,16 @@ def test_a_batch_off_the_line_is_simulated_whole(monkeypatch):
     r = simulate(sc)
     assert r.summary["simulation"]["extrapolated_from_microbatches"] is None
     assert len(r.tables["ops"]) > 0
+
+
+@pytest.mark.parametrize("topology", [
+    {"builder": "torus", "torus_dims": [4, 4]},
+    {"builder": "dragonfly", "routers_per_group": 2, "nodes_per_router": 1},
+])
+def test_fabrics_without_tiers_run_every_rank(topology):
+    """On a torus or a dragonfly shortest paths can load identical groups differently, so
+    symmetric mode simulates every rank and says so."""
+    gpus = 1 if topology["builder"] == "torus" else 2
+    r = simulate(small_gpt(system={"num_nodes": 16 // gpus, "gpus_per_node": gpus, "topology": topology}))
+    assert r.summary["simulation"]["mode"] == "full"
+    assert r.summary["simulation"]["simulated_ranks"] == 16

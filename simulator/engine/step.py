@@ -165,7 +165,11 @@ class StepSimulation:
 
     def _symmetric(self) -> bool:
         """Whether, within each stage, every group of a kind spreads over servers alike (and every
-        pipeline neighbour is equally near), so that one representative stands for all."""
+        pipeline neighbour is equally near), so that one representative stands for all. Only on
+        a tiered fabric: there ECMP by destination in tree order routes identical groups alike;
+        on tori, dragonflies and untiered files the shortest paths of two groups can differ."""
+        if not self.cluster.router.tiered:
+            return False
         plan, server = self.plan, self.cluster.node_of
         kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
         peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}

@@ -87,6 +87,11 @@ def test_save_and_load_round_trip(tmp_path):
     (lambda d: d["edges"][0].update(bandwidth=-1), "bandwidth"),
     (lambda d: d["edges"][0].update(kind="copper"), ".kind"),
     (lambda d: d["nodes"][0].update(kind="toaster"), ".kind"),
+    (lambda d: d["edges"][0].update(bandwidth=float("nan")), "bandwidth"),
+    (lambda d: d["edges"][0].update(bandwidth=1e308), "up to 1e15"),
+    (lambda d: d["nodes"][0].update(tier="top"), ".tier"),
+    (lambda d: d["nodes"][0].update(tier=-1), ".tier"),
+    (lambda d: d["edges"][0].update(target=d["edges"][0]["source"]), "to itself"),
 ])
 def test_bad_topology_files_are_named(tmp_path, corrupt, text):
     """A topology file with a bad attribute gives a ConfigError naming the file and the element."""
@@ -98,6 +103,37 @@ def test_bad_topology_files_are_named(tmp_path, corrupt, text):
     with pytest.raises(ConfigError) as exc:
         load_topology(p)
     assert str(p) in str(exc.value) and text in str(exc.value)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("t.json", "[1, 2, 3]"),                                     # not an object
+    ("t.json", "[" * 100_000 + "]" * 100_000),                   # nested past the parser's depth
+    ("t.graphml", "<graphml><graph><node id='a'></graph>"),      # malformed XML
+    ("t.yaml", "topology: [Ring\nnpus_count: {"),                # malformed YAML
+    ("t.yaml", "!!python/object:os.system {}"),                  # a tag that must not run
+])
+def test_unreadable_topology_files_are_named(tmp_path, name, text):
+    """Whatever a topology file holds, reading it ends in one line naming the file."""
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_topology(p)
+    message = str(exc.value)
+    assert str(p) in message and "\n" not in message and len(message) < 1200
+
+
+def test_error_messages_are_one_bounded_line():
+    """A value nested thousands deep, an integer of thousands of digits or megabytes of text
+    shows as one short line; a newline in a field name is escaped."""
+    deep: list = []
+    inner = deep
+    for _ in range(5000):
+        inner.append([])
+        inner = inner[0]
+    for value in (deep, 10**5000, "x" * 10**6):
+        message = str(ConfigError("model.hidden_size", value, "a positive integer"))
+        assert "\n" not in message and len(message) < 500
+    assert str(ConfigError("a\nb", 1, "c")).startswith("a\\nb: got 1")
 
 
 def test_not_json_topology(tmp_path):

@@ -2,6 +2,33 @@
 
 from __future__ import annotations
 
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 6
+MESSAGE_PART_LIMIT = 300  # characters of a field, value or reason shown in a message
+
+
+def one_line(text: str, limit: int = MESSAGE_PART_LIMIT) -> str:
+    """`text` on one line (control characters escaped), cut to `limit` characters."""
+    if len(text) > 4 * limit:
+        text = text[:4 * limit]
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def shown(value: object) -> str:
+    """A bounded, escaped repr of a user's value: never more than a line, whatever it holds
+    (nesting thousands deep, integers of thousands of digits, megabytes of text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError, OverflowError, MemoryError):
+        text = f"<a {type(value).__name__}>"
+    return one_line(text)
+
 
 class ConfigError(ValueError):
     """A user input (scenario, topology file, CLI flag) is wrong.
@@ -15,12 +42,12 @@ class ConfigError(ValueError):
         self.value = value
         self.accepted = accepted
         self.reason = reason
-        parts = [reason] if reason else []
+        parts = [one_line(reason, 4 * MESSAGE_PART_LIMIT)] if reason else []
         if value is not None or not reason:
-            parts.append(f"got {value!r}")
+            parts.append(f"got {shown(value)}")
         if accepted:
-            parts.append(f"accepted: {accepted}")
-        super().__init__(f"{field}: " + "; ".join(parts))
+            parts.append(f"accepted: {one_line(accepted, 4 * MESSAGE_PART_LIMIT)}")
+        super().__init__(f"{one_line(str(field))}: " + "; ".join(parts))
 
 
 class DoesNotFitError(ConfigError):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import networkx as nx
+import yaml
 
 from ..config import ConfigError, parse_quantity
+from ..config.errors import one_line
+
+MAX_BANDWIDTH = 1e15  # bytes/s (8 Pb/s): far above any link built; larger is a unit mistake
 
 NODE_KINDS = ("gpu", "nvswitch", "nic", "switch")
 LINK_KINDS = ("nvlink", "pcie", "infiniband")
@@ -30,13 +35,21 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
         if d["kind"] == "gpu" and not (isinstance(d.get("node"), int) and isinstance(d.get("local"), int)):
             raise ConfigError(f"{where}: node {n!r}", {k: d.get(k) for k in ("node", "local")},
                               "GPU nodes with integer 'node' (server) and 'local' (index) attributes")
+        if "tier" in d and (isinstance(d["tier"], bool) or not isinstance(d["tier"], int) or d["tier"] < 0):
+            raise ConfigError(f"{where}: node {n!r}.tier", d["tier"],
+                              "a non-negative integer (0 for GPUs, higher for the switches above them)")
     for u, v, d in g.edges(data=True):
+        if u == v:
+            raise ConfigError(f"{where}: edge ({u!r}, {v!r})", reason="a link from a node to itself",
+                              accepted="links between two different nodes")
         bw = d.get("bandwidth")
         field = f"{where}: edge ({u!r}, {v!r}).bandwidth"
         if isinstance(bw, str):  # a rate with its unit, as in scenarios
             bw = d["bandwidth"] = parse_quantity(bw, "bandwidth", field)
-        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or bw <= 0:
-            raise ConfigError(field, bw, "a positive number of bytes/s, or a rate such as '400 Gb/s'")
+        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw <= MAX_BANDWIDTH:
+            raise ConfigError(field, bw, "a positive number of bytes/s up to 1e15 (8 Pb/s), "
+                                         "or a rate such as '400 Gb/s'")
+        d["bandwidth"] = float(bw)
         if d.get("kind") not in LINK_KINDS:
             raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
         if "latency" in d:
@@ -69,10 +82,11 @@ def load_topology(path: str | Path) -> nx.Graph:
             g = astra_sim_network(path)
         else:
             raise ConfigError(where, suffix, ".json (node-link), .graphml, .yaml (ASTRA-sim network)")
-    except (json.JSONDecodeError, KeyError, TypeError, nx.NetworkXError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(where, reason=f"cannot read a graph ({exc})",
+    except ConfigError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, nx.NetworkXError,
+            ElementTree.ParseError, yaml.YAMLError) as exc:  # every way a malformed file can fail to parse
+        raise ConfigError(where, reason=f"cannot read a graph ({type(exc).__name__}: {one_line(str(exc), 200)})",
                           accepted="NetworkX node-link JSON with edges='edges' (see `clustersim topology --export`), "
                                    "GraphML, or an ASTRA-sim network YAML") from None
     return check_topology(g, where)

@@ -126,3 +126,20 @@ def test_zero_rates_in_an_accelerator_file_are_refused(tmp_path, field, value):
     data[field] = value
     with pytest.raises(ConfigError, match=f"accelerator z.yaml.{field}"):
         parse_accelerator(yaml.safe_load(yaml.safe_dump(data)), "accelerator z.yaml")
+
+
+@pytest.mark.parametrize("over,field,limit", [
+    ({"training": {"global_batch_size": 2**63}}, "training.global_batch_size", "16,777,216"),
+    ({"model": {"num_hidden_layers": 2**31}}, "model.num_hidden_layers", "10,000"),
+    ({"system": {"num_nodes": 2, "gpus_per_node": 4, "topology": {"spines": 2**64 + 1}}},
+     "topology.spines", "65,536"),
+    ({"training": {"seq_length": 10**400}}, "training.seq_length", "16,777,216"),
+    ({"system": {"num_nodes": 1_048_576, "gpus_per_node": 1024}}, "system.num_nodes", "4,194,304"),
+])
+def test_counts_have_upper_bounds_named_in_the_message(over, field, limit):
+    """Counts far beyond any real model or cluster are refused before anything is built, with the
+    limit in a one-line message (they used to exhaust memory or hang)."""
+    with pytest.raises(ConfigError) as exc:
+        simulate(small_gpt(**over))
+    message = str(exc.value)
+    assert field in message and limit in message and "\n" not in message and len(message) < 400

@@ -12,6 +12,15 @@ from .errors import ConfigError
 from .reliability import ReliabilityConfig
 from .strict import option
 
+# Upper bounds on counts, far above any model or cluster built (so that no value makes the
+# simulator exhaust memory or time building per-layer, per-micro-batch or per-switch structures):
+LAYERS = 10_000            # layers, and layer-indexed counts
+COUNT = 65_536             # heads, experts, switches of one tier, micro-batch size
+WIDTH = 16_777_216         # widths, vocabulary, tokens per sequence, sequences per batch (2^24)
+RANKS = 1_048_576          # parallel degrees and servers (2^20)
+PER_SERVER = 1_024         # accelerators or NICs in one server
+MAX_GPUS = 4_194_304       # accelerators in one system (2^22; 32 times the largest cluster built)
+
 PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish",
                "swiglu")
@@ -26,11 +35,11 @@ class LayerSpec:
     """One layer of a generic sequential model (a Keras Sequential, say)."""
 
     type: str = option(choices=LAYER_TYPES, doc="What the layer is.")
-    units: int | None = option(None, minimum=1, doc="dense: output features (of the last dimension).")
-    filters: int | None = option(None, minimum=1, doc="conv2d: output channels ('same' padding).")
-    kernel_size: int = option(3, minimum=1, doc="conv2d: square kernel side.")
-    stride: int = option(1, minimum=1, doc="conv2d: stride.")
-    pool_size: int = option(2, minimum=1, doc="pool: window side (and stride).")
+    units: int | None = option(None, minimum=1, maximum=WIDTH, doc="dense: output features (of the last dimension).")
+    filters: int | None = option(None, minimum=1, maximum=WIDTH, doc="conv2d: output channels ('same' padding).")
+    kernel_size: int = option(3, minimum=1, maximum=COUNT, doc="conv2d: square kernel side.")
+    stride: int = option(1, minimum=1, maximum=COUNT, doc="conv2d: stride.")
+    pool_size: int = option(2, minimum=1, maximum=COUNT, doc="pool: window side (and stride).")
     activation: str | None = option(None, doc="dense/conv2d: an activation applied after (one elementwise pass).")
 
     def check(self, path: str) -> None:
@@ -45,30 +54,30 @@ class ModelConfig:
     """A decoder-only transformer, described by its Hugging Face config.json fields, or a generic
     sequential stack of layers (`input_shape` and `layers`)."""
 
-    hidden_size: int | None = option(None, minimum=1, doc="Model width h.")
-    num_hidden_layers: int | None = option(None, minimum=1, doc="Number of transformer layers L.")
-    num_attention_heads: int | None = option(None, minimum=1, doc="Query heads a.")
-    vocab_size: int | None = option(None, minimum=1, doc="Vocabulary size V (padded as Megatron does: to a "
+    hidden_size: int | None = option(None, minimum=1, maximum=WIDTH, doc="Model width h.")
+    num_hidden_layers: int | None = option(None, minimum=1, maximum=LAYERS, doc="Number of transformer layers L.")
+    num_attention_heads: int | None = option(None, minimum=1, maximum=COUNT, doc="Query heads a.")
+    vocab_size: int | None = option(None, minimum=1, maximum=WIDTH, doc="Vocabulary size V (padded as Megatron does: to a "
                                                          "multiple of 128 x TP).")
-    input_shape: tuple[int, ...] | None = option(None, minimum=1, doc="Sequential model: one sample's shape, "
+    input_shape: tuple[int, ...] | None = option(None, minimum=1, maximum=WIDTH, doc="Sequential model: one sample's shape, "
                                                                       "[features] or [height, width, channels].")
     layers: tuple[LayerSpec, ...] | None = option(None, doc="Sequential model: its layers, in order.")
-    num_key_value_heads: int | None = option(None, minimum=1, doc="Key/value heads (GQA); default: num_attention_heads.")
-    intermediate_size: int | None = option(None, minimum=1, doc="MLP hidden size; default 4 x hidden_size.")
-    head_dim: int | None = option(None, minimum=1, doc="Per-head size; default hidden_size / num_attention_heads.")
+    num_key_value_heads: int | None = option(None, minimum=1, maximum=COUNT, doc="Key/value heads (GQA); default: num_attention_heads.")
+    intermediate_size: int | None = option(None, minimum=1, maximum=WIDTH, doc="MLP hidden size; default 4 x hidden_size.")
+    head_dim: int | None = option(None, minimum=1, maximum=COUNT, doc="Per-head size; default hidden_size / num_attention_heads.")
     hidden_act: str = option("gelu", choices=ACTIVATIONS,
                              doc="MLP activation; 'silu'/'swiglu' mean a gated MLP (three weight matrices).")
     tie_word_embeddings: bool = option(True, doc="Input embedding and LM head share weights.")
-    max_position_embeddings: int | None = option(None, minimum=1, doc="Informational; not used for cost.")
-    num_experts: int | None = option(None, minimum=1, doc="Routed experts per MoE layer (Mixtral "
+    max_position_embeddings: int | None = option(None, minimum=1, maximum=2**31, doc="Informational; not used for cost.")
+    num_experts: int | None = option(None, minimum=1, maximum=COUNT, doc="Routed experts per MoE layer (Mixtral "
                                      "num_local_experts, DeepSeek n_routed_experts); unset: dense model.")
-    num_experts_per_tok: int = option(2, minimum=1, doc="Experts each token is routed to (top-k).")
-    moe_intermediate_size: int | None = option(None, minimum=1, doc="Width of one expert; default intermediate_size.")
-    shared_expert_intermediate_size: int | None = option(None, minimum=1, doc="Total width of the shared experts "
+    num_experts_per_tok: int = option(2, minimum=1, maximum=COUNT, doc="Experts each token is routed to (top-k).")
+    moe_intermediate_size: int | None = option(None, minimum=1, maximum=WIDTH, doc="Width of one expert; default intermediate_size.")
+    shared_expert_intermediate_size: int | None = option(None, minimum=1, maximum=WIDTH, doc="Total width of the shared experts "
                                                          "every token passes (Qwen-MoE).")
-    n_shared_experts: int | None = option(None, minimum=0, doc="DeepSeek: shared experts of moe_intermediate_size each.")
-    first_k_dense_replace: int = option(0, minimum=0, doc="DeepSeek: the first k layers keep a dense MLP.")
-    moe_layer_freq: int = option(1, minimum=1, doc="Every n-th layer after the dense ones is an MoE layer.")
+    n_shared_experts: int | None = option(None, minimum=0, maximum=COUNT, doc="DeepSeek: shared experts of moe_intermediate_size each.")
+    first_k_dense_replace: int = option(0, minimum=0, maximum=LAYERS, doc="DeepSeek: the first k layers keep a dense MLP.")
+    moe_layer_freq: int = option(1, minimum=1, maximum=LAYERS, doc="Every n-th layer after the dense ones is an MoE layer.")
     model_type: str = option("gpt", doc="Informational (e.g. 'gpt2', 'llama').")
     name: str = option("model", doc="A label for reports.")
 
@@ -129,9 +138,9 @@ class ModelConfig:
 class TrainingConfig:
     """One optimizer step: batch shape, numerics and activation recompute (Megatron names)."""
 
-    micro_batch_size: int = option(minimum=1, doc="Sequences per micro-batch per data-parallel rank.")
-    global_batch_size: int = option(minimum=1, doc="Sequences per optimizer step, all replicas together.")
-    seq_length: int | None = option(None, minimum=1, doc="Tokens per sequence (transformers; required there).")
+    micro_batch_size: int = option(minimum=1, maximum=COUNT, doc="Sequences per micro-batch per data-parallel rank.")
+    global_batch_size: int = option(minimum=1, maximum=WIDTH, doc="Sequences per optimizer step, all replicas together.")
+    seq_length: int | None = option(None, minimum=1, maximum=WIDTH, doc="Tokens per sequence (transformers; required there).")
     precision: str = option("bf16", choices=PRECISIONS, doc="Math precision of matmuls and activations.")
     recompute_granularity: str = option("none", choices=("none", "selective", "full"),
                                         doc="Activation recompute: none, selective (attention core), full (whole layer).")
@@ -150,14 +159,14 @@ class TrainingConfig:
 class ParallelismConfig:
     """How the job is split: Megatron sizes; data parallelism is what remains of the world."""
 
-    tensor_model_parallel_size: int = option(1, minimum=1, doc="TP degree t.")
-    pipeline_model_parallel_size: int = option(1, minimum=1, doc="PP degree p.")
-    context_parallel_size: int = option(1, minimum=1, doc="CP degree: each sequence split over this many ranks "
+    tensor_model_parallel_size: int = option(1, minimum=1, maximum=RANKS, doc="TP degree t.")
+    pipeline_model_parallel_size: int = option(1, minimum=1, maximum=RANKS, doc="PP degree p.")
+    context_parallel_size: int = option(1, minimum=1, maximum=RANKS, doc="CP degree: each sequence split over this many ranks "
                                                           "(ring attention).")
-    expert_model_parallel_size: int = option(1, minimum=1, doc="EP degree: experts split over this many "
+    expert_model_parallel_size: int = option(1, minimum=1, maximum=RANKS, doc="EP degree: experts split over this many "
                                                                "data-parallel ranks (Megatron order tp-cp-ep-dp-pp).")
     virtual_pipeline_model_parallel_size: int | None = option(
-        None, minimum=1, doc="Model chunks per pipeline stage (interleaved 1F1B); implies that schedule.")
+        None, minimum=1, maximum=LAYERS, doc="Model chunks per pipeline stage (interleaved 1F1B); implies that schedule.")
     pipeline_schedule: str = option("1f1b", choices=("1f1b", "gpipe", "interleaved_1f1b", "zero_bubble_h1"),
                                     doc="Order of forward/backward passes; see docs/scenarios.md.")
     sequence_parallel: bool = option(False, doc="Megatron sequence parallelism: norms and dropout split over "
@@ -170,9 +179,9 @@ class ParallelismConfig:
                                                   "(Megatron --overlap-grad-reduce).")
     overlap_param_gather: bool = option(False, doc="Distributed optimizer: gather updated parameters per bucket "
                                                    "while the next forward runs (Megatron --overlap-param-gather).")
-    ddp_bucket_size: int | None = option(None, minimum=1, doc="Parameters per gradient bucket; default "
+    ddp_bucket_size: int | None = option(None, minimum=1, maximum=2**40, doc="Parameters per gradient bucket; default "
                                                               "max(40M, 1M x data-parallel size) as Megatron.")
-    data_parallel_size: int | None = option(None, minimum=1,
+    data_parallel_size: int | None = option(None, minimum=1, maximum=RANKS,
                                             doc="Optional check: must equal world / (t x p) when given.")
 
 
@@ -185,27 +194,27 @@ class TopologyConfig:
                           doc="How to wire the servers; see the builder table.")
     file: str | None = option(None, doc="A topology file (.json node-link, .graphml, or ASTRA-sim .yaml); "
                                         "overrides builder.")
-    nics_per_node: int | None = option(None, minimum=1, doc="Rails; default gpus_per_node (one NIC per GPU).")
+    nics_per_node: int | None = option(None, minimum=1, maximum=PER_SERVER, doc="Rails; default gpus_per_node (one NIC per GPU).")
     nic_bandwidth: float = option(400e9 / 8, unit="bandwidth", minimum=1.0, doc="Per NIC, per direction; default 400 Gb/s.")
-    nodes_per_leaf: int = option(32, minimum=1, doc="Nodes under one leaf switch per rail (a scalable unit).")
-    spines: int = option(8, minimum=1, doc="Spine switches; leaf uplink bandwidth is spread evenly over them.")
+    nodes_per_leaf: int = option(32, minimum=1, maximum=COUNT, doc="Nodes under one leaf switch per rail (a scalable unit).")
+    spines: int = option(8, minimum=1, maximum=COUNT, doc="Spine switches; leaf uplink bandwidth is spread evenly over them.")
     oversubscription: float = option(1.0, minimum=1.0, doc="Leaf downlink : uplink bandwidth ratio.")
     scale_up_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                               doc="GPU to NVSwitch, per direction; default from the accelerator.")
     host_link_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                                doc="GPU to NIC (PCIe), per direction; default from the accelerator.")
     rail_optimized: bool = option(True, doc="three_tier_clos: NIC r of each server to rail r's leaf (else all to one leaf).")
-    nodes_per_pod: int = option(256, minimum=1, doc="three_tier_clos: servers per pod (leaves + their spines).")
-    core_switches: int = option(16, minimum=1, doc="three_tier_clos: core switches above the pods.")
+    nodes_per_pod: int = option(256, minimum=1, maximum=RANKS, doc="three_tier_clos: servers per pod (leaves + their spines).")
+    core_switches: int = option(16, minimum=1, maximum=COUNT, doc="three_tier_clos: core switches above the pods.")
     core_oversubscription: float = option(1.0, minimum=1.0,
                                           doc="three_tier_clos: spine downlink : uplink ratio (e.g. 7).")
-    torus_dims: tuple[int, ...] | None = option(None, minimum=1,
+    torus_dims: tuple[int, ...] | None = option(None, minimum=1, maximum=COUNT,
                                                 doc="torus: chips along each dimension, e.g. [4, 4, 4].")
     torus_link_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                                 doc="torus: per link and direction; default the accelerator's "
                                                     "scale-up bandwidth over 2 x dimensions.")
-    routers_per_group: int = option(8, minimum=1, doc="dragonfly: fully connected routers per group.")
-    nodes_per_router: int = option(4, minimum=1, doc="dragonfly: servers per router.")
+    routers_per_group: int = option(8, minimum=1, maximum=COUNT, doc="dragonfly: fully connected routers per group.")
+    nodes_per_router: int = option(4, minimum=1, maximum=COUNT, doc="dragonfly: servers per router.")
     global_bandwidth: float | None = option(None, unit="bandwidth", minimum=1.0,
                                             doc="dragonfly: each group-to-group link; default nic_bandwidth.")
 
@@ -215,13 +224,17 @@ class SystemConfig:
     """The hardware: which accelerator, how many nodes, and how they are wired."""
 
     accelerator: str = option(doc="A catalog name (see `clustersim catalog`) or a path to an accelerator YAML file.")
-    num_nodes: int = option(minimum=1, doc="Servers in the job.")
-    gpus_per_node: int = option(8, minimum=1, doc="Accelerators per server.")
+    num_nodes: int = option(minimum=1, maximum=RANKS, doc="Servers in the job.")
+    gpus_per_node: int = option(8, minimum=1, maximum=PER_SERVER, doc="Accelerators per server.")
     topology: TopologyConfig = option(TopologyConfig(), doc="Network; see the topology table.")
     collective_algorithms: dict[str, str] = option({}, doc="Force an algorithm per collective, e.g. "
                                                           "{all_reduce: ring}; 'auto' (default) chooses by cost.")
 
     def check(self, path: str) -> None:
+        if self.num_nodes * self.gpus_per_node > MAX_GPUS:
+            raise ConfigError(f"{path}.num_nodes", self.num_nodes,
+                              f"at most {MAX_GPUS:,} GPUs in all (num_nodes x gpus_per_node; here "
+                              f"{self.num_nodes:,} x {self.gpus_per_node})")
         t = self.topology
         if t.builder == "torus" and t.file is None:
             if not t.torus_dims:
@@ -245,7 +258,7 @@ class SimulationConfig:
 
     mode: str = option("symmetric", choices=("symmetric", "full"),
                        doc="symmetric: one representative per pipeline stage; full: every rank.")
-    seed: int = option(0, minimum=0, doc="Seed for every random stream.")
+    seed: int = option(0, minimum=0, maximum=2**63 - 1, doc="Seed for every random stream.")
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,9 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
         raise ConfigError(path, value, "one of " + ", ".join(repr(c) for c in choices))
     lo, hi = meta.get("minimum"), meta.get("maximum")
     if lo is not None and out < lo:
-        raise ConfigError(path, value, f"a value >= {lo}")
+        raise ConfigError(path, value, f"a value >= {lo:,}")
     if hi is not None and out > hi:
-        raise ConfigError(path, value, f"a value <= {hi}")
+        raise ConfigError(path, value, f"a value <= {hi:,}")
     return out
 
 

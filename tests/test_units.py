@@ -38,3 +38,10 @@ def test_rejects_bad_quantities_naming_field_and_units(value, kind):
     assert "system.topology.nic_bandwidth" in msg
     assert repr(value) in msg
     assert "such as" in msg
+
+
+def test_a_long_quantity_is_refused_at_once():
+    """A quantity string of 200,000 characters is refused by its length, before the pattern
+    (whose backtracking grows with the square of the length) runs over it."""
+    with pytest.raises(ConfigError, match="at most 64 characters"):
+        parse_quantity("1 " + " " * 100_000 + "x" + " " * 100_000 + "y", "bandwidth", "nic_bandwidth")

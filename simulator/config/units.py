@@ -17,6 +17,7 @@ _BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0
 _TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0,
          "d": 86400.0, "day": 86400.0, "days": 86400.0, "week": 604800.0, "weeks": 604800.0}
 
+MAX_QUANTITY_TEXT = 64  # characters: '1.5e12 FLOP/s' needs 13
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 
 KINDS = {
@@ -55,6 +56,8 @@ def parse_quantity(value: object, kind: str, field: str) -> float:
     """Return `value` (a string with a unit) in SI units of `kind`; ConfigError otherwise."""
     if isinstance(value, bool) or not isinstance(value, str):
         raise ConfigError(field, value, KINDS[kind] + " (a string with its unit)")
+    if len(value) > MAX_QUANTITY_TEXT:  # also keeps the pattern below linear in practice
+        raise ConfigError(field, value, KINDS[kind] + f" (at most {MAX_QUANTITY_TEXT} characters)")
     m = _NUMBER.match(value)
     scale = _scale(m.group(2), kind) if m else None
     if m is None or scale is None:

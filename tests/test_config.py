@@ -143,3 +143,29 @@ def test_counts_have_upper_bounds_named_in_the_message(over, field, limit):
         simulate(small_gpt(**over))
     message = str(exc.value)
     assert field in message and limit in message and "\n" not in message and len(message) < 400
+
+
+def test_a_malformed_referenced_file_is_named_without_its_content(tmp_path):
+    """A model config that is not YAML is named with the place it goes wrong, never its text."""
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("user: me\npassword: [hunter2\n")
+    with pytest.raises(ConfigError) as exc:
+        load_scenario({**small_gpt(), "model": {"hf_config": str(secret)}})
+    message = str(exc.value)
+    assert str(secret) in message and "line" in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda d: d, "file not found"),                                           # a directory
+    (lambda d: (d / "big.yaml").write_bytes(b"#" * (16 * 2**20 + 1)) and d / "big.yaml", "too large"),
+])
+def test_unreadable_or_oversized_files_are_refused(tmp_path, make, reason):
+    with pytest.raises(ConfigError, match=reason):
+        load_scenario({**small_gpt(), "model": {"hf_config": str(make(tmp_path))}})
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/tmp/evil", "H100-SXM/../A100-80GB", "x" * 5000])
+def test_accelerator_names_are_catalog_names_or_file_paths(name):
+    """A name that is not in the catalog is never turned into a path into (or out of) it."""
+    with pytest.raises(ConfigError, match="scenario.system.accelerator"):
+        simulate(small_gpt(system={"accelerator": name, "num_nodes": 1, "gpus_per_node": 8}))

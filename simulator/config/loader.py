@@ -28,20 +28,44 @@ HF_ALIASES = {
 }
 
 
+MAX_FILE_BYTES = 16 * 2**20  # scenario, model, accelerator and system files are a few KB
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
+
+
 def read_mapping(path: Path, field: str) -> dict:
-    """Parse a YAML or JSON file into a mapping; a missing or malformed file is a ConfigError."""
-    if not path.is_file():
-        raise ConfigError(field, str(path), reason="file not found", accepted="an existing file path")
+    """Parse a YAML or JSON file into a mapping; a missing, unreadable, oversized or malformed
+    file is a ConfigError. Messages give where the file is wrong, never its content."""
     try:
-        text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(field, str(path), reason=f"cannot parse file ({exc})".replace("\n", " "),
+        if not path.is_file():
+            raise ConfigError(field, str(path), reason="file not found", accepted="an existing regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(field, str(path), reason=f"cannot read the file ({exc.strerror or type(exc).__name__})",
+                          accepted="a readable regular file") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(field, str(path), reason="file too large",
+                          accepted=f"a file of at most {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode()
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: JSON and UTF-8 errors
+        raise ConfigError(field, str(path), reason=f"cannot parse file ({_where_wrong(exc)})",
                           accepted="valid YAML or JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(field, str(path), reason="file does not hold a mapping",
                           accepted="a YAML/JSON mapping at top level")
     return data
+
+
+def _where_wrong(exc: Exception) -> str:
+    """The kind and place of a parse error, without the file's text."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{getattr(exc, 'problem', None) or 'invalid YAML'} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return type(exc).__name__
 
 
 def hf_model_fields(config: dict) -> dict:

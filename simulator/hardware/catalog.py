@@ -87,11 +87,24 @@ def catalog_names() -> list[str]:
 
 @lru_cache(maxsize=None)
 def _load_cached(ref: str) -> Accelerator:
-    path = Path(ref) if ref.endswith((".yaml", ".yml", ".json")) else CATALOG / f"{ref}.yaml"
-    if not path.is_file():
+    # a catalog name is a name (no path is built from it); anything else must be a file path
+    if ref in catalog_names():
+        path = CATALOG / f"{ref}.yaml"
+    elif ref.endswith((".yaml", ".yml", ".json")):
+        path = Path(ref)
+    else:
+        path = None
+    if path is None or not _is_file(path):
         raise ConfigError("scenario.system.accelerator", ref,
                           "a catalog name (" + ", ".join(catalog_names()) + ") or a path to an accelerator YAML")
     return parse_accelerator(read_mapping(path, "scenario.system.accelerator"), f"accelerator {path.name}")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, say
+        return False
 
 
 def load_accelerator(ref: str) -> Accelerator:

@@ -21,6 +21,27 @@ out = Console()
 
 
 
+def _out_folder(out_dir: Optional[Path]) -> None:
+    """Create --out before any work, or say why it cannot be."""
+    if out_dir is None:
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("--out", str(out_dir), f"a folder that can be created ({exc.strerror})") from None
+
+
+def _write(out_dir: Path, write) -> None:
+    """Run `write()` (which writes into --out and returns the paths) and say what it wrote."""
+    try:
+        written = write()
+    except OSError as exc:
+        raise ConfigError("--out", str(out_dir), f"a writable folder ({exc.strerror})") from None
+    print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
+
+
 @app.command()
 def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON)."),
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write summary.json, *.parquet, trace.json here."),
@@ -31,6 +52,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
     from .config import load_scenario
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
+    _out_folder(out_dir)
     sc = load_scenario(scenario)
     result = simulate(sc, mode=mode)
     if as_json:
@@ -39,8 +61,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
         print(result.report())
     if out_dir is not None:
         o = sc.output
-        written = result.to_dir(out_dir, summary=o.summary, tables=o.tables, trace=o.trace)
-        print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
+        _write(out_dir, lambda: result.to_dir(out_dir, summary=o.summary, tables=o.tables, trace=o.trace))
 
 
 @app.command()
@@ -57,9 +78,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
     from .api import simulate_campaign
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
-
+    _out_folder(out_dir)
     started = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -69,13 +88,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
             print(f"\r  trials {done}/{total}  {spent:.0f} s, about {eta:.0f} s left ", end="\n" if done == total else "",
                   file=sys.stderr, flush=True)
 
-    store = None
-    if out_dir is not None:  # finished trials are kept there as they finish: a rerun resumes
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError("--out", str(out_dir), f"a folder that can be created ({exc.strerror})") from None
-        store = out_dir / "trials.jsonl"
+    store = out_dir / "trials.jsonl" if out_dir is not None else None  # trials kept as they finish
     result = simulate_campaign(scenario, days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
                                progress=progress, store=store)
     if as_json:
@@ -83,11 +96,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
     else:
         print(result.report())
     if out_dir is not None:
-        try:
-            written = result.to_dir(out_dir)
-        except OSError as exc:
-            raise ConfigError("--out", str(out_dir), f"a writable folder ({exc.strerror})") from None
-        print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", file=sys.stderr)
+        _write(out_dir, lambda: result.to_dir(out_dir))
 
 
 @app.command("run-together")

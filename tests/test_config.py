@@ -169,3 +169,13 @@ def test_accelerator_names_are_catalog_names_or_file_paths(name):
     """A name that is not in the catalog is never turned into a path into (or out of) it."""
     with pytest.raises(ConfigError, match="scenario.system.accelerator"):
         simulate(small_gpt(system={"accelerator": name, "num_nodes": 1, "gpus_per_node": 8}))
+
+
+def test_run_out_that_is_a_file_is_refused_before_simulating(tmp_path):
+    """`clustersim run --out FILE` says --out must be a folder, in one line, exit 2."""
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(SCENARIOS / "gpt-1.3b-8xa100.yaml"),
+                           "--out", str(taken)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --out:") and "a folder" in proc.stderr

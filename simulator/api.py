@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ import simpy
 
 from . import __version__
 from .analysis import FLOPS_FORMULA, Result, Tables
-from .config import ConfigError, DoesNotFitError, Scenario, SystemConfig, load_scenario, scenario_to_dict
+from .config import (ConfigError, DoesNotFitError, ImplausibleResult, Scenario, SystemConfig, load_scenario,
+                     scenario_to_dict)
 from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSimulation,
                      simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
@@ -358,12 +360,27 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
                        "wall_time_s": wall},
         "resolved_scenario": scenario_to_dict(sc),
     }
+    check_plausible(summary)
     tables = Tables({"ops": lambda: ops_table(detail().records), "flows": lambda: flows_table(detail().transfers),
                      "links": links, "memory": memory, "stages": stages})
     return Result(summary, tables, _trace_args=(lambda: detail().records, cluster.node_of, step.multiplicity, series))
 
 
 TRACE_LINKS = 8  # links with counter tracks in the trace
+
+
+def check_plausible(summary: dict) -> None:
+    """Refuse to report a number that cannot be right: an iteration time or breakdown that is not
+    finite and positive, or an MFU above 100 % (more useful FLOPs than the hardware has)."""
+    t = summary["iteration_time_s"]
+    if not (math.isfinite(t) and t > 0):
+        raise ImplausibleResult(f"internal error: iteration time {t!r} s for scenario {summary['scenario']!r}")
+    for k, v in summary["breakdown_s"].items():
+        if not (math.isfinite(v) and v >= -1e-9 * t):
+            raise ImplausibleResult(f"internal error: breakdown {k} = {v!r} s of a {t:.6g} s iteration")
+    if not summary["mfu"] <= 1 + 1e-9:
+        raise ImplausibleResult(f"internal error: MFU {summary['mfu']!r} exceeds 100 % "
+                                f"({summary['model_flops_per_iteration']:.4g} model FLOPs in {t:.6g} s)")
 
 
 def ops_table(records: list[tuple]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import ConfigError, format_bytes
+from .config import ConfigError, ImplausibleResult, format_bytes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate large-model training on accelerator clusters.")
@@ -210,6 +210,9 @@ def main() -> None:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except ImplausibleResult as exc:  # the simulator's fault: said in one line, not a quiet number
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -225,3 +225,17 @@ def test_fabrics_without_tiers_run_every_rank(topology):
     r = simulate(small_gpt(system={"num_nodes": 16 // gpus, "gpus_per_node": gpus, "topology": topology}))
     assert r.summary["simulation"]["mode"] == "full"
     assert r.summary["simulation"]["simulated_ranks"] == 16
+
+
+def test_an_impossible_prediction_is_an_error_not_a_number(monkeypatch):
+    """A compute price that is not a number ends in an ImplausibleResult naming what is wrong,
+    never in a summary with NaN; so does an MFU above 100 %."""
+    from simulator.api import check_plausible
+    from simulator.config import ImplausibleResult
+    summary = simulate(small_gpt()).summary
+    check_plausible(summary)  # a real prediction passes
+    with pytest.raises(ImplausibleResult, match="exceeds 100 %"):
+        check_plausible({**summary, "mfu": 1.5})
+    monkeypatch.setattr(RooflinePredictor, "time", lambda self, kind, flops, nbytes: float("nan"))
+    with pytest.raises(ImplausibleResult, match="iteration time nan"):
+        simulate(small_gpt())

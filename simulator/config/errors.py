@@ -67,3 +67,8 @@ class DoesNotFitError(ConfigError):
         self.need = need
         self.capacity = capacity
         self.breakdown = breakdown
+
+
+class ImplausibleResult(RuntimeError):
+    """A prediction that cannot be right (not finite, negative, or above the hardware's peak):
+    a fault of the simulator, not of the input, reported instead of a quiet wrong number."""

@@ -239,3 +239,22 @@ def test_an_impossible_prediction_is_an_error_not_a_number(monkeypatch):
     monkeypatch.setattr(RooflinePredictor, "time", lambda self, kind, flops, nbytes: float("nan"))
     with pytest.raises(ImplausibleResult, match="iteration time nan"):
         simulate(small_gpt())
+
+
+def test_a_deadlock_names_the_ranks_and_what_they_wait_for():
+    """A program whose send was lost deadlocks; the error names a stuck rank, the receive it
+    stopped at and whom it waits for (not a bare 'deadlocked')."""
+    from simulator.api import prepare, step_simulation
+    from simulator.engine import SimulationDeadlock
+    from simulator.hardware import load_calibration
+    from simulator.topology import build_cluster, topology_graph
+    from simulator.workload import Send
+    prep = prepare(small_gpt())
+    first = prep.job.programs[0].instructions
+    first.remove(next(i for i in first if isinstance(i, Send)))  # stage 0 never sends micro-batch 0
+    calib = load_calibration()
+    cluster = build_cluster(topology_graph(prep.scenario.system, prep.accelerator), prep.job.world,
+                            calib.protocol_efficiency, calib.hop_latency)
+    with pytest.raises(SimulationDeadlock, match=r"rank \d+ at recv_activation \(micro-batch 0\), "
+                                                 r"waiting for a receive from stage 0"):
+        step_simulation(prep, cluster, calib, None).run()

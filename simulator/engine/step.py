@@ -25,7 +25,8 @@ import simpy
 
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..workload import Collective, Compute, Job, Send, Wait
+from ..config import ImplausibleResult
+from ..workload import Collective, Compute, Job, Recv, Send, Wait
 
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
 # not reached the same point yet (a receive before the send started, a collective before the
@@ -39,6 +40,10 @@ ALONE, JOIN = 1, 2  # how an instruction's duration is known without simulating 
 
 # one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
+
+
+class SimulationDeadlock(ImplausibleResult):
+    """Ranks wait for each other forever: a fault in the programs the workload compiled."""
 
 
 class CountingEnvironment(simpy.Environment):
@@ -431,9 +436,22 @@ class StepSimulation:
     def start(self) -> None:
         self._breakdown: dict[int, dict[str, float]] = {}
         self._end: dict[int, float] = {}
+        self._processes: dict[int, object] = {}
         programs = {p.stage: p.instructions for p in self.job.programs}
         for r in self.ranks:
-            self.env.process(self.run_rank(r, programs[self.plan.stage_of(r)]))
+            self._processes[r] = process = self.run_rank(r, programs[self.plan.stage_of(r)])
+            self.env.process(process)
+
+    def _waits_of(self, rank: int) -> str:
+        """What a rank that never finished waits at: the instruction its process stopped on."""
+        frame = self._processes[rank].gi_frame
+        ins = frame.f_locals.get("ins") if frame is not None else None
+        if ins is None:
+            return f"rank {rank}"
+        what = {Recv: f"a receive from stage {getattr(ins, 'stage', '?')}", Wait: "side-stream collectives"}.get(
+            type(ins), f"a {getattr(ins, 'op', 'collective')} with its group")
+        mb = getattr(ins, "mb", -1)
+        return f"rank {rank} at {ins.name}" + (f" (micro-batch {mb})" if mb >= 0 else "") + f", waiting for {what}"
 
     def run(self) -> StepResult:
         self.fabric.mark_exclusive(self.owned_footprints(), self.serialized)
@@ -442,9 +460,10 @@ class StepSimulation:
         return self.result()
 
     def result(self) -> StepResult:
-        if len(self._end) != len(self.ranks):  # pragma: no cover - a deadlock is a bug in a program
+        if len(self._end) != len(self.ranks):
             stuck = sorted(set(self.ranks) - set(self._end))
-            raise RuntimeError(f"simulation deadlocked: ranks {stuck[:8]} never finished")
+            raise SimulationDeadlock(f"internal error: the simulation deadlocked; {len(stuck)} ranks wait for "
+                                     "each other forever: " + "; ".join(self._waits_of(r) for r in stuck[:6]))
         t = max(self._end.values())
         for r, b in self._breakdown.items():
             b["pipeline_bubble"] += t - self._end[r]

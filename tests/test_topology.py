@@ -313,3 +313,12 @@ def test_crossing_never_rules_out_a_path_that_crosses(g):
                 assert test.group((a, b)) or not crosses
                 ruled_out += not test.pair(a, b)
     assert ruled_out > 0
+
+
+def test_an_astra_sim_network_too_large_to_build_is_refused(tmp_path):
+    """npus_count [4096, 4096] (16.8 M NPUs) is refused with the limit, before building."""
+    p = tmp_path / "net.yaml"
+    p.write_text("topology: [ Ring, Switch ]\nnpus_count: [ 4096, 4096 ]\nbandwidth: [ 200.0, 25.0 ]\n"
+                 "latency: [ 500.0, 2000.0 ]\n")
+    with pytest.raises(ConfigError, match="at most 1,048,576 NPUs"):
+        load_topology(p)

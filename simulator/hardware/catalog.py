@@ -56,7 +56,7 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
                                               f"{where}.scale_up.bandwidth"),
             host_link_bandwidth=_rate(data["host_link"]["bandwidth"], "bandwidth",
                                                f"{where}.host_link.bandwidth"),
-            sources=dict(data.get("sources") or {}),
+            sources=_sources(data.get("sources"), where),
             in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
                                       f"{where}.scale_up.in_switch_reduction"),
         )
@@ -79,6 +79,15 @@ def _flag(value, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(where, value, "true or false")
     return value
+
+
+def _sources(value, where: str) -> dict[str, str]:
+    """An accelerator file's `sources`: figure -> where it comes from."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.sources", value, "a mapping from a figure's name to its source")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def catalog_names() -> list[str]:

@@ -13,6 +13,8 @@ each edge keeps ASTRA-sim's own latency. NPUs forward traffic along rings and me
 
 from __future__ import annotations
 
+import math
+
 from itertools import product
 from pathlib import Path
 
@@ -22,6 +24,9 @@ import yaml
 from ..config import ConfigError
 
 BLOCKS = ("Ring", "FullyConnected", "Switch")
+
+
+MAX_NPUS = 1_048_576  # a file's network is built node by node: beyond this it would not finish
 
 
 def astra_sim_network(path: Path) -> nx.Graph:
@@ -42,8 +47,10 @@ def astra_sim_network(path: Path) -> nx.Graph:
         if block not in BLOCKS:
             raise ConfigError(f"{where}: topology[{i}]", block, ", ".join(BLOCKS))
     sizes = lists["npus_count"]
-    if not all(isinstance(n, int) and n >= 1 for n in sizes):
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
         raise ConfigError(f"{where}: npus_count", sizes, "positive integers")
+    if math.prod(sizes) > MAX_NPUS:
+        raise ConfigError(f"{where}: npus_count", sizes, f"at most {MAX_NPUS:,} NPUs in all (their product)")
     for key in ("bandwidth", "latency"):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in lists[key]):
             raise ConfigError(f"{where}: {key}", lists[key], "positive numbers (GB/s, ns)")

@@ -12,6 +12,7 @@ import yaml
 from ..config import ConfigError, parse_quantity
 from ..config.errors import one_line
 
+MAX_TOPOLOGY_BYTES = 512 * 2**20  # a 131,072-GPU fabric as node-link JSON is about 100 MiB
 MAX_BANDWIDTH = 1e15  # bytes/s (8 Pb/s): far above any link built; larger is a unit mistake
 
 NODE_KINDS = ("gpu", "nvswitch", "nic", "switch")
@@ -69,8 +70,15 @@ def load_topology(path: str | Path) -> nx.Graph:
     analytical network description)."""
     path = Path(path)
     where = f"topology file {path}"
-    if not path.is_file():
-        raise ConfigError(where, str(path), reason="file not found", accepted="an existing topology file")
+    try:
+        if not path.is_file():
+            raise ConfigError(where, str(path), reason="file not found", accepted="an existing topology file")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ConfigError(where, str(path), reason=f"cannot read the file ({exc.strerror})",
+                          accepted="a readable topology file") from None
+    if size > MAX_TOPOLOGY_BYTES:
+        raise ConfigError(where, f"{size:,} bytes", f"a file of at most {MAX_TOPOLOGY_BYTES // 2**20} MiB")
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -84,8 +92,8 @@ def load_topology(path: str | Path) -> nx.Graph:
             raise ConfigError(where, suffix, ".json (node-link), .graphml, .yaml (ASTRA-sim network)")
     except ConfigError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, nx.NetworkXError,
-            ElementTree.ParseError, yaml.YAMLError) as exc:  # every way a malformed file can fail to parse
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError,
+            nx.NetworkXError, ElementTree.ParseError, yaml.YAMLError) as exc:  # every way a malformed file can fail to parse
         raise ConfigError(where, reason=f"cannot read a graph ({type(exc).__name__}: {one_line(str(exc), 200)})",
                           accepted="NetworkX node-link JSON with edges='edges' (see `clustersim topology --export`), "
                                    "GraphML, or an ASTRA-sim network YAML") from None

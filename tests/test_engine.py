@@ -258,3 +258,12 @@ def test_a_deadlock_names_the_ranks_and_what_they_wait_for():
     with pytest.raises(SimulationDeadlock, match=r"rank \d+ at recv_activation \(micro-batch 0\), "
                                                  r"waiting for a receive from stage 0"):
         step_simulation(prep, cluster, calib, None).run()
+
+
+def test_same_scenario_same_summary():
+    """Two runs of one scenario give the same summary.json, wall time aside, in both modes."""
+    for mode in ("symmetric", "full"):
+        a, b = simulate(small_gpt(), mode=mode).summary, simulate(small_gpt(), mode=mode).summary
+        for s in (a, b):
+            s["simulation"].pop("wall_time_s")
+        assert a == b

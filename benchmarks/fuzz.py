@@ -3,17 +3,19 @@ DoesNotFitError (one line naming its field), within a time and memory budget.
 
     python benchmarks/fuzz.py [--cases N] [--seed S] [--timeout SECONDS] [--memory GIB]
 
-Each case takes a shipped scenario, changes one value somewhere in it (a huge, negative, zero,
-non-finite or wrongly typed number, a long or odd string, a deep list, a missing or an unknown
-key) and runs `simulate` on it in a subprocess with an address-space limit and a timeout. Prints
-the tally by outcome and the first examples of every bad outcome (traceback, timeout, memory
-exhausted, a message of more than one line).
+Each case takes a shipped scenario, or the shipped topology file under the scenario that reads
+it, and changes one value somewhere in it: a huge, negative, zero, non-finite or wrongly typed
+number, a long or odd string, a deep list, a missing or an unknown key. It then runs `simulate`
+on it in a subprocess with an address-space limit and a timeout. Prints the tally by outcome and
+the first examples of every bad outcome (traceback, timeout, memory exhausted, a message of more
+than one line).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import random
 import resource
 import subprocess
@@ -28,10 +30,15 @@ SCENARIOS = ROOT / "scenarios"
 GOOD = ("result", "ConfigError", "DoesNotFitError")
 
 RUNNER = r"""
-import sys, yaml
+import json, sys, tempfile, yaml
 from simulator import simulate
 from simulator.config import ConfigError, DoesNotFitError
 data = yaml.load(sys.stdin.read(), Loader=yaml.SafeLoader)
+topology = data.pop("_topology", None)
+if topology is not None:  # a mutated topology file: written out, and the scenario pointed at it
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(topology, f, allow_nan=True)
+    data["system"]["topology"] = {"file": f.name}
 try:
     simulate(data)
     print("OUTCOME result")
@@ -132,13 +139,42 @@ def run_case(scenario: dict, timeout: float, memory_gib: float) -> str:
     return "traceback: " + last.split(":")[0][:60]
 
 
+def topology_seed() -> dict:
+    """The scenario that reads a topology file, with the file's node-link data under `_topology`
+    (mutations of it are mutations of the file)."""
+    sc = next(s for s in seeds() if "file" in s.get("system", {}).get("topology", {}))
+    sc["_topology"] = json.loads(Path(sc["system"]["topology"]["file"]).read_text())
+    return sc
+
+
+def mutate_topology(scenario: dict, rng: random.Random) -> tuple[dict, str]:
+    """One change in the topology file: an attribute of a node or an edge, or a node or an edge
+    gone."""
+    sc = copy.deepcopy(scenario)
+    topo = sc["_topology"]
+    kind = rng.choice(("nodes", "edges"))
+    i = rng.randrange(len(topo[kind]))
+    item = topo[kind][i]
+    if rng.random() < 0.1:
+        del topo[kind][i]
+        return sc, f"topology {kind}[{i}] removed"
+    key = rng.choice(sorted(item))
+    item[key] = rng.choice(replacements(item[key], rng))
+    shown = repr(item[key]) if len(repr(item[key])) < 40 else repr(item[key])[:37] + "..."
+    return sc, f"topology {kind}[{i}].{key} = {shown}"
+
+
 def fuzz(cases: int, seed: int, timeout: float, memory_gib: float, show: int = 3) -> Counter:
     rng = random.Random(seed)
     bases = seeds()
+    topology = topology_seed()
     tally: Counter = Counter()
     examples: dict[str, list[str]] = {}
     for _ in range(cases):
-        sc, change = mutate(rng.choice(bases), rng)
+        if rng.random() < 0.3:
+            sc, change = mutate_topology(topology, rng)
+        else:
+            sc, change = mutate(rng.choice(bases), rng)
         outcome = run_case(sc, timeout, memory_gib)
         tally[outcome] += 1
         if outcome not in GOOD:

@@ -92,6 +92,9 @@ def test_save_and_load_round_trip(tmp_path):
     (lambda d: d["nodes"][0].update(tier="top"), ".tier"),
     (lambda d: d["nodes"][0].update(tier=-1), ".tier"),
     (lambda d: d["edges"][0].update(target=d["edges"][0]["source"]), "to itself"),
+    (lambda d: next(n for n in d["nodes"] if n["kind"] == "gpu").update(node=True), ".node"),
+    (lambda d: next(n for n in d["nodes"] if n["kind"] == "nic").update(node=""), ".node"),
+    (lambda d: next(n for n in d["nodes"] if n["kind"] == "gpu").update(local=-1), ".local"),
 ])
 def test_bad_topology_files_are_named(tmp_path, corrupt, text):
     """A topology file with a bad attribute gives a ConfigError naming the file and the element."""

@@ -34,11 +34,12 @@ class Inventory:
         self.num_nodes = num_nodes
         kind = nx.get_node_attributes(graph, "kind")
         self.switches = sorted(n for n in graph if kind[n] == "switch")
-        self.nics = sorted((n for n in graph if kind[n] == "nic" and graph.nodes[n]["node"] < num_nodes),
-                           key=lambda n: graph.nodes[n]["node"])
+        server = nx.get_node_attributes(graph, "node")  # a NIC without one belongs to no server: never fails one
+        self.nics = sorted((n for n in graph if kind[n] == "nic" and server.get(n, num_nodes) < num_nodes),
+                           key=lambda n: server[n])
         self._below: dict[str, tuple[int, ...]] = {}   # leaf switch -> the job's servers below it
         for sw in self.switches:
-            below = {graph.nodes[m]["node"] for m in graph.neighbors(sw) if kind[m] in ("nic", "gpu")}
+            below = {server[m] for m in graph.neighbors(sw) if kind[m] in ("nic", "gpu") and m in server}
             if below:
                 self._below[sw] = tuple(sorted(n for n in below if n < num_nodes))
         nic_bw = [d["bandwidth"] for u, v, d in graph.edges(data=True) if {kind[u], kind[v]} == {"nic", "switch"}]

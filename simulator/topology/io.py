@@ -24,6 +24,10 @@ def save_topology(g: nx.Graph, path: str | Path) -> None:
     Path(path).write_text(json.dumps(data, indent=1))
 
 
+def _index(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def check_topology(g: nx.Graph, where: str) -> nx.Graph:
     """An undirected simple graph; every node has a kind, every edge a positive bandwidth, a known
     kind and, if given, a non-negative latency; GPUs know their server and index."""
@@ -33,9 +37,11 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
     for n, d in g.nodes(data=True):
         if d.get("kind") not in NODE_KINDS:
             raise ConfigError(f"{where}: node {n!r}.kind", d.get("kind"), ", ".join(NODE_KINDS))
-        if d["kind"] == "gpu" and not (isinstance(d.get("node"), int) and isinstance(d.get("local"), int)):
-            raise ConfigError(f"{where}: node {n!r}", {k: d.get(k) for k in ("node", "local")},
-                              "GPU nodes with integer 'node' (server) and 'local' (index) attributes")
+        for key in ("node", "local"):
+            if (key in d or d["kind"] == "gpu") and not _index(d.get(key)):
+                raise ConfigError(f"{where}: node {n!r}.{key}", d.get(key),
+                                  "a non-negative integer ('node': the server, 'local': the index in it; "
+                                  "required on GPUs)")
         if "tier" in d and (isinstance(d["tier"], bool) or not isinstance(d["tier"], int) or d["tier"] < 0):
             raise ConfigError(f"{where}: node {n!r}.tier", d["tier"],
                               "a non-negative integer (0 for GPUs, higher for the switches above them)")

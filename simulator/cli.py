@@ -207,12 +207,9 @@ def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a Y
 def main() -> None:
     try:
         app()
-    except ConfigError as exc:
+    except (ConfigError, ImplausibleResult) as exc:  # the input's fault (2), or the simulator's (1)
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except ImplausibleResult as exc:  # the simulator's fault: said in one line, not a quiet number
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 if __name__ == "__main__":

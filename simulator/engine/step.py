@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from ..config import ImplausibleResult
 from ..network import Collectives, Fabric, Tuning
 from ..topology import Cluster
-from ..config import ImplausibleResult
 from ..workload import Collective, Compute, Job, Recv, Send, Wait
 
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
@@ -87,6 +87,7 @@ class StepResult:
 
 class StepSimulation:
     timed_runs = True  # time runs of instructions nothing can delay without events (False: one event each)
+
     def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
                  algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = "",
                  overlap_slowdown: float = 1.0):

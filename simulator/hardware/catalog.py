@@ -103,17 +103,10 @@ def _load_cached(ref: str) -> Accelerator:
         path = Path(ref)
     else:
         path = None
-    if path is None or not _is_file(path):
+    if path is None:
         raise ConfigError("scenario.system.accelerator", ref,
                           "a catalog name (" + ", ".join(catalog_names()) + ") or a path to an accelerator YAML")
     return parse_accelerator(read_mapping(path, "scenario.system.accelerator"), f"accelerator {path.name}")
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:  # a name too long for the file system, say
-        return False
 
 
 def load_accelerator(ref: str) -> Accelerator:

@@ -14,7 +14,6 @@ each edge keeps ASTRA-sim's own latency. NPUs forward traffic along rings and me
 from __future__ import annotations
 
 import math
-
 from itertools import product
 from pathlib import Path
 

@@ -42,7 +42,7 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
                 raise ConfigError(f"{where}: node {n!r}.{key}", d.get(key),
                                   "a non-negative integer ('node': the server, 'local': the index in it; "
                                   "required on GPUs)")
-        if "tier" in d and (isinstance(d["tier"], bool) or not isinstance(d["tier"], int) or d["tier"] < 0):
+        if "tier" in d and not _index(d["tier"]):
             raise ConfigError(f"{where}: node {n!r}.tier", d["tier"],
                               "a non-negative integer (0 for GPUs, higher for the switches above them)")
     for u, v, d in g.edges(data=True):

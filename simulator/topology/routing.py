@@ -83,9 +83,6 @@ class _Cone:
         e = self.own.get(m)
         return e[1] if e is not None else self.base[m][1]
 
-    def __contains__(self, m) -> bool:
-        return m in self.own or (self.base is not None and m in self.base)
-
 
 class _Parents(dict):
     """Each node's neighbours in higher tiers, with the link's width, in name order; built for a
@@ -116,8 +113,8 @@ class Router:
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
         self._by_gpu: dict[frozenset, dict] = {}
-        self._leaves: dict[str, tuple] = {}
-        self._chain_tops: dict[str, str] = {}         # switch -> (number of its first GPU, GPU -> position)
+        self._leaves: dict[str, tuple] = {}         # switch -> (number of its first GPU, GPU -> position)
+        self._chain_tops: dict[str, str] = {}       # node -> first node above it with several ways up
         self.graded = False
 
     def _width(self, a: str, b: str) -> float:
@@ -324,6 +321,7 @@ class Router:
         return self._bfs_path(src, dst, self._gpu_number(dst))
 
     def _gpu_number(self, gpu: str) -> int:
+        """A GPU's (server, index) as one number (servers hold at most 1,024 GPUs)."""
         at = self.g._node[gpu]
         return at.get("node", 0) * 1024 + at.get("local", 0)
 

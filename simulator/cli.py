@@ -21,6 +21,20 @@ out = Console()
 
 
 
+SET_HELP = "Override a field, as written in the file: --set training.micro_batch_size=2 (repeatable)."
+
+
+def _overrides(sets: list[str]) -> dict:
+    """The --set options as {path: value}; the last one wins for a path given twice."""
+    from .config import parse_assignment
+    return dict(parse_assignment(s) for s in sets)
+
+
+def _scenario(path: Path, sets: list[str]):
+    from .config import load_scenario
+    return load_scenario(path, overrides=_overrides(sets))
+
+
 def _out_folder(out_dir: Optional[Path]) -> None:
     """Create --out before any work, or say why it cannot be."""
     if out_dir is None:
@@ -46,14 +60,14 @@ def _write(out_dir: Path, write) -> None:
 def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON)."),
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write summary.json, *.parquet, trace.json here."),
         mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full."),
+        sets: list[str] = typer.Option([], "--set", help=SET_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of text.")):
     """Predict one training iteration of SCENARIO."""
     from .api import simulate
-    from .config import load_scenario
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
     _out_folder(out_dir)
-    sc = load_scenario(scenario)
+    sc = _scenario(scenario, sets)
     result = simulate(sc, mode=mode)
     if as_json:
         print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
@@ -73,6 +87,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
                 out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write summary.json, trials/events/"
                                                        "intervals/states .parquet, trace.json and plots here."),
                 mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full."),
+                sets: list[str] = typer.Option([], "--set", help=SET_HELP),
                 as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of text.")):
     """Predict a training campaign with failures, checkpoints, restarts and stragglers."""
     from .api import simulate_campaign
@@ -89,7 +104,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
                   file=sys.stderr, flush=True)
 
     store = out_dir / "trials.jsonl" if out_dir is not None else None  # trials kept as they finish
-    result = simulate_campaign(scenario, days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
+    result = simulate_campaign(_scenario(scenario, sets), days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
                                progress=progress, store=store)
     if as_json:
         print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
@@ -115,10 +130,11 @@ def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more s
 
 
 @app.command()
-def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).")):
+def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON)."),
+             sets: list[str] = typer.Option([], "--set", help=SET_HELP)):
     """Check SCENARIO (keys, units, plan, memory) without simulating."""
     from .api import prepare
-    prep = prepare(scenario)
+    prep = prepare(_scenario(scenario, sets))
     peak, fits, accel, p = prep.peak_memory, prep.fits, prep.accelerator, prep.job.plan
     print(f"{scenario}: ok. TP {p.tp} x PP {p.pp} x DP {p.dp} = {p.world} GPUs, {p.num_microbatches} "
           f"micro-batches; peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)}"

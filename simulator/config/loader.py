@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .overrides import apply_overrides
 from .schema import ModelConfig, Scenario
 from .strict import field_names, load_dataclass
 
@@ -86,12 +87,14 @@ def _resolve(path_str: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None) -> Scenario:
+def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> Scenario:
     """Load a scenario from a file path or a mapping.
 
     Relative paths inside (model.hf_config, system.topology.file, an accelerator file) are taken
     relative to the scenario file's folder, or to `base_dir` (default: the working directory) for
-    a mapping.
+    a mapping. `overrides` ({'training.micro_batch_size': 2, ...}) replace fields first, as if
+    written in the file.
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -103,6 +106,11 @@ def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None)
         base = Path(base_dir or ".").resolve()
     else:
         raise ConfigError("scenario", type(source).__name__, "a path to a YAML/JSON file or a mapping")
+    if "sweep" in data:
+        raise ConfigError("scenario.sweep", reason="this is a study file",
+                          accepted="`clustersim sweep` for a study; a scenario without `sweep:` here")
+    if overrides:
+        data = apply_overrides(data, overrides)
 
     model = data.get("model")
     if isinstance(model, dict):

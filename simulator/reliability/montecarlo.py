@@ -6,7 +6,7 @@ how many trials run or in which order. The interval is Student's t on the trial 
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config.journal import Journal
 from .campaign import EVENT_COLUMNS, INTERVAL_COLUMNS, Campaign, TrialResult
 
 RECORDED_TRIALS = 20   # trials whose job-state intervals are kept (events are kept for all)
@@ -60,59 +61,23 @@ def run_trials(campaign: Campaign, trials: int | None = None, progress=None, sto
     """
     n = trials or campaign.trials
     start = time.perf_counter()
-    done, good = _load_store(store, campaign.fingerprint()) if store else ({}, 0)
-    sink = None
-    if store:
-        fresh = not good
-        sink = store.open("w" if fresh else "r+")
-        sink.seek(good)
-        sink.truncate()                         # drop a line torn by a kill
-        if fresh:
-            sink.write(json.dumps({"fingerprint": campaign.fingerprint()}) + "\n")
     rows, events, intervals = [], [], []
-    try:
+    with Journal(store, campaign.fingerprint()) if store else contextlib.nullcontext() as journal:
+        done = {d["trial"]: TrialResult(d["metrics"], [tuple(e) for e in d["events"]],
+                                        [tuple(e) for e in d["intervals"]]) for d in journal.done} if journal else {}
         for i in range(n):
             r = done.get(i)
             if r is None:
                 r = campaign.run_trial(i, record=i < RECORDED_TRIALS)
-                if sink:
-                    sink.write(json.dumps({"trial": i, "metrics": r.metrics, "events": r.events,
-                                           "intervals": r.intervals}) + "\n")
-                    sink.flush()
+                if journal:
+                    journal.append({"trial": i, "metrics": r.metrics, "events": r.events, "intervals": r.intervals})
             rows.append(r.metrics)
             events += r.events
             intervals += r.intervals
             if progress:
                 progress(i + 1, n)
-    finally:
-        if sink:
-            sink.close()
     return CampaignRun(campaign, pd.DataFrame(rows), pd.DataFrame(events, columns=list(EVENT_COLUMNS)),
                        pd.DataFrame(intervals, columns=list(INTERVAL_COLUMNS)), time.perf_counter() - start)
-
-
-def _load_store(store: Path, fingerprint: str) -> tuple[dict[int, TrialResult], int]:
-    """Trials finished by an earlier run of the same campaign, and the bytes of the file that
-    hold them whole (0: start afresh)."""
-    if not store.is_file():
-        return {}, 0
-    out, good = {}, 0
-    with store.open("rb") as f:
-        for n, raw in enumerate(f):
-            try:
-                if not raw.endswith(b"\n"):
-                    raise ValueError("torn line")
-                d = json.loads(raw)
-            except ValueError:
-                break  # the run was killed while writing this line
-            if n == 0:
-                if not isinstance(d, dict) or d.get("fingerprint") != fingerprint:
-                    return {}, 0
-            else:
-                out[d["trial"]] = TrialResult(d["metrics"], [tuple(e) for e in d["events"]],
-                                              [tuple(e) for e in d["intervals"]])
-            good += len(raw)
-    return out, good
 
 
 def summarize(run: CampaignRun) -> dict:

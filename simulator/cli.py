@@ -35,6 +35,25 @@ def _scenario(path: Path, sets: list[str]):
     return load_scenario(path, overrides=_overrides(sets))
 
 
+class ProgressLine:
+    """'points 12/40  35 s, about 82 s left' on standard error, while it is a terminal. The first
+    call gives the work already done (read back from a journal), which the estimate leaves out."""
+
+    def __init__(self, label: str):
+        self.label, self.started, self.first, self.shown = label, time.perf_counter(), None, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.first is None:
+            self.first = done
+        now = time.perf_counter()
+        if not sys.stderr.isatty() or (done < total and now - self.shown < 0.5):
+            return
+        self.shown, spent, fresh = now, now - self.started, done - self.first
+        eta = f"about {spent / fresh * (total - done):.0f} s left" if fresh else "estimating"
+        print(f"\r  {self.label} {done}/{total}  {spent:.0f} s, {eta} ", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+
+
 def _out_folder(out_dir: Optional[Path]) -> None:
     """Create --out before any work, or say why it cannot be."""
     if out_dir is None:
@@ -94,15 +113,7 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
     _out_folder(out_dir)
-    started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty() and (done == total or done % max(1, total // 50) == 0):
-            spent = time.perf_counter() - started
-            eta = spent / done * (total - done)
-            print(f"\r  trials {done}/{total}  {spent:.0f} s, about {eta:.0f} s left ", end="\n" if done == total else "",
-                  file=sys.stderr, flush=True)
-
+    progress = ProgressLine("trials")
     store = out_dir / "trials.jsonl" if out_dir is not None else None  # trials kept as they finish
     result = simulate_campaign(_scenario(scenario, sets), days=days, trials=trials, mode=mode, interval_study=out_dir is not None,
                                progress=progress, store=store)
@@ -112,6 +123,36 @@ def reliability(scenario: Path = typer.Argument(..., help="Scenario file with a 
         print(result.report())
     if out_dir is not None:
         _write(out_dir, lambda: result.to_dir(out_dir))
+
+
+@app.command()
+def sweep(study: Path = typer.Argument(..., help="Study file: a scenario with a `sweep:` section."),
+          out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write points.jsonl (as points finish), "
+                                                 "results.parquet, results.csv and plots here; a rerun "
+                                                 "measures only the missing points."),
+          workers: Optional[int] = typer.Option(None, help="Local worker processes (default: all cores)."),
+          scheduler: Optional[str] = typer.Option(None, help="Run on a Dask cluster: its scheduler address, "
+                                                             "e.g. tcp://HOST:8786 (pip install 'clustersim[dask]')."),
+          sets: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every point."),
+          plots: bool = typer.Option(True, help="Write PNG and SVG plots with --out.")):
+    """Measure every point of a study (a grid and/or zipped lists over any fields) into one table."""
+    from .studies import load_study, run_sweep, write_outputs
+    _out_folder(out_dir)
+    st = load_study(study, _overrides(sets))
+    df = run_sweep(st, out_dir, workers=workers, scheduler=scheduler, progress=ProgressLine("points"))
+    print(points_table(df, st.axes))
+    if out_dir is not None:
+        _write(out_dir, lambda: write_outputs(df, st, out_dir, plots=plots))
+
+
+def points_table(df, axes: list[str]) -> str:
+    """The table's headline columns as text: axes, fit, the figures, the error cut short."""
+    keep = ["point", *axes, "fits"] + [c for c in ("iteration_time_s", "mfu", "time_to_train_days", "ettr",
+                                                    "peak_memory_gib", "error") if c in df]
+    view = df[keep].rename(columns={a: a.rsplit(".", 1)[-1] for a in axes})
+    if "error" in view:
+        view = view.assign(error=view["error"].map(lambda e: "" if e is None or e != e else str(e)[:60]))
+    return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 @app.command("run-together")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import format_bytes
+from .figures import pyplot, save
 
 DAY, HOUR = 86400.0, 3600.0
 
@@ -101,10 +102,8 @@ class CampaignResult:
         return written
 
     def plot(self, out: Path) -> list[Path]:
-        import matplotlib
         import matplotlib.ticker
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
         written = []
         iv = self.tables["intervals"]
         if len(iv):
@@ -126,7 +125,7 @@ class CampaignResult:
             cum.set_ylabel("hours not training (cumulative)")
             cum.set_xlabel("days")
             cum.grid(alpha=0.3)
-            written.append(_save(fig, out / "job_state.png"))
+            written += save(fig, out / "job_state.png")
         if self.interval_study is not None and len(self.interval_study):
             st = self.interval_study
             fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -143,16 +142,9 @@ class CampaignResult:
             ax.set_ylabel("ETTR")
             ax.set_title("ETTR vs checkpoint interval")
             ax.legend(fontsize=8)
-            written.append(_save(fig, out / "ettr_vs_interval.png"))
+            written += save(fig, out / "ettr_vs_interval.png")
             p = out / "interval_study.csv"
             st.to_csv(p, index=False)
             written.append(p)
         return written
 
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

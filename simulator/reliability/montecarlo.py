@@ -65,17 +65,21 @@ def run_trials(campaign: Campaign, trials: int | None = None, progress=None, sto
     with Journal(store, campaign.fingerprint()) if store else contextlib.nullcontext() as journal:
         done = {d["trial"]: TrialResult(d["metrics"], [tuple(e) for e in d["events"]],
                                         [tuple(e) for e in d["intervals"]]) for d in journal.done} if journal else {}
+        finished = sum(i in done for i in range(n))
+        if progress:
+            progress(finished, n)               # trials read back first, then each one run
         for i in range(n):
             r = done.get(i)
             if r is None:
                 r = campaign.run_trial(i, record=i < RECORDED_TRIALS)
                 if journal:
                     journal.append({"trial": i, "metrics": r.metrics, "events": r.events, "intervals": r.intervals})
+                finished += 1
+                if progress:
+                    progress(finished, n)
             rows.append(r.metrics)
             events += r.events
             intervals += r.intervals
-            if progress:
-                progress(i + 1, n)
     return CampaignRun(campaign, pd.DataFrame(rows), pd.DataFrame(events, columns=list(EVENT_COLUMNS)),
                        pd.DataFrame(intervals, columns=list(INTERVAL_COLUMNS)), time.perf_counter() - start)
 

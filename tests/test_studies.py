@@ -1,0 +1,146 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from simulator import simulate
+from simulator.config import ConfigError
+from simulator.studies import load_study, run_sweep
+
+from .conftest import SCENARIOS, small_gpt
+
+CLI = [sys.executable, "-m", "simulator.cli"]
+
+
+def write_study(tmp_path, sweep: dict, **over) -> str:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**small_gpt(**over), "sweep": sweep}, sort_keys=False))
+    return str(path)
+
+
+def test_points_are_the_grid_times_the_zipped_lists(tmp_path):
+    """A study's points are every grid combination, in file order, with the zipped lists varying fastest."""
+    st = load_study(write_study(tmp_path, {
+        "grid": {"training.micro_batch_size": [1, 2], "system.accelerator": ["A100-80GB", "H100-SXM"]},
+        "zip": {"parallelism.tensor_model_parallel_size": [1, 2], "parallelism.pipeline_model_parallel_size": [2, 1]}}))
+    assert len(st.points) == 8
+    assert st.points[0] == {"training.micro_batch_size": 1, "system.accelerator": "A100-80GB",
+                            "parallelism.tensor_model_parallel_size": 1, "parallelism.pipeline_model_parallel_size": 2}
+    assert st.points[1]["parallelism.tensor_model_parallel_size"] == 2
+    assert st.points[2]["system.accelerator"] == "H100-SXM"
+    assert st.axes == ["training.micro_batch_size", "system.accelerator", "parallelism.tensor_model_parallel_size",
+                       "parallelism.pipeline_model_parallel_size"]
+
+
+@pytest.mark.parametrize("sweep, field", [
+    ({"zip": {"training.micro_batch_size": [1, 2], "training.seq_length": [512]}}, "study.sweep.zip"),
+    ({"grid": {"training.micro_batch_size": 2}}, "study.sweep.grid.training.micro_batch_size"),
+    ({"grid": {"training.micro_batch_size": []}}, "study.sweep.grid.training.micro_batch_size"),
+    ({"grid": {"training micro": [1]}}, "study.sweep.grid.training micro"),
+    ({"grid": {}}, "study.sweep.grid"),
+    ({"grid": {"a.b": [1]}, "zip": {"a.b": [2]}}, "study.sweep.zip.a.b"),
+    ({"grid": {f"training.x{i}": list(range(100)) for i in range(3)}}, "study.sweep"),
+    ({"grid": {"training.micro_batch_size": [1]}, "measure": "fast"}, "study.sweep.measure"),
+])
+def test_a_malformed_sweep_names_its_field(tmp_path, sweep, field):
+    """A sweep section with unequal zipped lists, a non-list, no axes or too many points is a ConfigError."""
+    with pytest.raises(ConfigError) as exc:
+        load_study(write_study(tmp_path, sweep))
+    assert exc.value.field == field
+
+
+def test_every_point_is_a_row_even_when_it_cannot_run(tmp_path):
+    """A point that runs has the figures `simulate` gives; one that does not fit has its memory and
+    fits = False; an invalid one has its error; none stops the sweep."""
+    st = load_study(write_study(tmp_path, {"zip": {
+        "parallelism.tensor_model_parallel_size": [2, 3, 2],
+        "training.seq_length": [1024, 1024, 32768]}}, training={"use_flash_attn": False}))
+    df = run_sweep(st, workers=1)
+    assert list(df["point"]) == [0, 1, 2]
+    good, invalid, big = df.iloc[0], df.iloc[1], df.iloc[2]
+    expected = simulate(small_gpt(training={"use_flash_attn": False})).summary
+    assert good["iteration_time_s"] == expected["iteration_time_s"] and good["fits"] and pd.isna(good["error"])
+    assert "tensor_model_parallel_size" in invalid["error"] and pd.isna(invalid["iteration_time_s"])
+    assert big["fits"] == False and big["peak_memory_gib"] > big["hbm_gib"] and pd.isna(big["iteration_time_s"])  # noqa: E712
+
+
+def _study_for_executors(tmp_path):
+    return load_study(write_study(tmp_path, {"grid": {"training.micro_batch_size": [1, 2, 4],
+                                                      "system.topology.nic_bandwidth": ["100 Gb/s", "400 Gb/s"]}}))
+
+
+def _figures(df):
+    return df.drop(columns=["sim_wall_s"]).to_dict("records")
+
+
+def test_a_process_pool_finds_what_one_process_finds(tmp_path):
+    """The same study gives the same table on one process and on a pool of two."""
+    st = _study_for_executors(tmp_path)
+    assert _figures(run_sweep(st, workers=2)) == _figures(run_sweep(st, workers=1))
+
+
+def test_a_dask_cluster_finds_what_one_process_finds(tmp_path):
+    """On a real Dask LocalCluster (loopback), the table is the one found in one process."""
+    distributed = pytest.importorskip("distributed")
+    st = _study_for_executors(tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                  dashboard_address=None) as cluster:
+        on_dask = run_sweep(st, tmp_path / "out", scheduler=cluster.scheduler_address) \
+            if (tmp_path / "out").mkdir() is None else None
+    assert _figures(on_dask) == _figures(run_sweep(st, workers=1))
+
+
+def test_a_bad_scheduler_address_is_a_config_error(tmp_path):
+    """A scheduler that is not an address is refused by name, before any work."""
+    with pytest.raises(ConfigError, match="--scheduler"):
+        run_sweep(_study_for_executors(tmp_path), scheduler="localhost:8786")
+
+
+def test_a_killed_sweep_rerun_finishes_only_the_missing_points(tmp_path):
+    """SIGKILL in the middle of a sweep, then the same command again: every point is in the
+    table exactly once, and the points finished before the kill were not measured again."""
+    study = write_study(tmp_path, {"grid": {"training.micro_batch_size": [1, 2, 4, 8],
+                                            "training.global_batch_size": [64, 128, 256, 512, 1024]}},
+                        simulation={"mode": "full"})  # every rank: slow enough to be killed midway
+    out = tmp_path / "out"
+    journal = out / "points.jsonl"
+    cmd = CLI + ["sweep", study, "--out", str(out), "--workers", "2", "--no-plots"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 4:   # the header and three points
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)   # the sweep and its workers
+    proc.wait()
+    before = [json.loads(line)["key"] for line in journal.read_text().splitlines()[1:] if line.endswith("}")]
+    assert 3 <= len(before) < 20 and not (out / "results.csv").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    keys = [json.loads(line)["key"] for line in journal.read_text().splitlines()[1:]]
+    assert len(keys) == len(set(keys)) == 20 and keys[:len(before)] == before
+    df = pd.read_csv(out / "results.csv")
+    assert list(df["point"]) == list(range(20)) and df["iteration_time_s"].notna().all()
+
+
+def test_cli_sweep_writes_the_table_and_plots(tmp_path):
+    """`clustersim sweep --out` writes Parquet, CSV and PNG/SVG plots, and prints the table."""
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump({"sweep": {"scenario": str(SCENARIOS / "gpt-1.3b-8xa100.yaml"),
+                                               "grid": {"training.micro_batch_size": [1, 2]},
+                                               "zip": {"parallelism.tensor_model_parallel_size": [1, 2],
+                                                       "parallelism.pipeline_model_parallel_size": [1, 2]}}}))
+    proc = subprocess.run(CLI + ["sweep", str(study), "--out", str(tmp_path / "o"), "--set",
+                                 "system.accelerator=A100-80GB"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(tmp_path / "o" / "results.parquet")
+    assert len(df) == 4 and set(df["accelerator"]) == {"A100-80GB"} and df["mfu"].between(0, 1).all()
+    for name in ("iteration_time_s_vs_micro_batch_size", "mfu_tp_pp", "breakdown"):
+        assert (tmp_path / "o" / f"{name}.png").stat().st_size > 0 and (tmp_path / "o" / f"{name}.svg").is_file()
+    assert "micro_batch_size" in proc.stdout and proc.stdout.count("\n") == 5

@@ -155,6 +155,40 @@ def points_table(df, axes: list[str]) -> str:
     return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
+@app.command()
+def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
+            sets: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to every scenario."),
+            as_json: bool = typer.Option(False, "--json", help="Print figures and differences as JSON.")):
+    """Headline figures, breakdown and memory of scenarios side by side, with their differences from the first."""
+    from .studies.compare import compare as side_by_side, differences
+    table = side_by_side(list(scenarios), _overrides(sets))
+    diffs = differences(table)
+    if as_json:
+        print(json.dumps({"scenarios": list(table.columns), "figures": table.to_dict(),
+                          "differences_from_first": diffs}, indent=2, default=str))
+        return
+    first = table.columns[0]
+    view = Table("figure", *table.columns, *(f"{n} vs {first}" for n in diffs))
+    for figure, values in table.iterrows():
+        if all(v is None or v != v for v in values):
+            continue
+        changes = []
+        for n in diffs:
+            d = diffs[n].get(figure)
+            changes.append("" if d is None or d["absolute"] == 0 else
+                           f"{d['relative']:+.1%}" if d["relative"] is not None else f"{d['absolute']:+.4g}")
+        view.add_row(figure, *(_cell(v) for v in values), *changes)
+    out.print(view)
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
 @app.command("run-together")
 def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
                  system: Optional[Path] = typer.Option(None, help="The shared cluster: a file with a 'system:' "

@@ -144,3 +144,21 @@ def test_cli_sweep_writes_the_table_and_plots(tmp_path):
     for name in ("iteration_time_s_vs_micro_batch_size", "mfu_tp_pp", "breakdown"):
         assert (tmp_path / "o" / f"{name}.png").stat().st_size > 0 and (tmp_path / "o" / f"{name}.svg").is_file()
     assert "micro_batch_size" in proc.stdout and proc.stdout.count("\n") == 5
+
+
+def test_compare_puts_scenarios_side_by_side_with_differences(tmp_path):
+    """`compare` gives each scenario's figures as `simulate` does, and the relative difference from the first."""
+    from simulator.studies.compare import compare, differences
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(yaml.safe_dump(small_gpt()))
+    b.write_text(yaml.safe_dump(small_gpt(system={"accelerator": "H100-SXM", "num_nodes": 2, "gpus_per_node": 4})))
+    table = compare([a, b], workers=1)
+    assert list(table.columns) == ["a", "b"] and table.at["accelerator", "b"] == "H100-SXM"
+    ta, tb = (simulate(str(p)).summary["iteration_time_s"] for p in (a, b))
+    assert table.at["iteration_time_s", "a"] == ta and table.at["iteration_time_s", "b"] == tb
+    d = differences(table)["b"]["iteration_time_s"]
+    assert d["absolute"] == pytest.approx(tb - ta) and d["relative"] == pytest.approx(tb / ta - 1)
+    proc = subprocess.run(CLI + ["compare", str(a), str(b), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["figures"]["b"]["accelerator"] == "H100-SXM"
+    bad = subprocess.run(CLI + ["compare", str(a)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "2 to 64 scenario files" in bad.stderr

@@ -45,9 +45,12 @@ def measure_point(base: dict, base_dir: str, overrides: dict[str, Any], measure:
 def plan_columns(prep) -> dict[str, Any]:
     """What is known without simulating: the plan and the memory."""
     p, accel = prep.job.plan, prep.accelerator
-    return {"accelerator": accel.name, "gpus": p.world, "tp": p.tp, "cp": p.cp, "ep": p.ep, "pp": p.pp,
-            "dp": p.dp, "microbatches": p.num_microbatches, "zero_stage": p.zero_stage,
-            "peak_memory_gib": prep.peak_memory / GIB, "hbm_gib": accel.hbm_capacity / GIB, "fits": prep.fits}
+    row = {"accelerator": accel.name, "gpus": p.world, "tp": p.tp, "cp": p.cp, "ep": p.ep, "pp": p.pp,
+           "dp": p.dp, "microbatches": p.num_microbatches, "zero_stage": p.zero_stage,
+           "peak_memory_gib": prep.peak_memory / GIB, "hbm_gib": accel.hbm_capacity / GIB}
+    row.update({f"memory_{k}_gib": v / GIB for k, v in prep.job.memory[prep.peak_stage].items()})
+    row["fits"] = prep.fits
+    return row
 
 
 def step_columns(sc, prep) -> dict[str, Any]:

@@ -130,17 +130,23 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
     sizes = sizes or [2.0**k for k in range(10, 31)]
     rows = []
     for size in sizes:
-        env = simpy.Environment()
-        coll = Collectives(Fabric(env, cluster.capacity), cluster.route, cluster.path_latency,
-                           cluster.node_of, tuning(calib), {op: algorithm}, cluster.in_switch)
-        coll.register("bench", op, group)
-        done = coll.start("bench", op, size)
-        env.run(done)
-        t = env.now
-        alg, proto = coll.choose("bench", op, size)
+        t, algorithm_used = time_collective(cluster, calib, op, group, size, {op: algorithm})
         rows.append({"size": size, "time": t, "algbw": size / t,
-                     "busbw": size / t * BUS_FACTOR[op](len(group)), "algorithm": f"{alg}/{proto}"})
+                     "busbw": size / t * BUS_FACTOR[op](len(group)), "algorithm": algorithm_used})
     return pd.DataFrame(rows)
+
+
+def time_collective(cluster, calib: Calibration, op: str, group: tuple[int, ...], size: float,
+                    algorithms: dict[str, str] | None = None) -> tuple[float, str]:
+    """Seconds one collective of `size` bytes over `group` takes alone on an idle fabric, and the
+    algorithm/protocol chosen ('send_recv': group is (source, destination))."""
+    env = simpy.Environment()
+    coll = Collectives(Fabric(env, cluster.capacity), cluster.route, cluster.path_latency,
+                       cluster.node_of, tuning(calib), algorithms or {}, cluster.in_switch)
+    coll.register("alone", op, group)
+    env.run(coll.start("alone", op, size))
+    alg, proto = coll.choose("alone", op, size)
+    return env.now, f"{alg}/{proto}"
 
 
 def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,

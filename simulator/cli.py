@@ -189,6 +189,63 @@ def _cell(v) -> str:
     return str(v)
 
 
+@app.command()
+def search(scenario: Path = typer.Argument(..., help="Scenario: the model, batch and cluster (its own plan is "
+                                                     "ranked too)."),
+           top: int = typer.Option(5, help="Simulate this many of the best plans by estimate."),
+           space: list[str] = typer.Option([], "--space", help="Keep only these values of a plan field, e.g. "
+                                           "--space tp=4,8 --space recompute=full (fields: tp, cp, pp, vpp, ep, "
+                                           "micro_batch_size, zero_stage, recompute, sequence_parallel)."),
+           sets: list[str] = typer.Option([], "--set", help=SET_HELP),
+           out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write every plan's row as "
+                                                  "search.parquet and search.csv here."),
+           as_json: bool = typer.Option(False, "--json", help="Print the simulated plans as JSON.")):
+    """The best parallelism plans for SCENARIO's model on its cluster: pruned by memory, ranked by a
+    fast estimate, the best simulated step by step."""
+    from .studies.search import parse_space, search as run_search
+    _out_folder(out_dir)
+    result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space))
+    df = result.table
+    simulated = df[df["simulated_s"].notna()]
+    if as_json:
+        print(json.dumps({"candidates": result.considered, "valid": len(df), "fit": int(df["fits"].sum()),
+                          "wall_time_s": result.wall_time_s, "plans": simulated.to_dict("records")},
+                         indent=2, default=str))
+    else:
+        print(search_report(result))
+    if out_dir is not None:
+        def write():
+            paths = [out_dir / "search.parquet", out_dir / "search.csv"]
+            df.drop(columns=["error"], errors="ignore").to_parquet(paths[0], index=False)
+            df.to_csv(paths[1], index=False)
+            return paths
+        _write(out_dir, write)
+
+
+def search_report(result) -> str:
+    df = result.table
+    fit = df[df["fits"]]
+    best = df["simulated_s"].min()
+    lines = [f"{result.considered:,} candidate plans, {len(df):,} valid, {len(fit):,} fit in memory; "
+             f"{int(df['simulated_s'].notna().sum())} simulated; {result.wall_time_s:.1f} s", ""]
+    view = Table("rank", "plan", "DP", "micro-batches", "memory", "estimate", "simulated", "MFU", "vs best")
+    for i, r in df[df["simulated_s"].notna()].iterrows():
+        view.add_row(str(i + 1), r["plan"] + ("  (scenario's)" if r["is_scenario_plan"] else ""), str(r["dp"]),
+                     str(r["microbatches"]), f"{r['peak_memory_gib']:.1f} GiB", f"{r['estimate_s']:.3f} s",
+                     f"{r['simulated_s']:.3f} s", f"{r['mfu']:.1%}", f"{r['simulated_s'] / best - 1:+.1%}")
+    console = Console(width=160, record=True, file=open("/dev/null", "w"))
+    console.print(view)
+    lines.append(console.export_text().rstrip())
+    own = df[df["is_scenario_plan"]]
+    if len(own):
+        r = own.iloc[0]
+        if not r["fits"]:
+            lines.append(f"The scenario's plan ({r['plan']}) does not fit: {r['peak_memory_gib']:.1f} GiB per rank.")
+        else:
+            lines.append(f"The scenario's plan ({r['plan']}) is #{int(r['estimate_rank'])} of {len(fit):,} by estimate.")
+    return "\n".join(lines)
+
+
 @app.command("run-together")
 def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
                  system: Optional[Path] = typer.Option(None, help="The shared cluster: a file with a 'system:' "

@@ -1,0 +1,193 @@
+"""A fast estimate of a plan's iteration time, to rank thousands of plans before simulating a few.
+
+It prices the very instructions the step simulation runs, without simulating them together:
+- Per-layer times come from the compiled program of the same model with one pipeline stage and
+  one micro-batch: each compute instruction by the roofline predictor, each blocking collective
+  alone on an idle fabric over the group it would use. Instructions that overlap (side-stream
+  collectives) are left out. These depend only on TP, CP, EP, sequence parallelism, the
+  micro-batch and recompute, so thousands of plans share a few dozen of them.
+- A plan's stage takes the sum of its layers' times, plus the embedding (first stage) and the
+  loss head (last stage). The pipeline takes (m - 1) x the slowest stage's micro-batch time plus
+  the sum over stages, the warm-up and drain of 1F1B; interleaving divides that bubble by the
+  chunks. Each stage boundary adds a pipeline transfer on the way in and out of the bubble.
+- Gradient reduction (and the parameter all-gather of ZeRO 1-2) over the plan's own data-parallel
+  group is added whole, less the last micro-batch's backward when it overlaps it; ZeRO-3 adds the
+  per-layer gathers that prefetching cannot hide. The optimizer's update is priced as in the program.
+
+Contention between concurrent flows, and everything the schedule overlaps beyond this, is left to
+the step simulation, which ranks the best plans at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..config import Scenario
+from ..hardware import RooflinePredictor, load_accelerator, load_calibration
+from ..topology import build_cluster, topology_graph
+from ..workload import compile_job
+from ..workload.memory import WEIGHT_BYTES, stage_expert_params, stage_params
+from ..workload.plan import ParallelPlan
+from ..workload.program import BACKWARD, FORWARD, RECOMPUTE, WEIGHT_GRADIENT, Collective, Compute, Send
+
+# phases that run in a micro-batch's backward pass
+BACKWARD_PHASES = (BACKWARD, RECOMPUTE, WEIGHT_GRADIENT)
+
+
+@dataclass(frozen=True)
+class LayerTimes:
+    """Seconds per micro-batch on one rank: per layer (forward, backward incl. recompute), and the
+    embedding (first stage) and loss head (last stage) in each direction."""
+
+    forward: tuple[float, ...]
+    backward: tuple[float, ...]
+    first: tuple[float, float]
+    last: tuple[float, float]
+    p2p_bytes: float
+
+
+class Estimator:
+    """Estimates for plans of one model, batch and cluster (the base scenario's)."""
+
+    def __init__(self, base: Scenario):
+        self.base = base
+        self.accelerator = load_accelerator(base.system.accelerator)
+        self.calib = load_calibration()
+        self.op_time = RooflinePredictor(self.accelerator, self.calib, base.training.precision).time
+        world = base.system.num_nodes * base.system.gpus_per_node
+        self.cluster = build_cluster(topology_graph(base.system, self.accelerator), world,
+                                     self.calib.protocol_efficiency, self.calib.hop_latency)
+        self._layers: dict[tuple, LayerTimes] = {}
+        self._collectives: dict[tuple, float] = {}
+
+    def iteration_time(self, sc: Scenario, plan: ParallelPlan) -> float:
+        lt = self.layer_times(sc, plan)
+        stages = []
+        for s in range(plan.pp):
+            layers = [layer for c in range(plan.chunks) for layer in plan.layers(s, c)]
+            f = sum(lt.forward[layer] for layer in layers)
+            b = sum(lt.backward[layer] for layer in layers)
+            if s == 0:
+                f, b = f + lt.first[0], b + lt.first[1]
+            if s == plan.pp - 1:
+                f, b = f + lt.last[0], b + lt.last[1]
+            stages.append((f, b))
+        per_mb = [f + b for f, b in stages]
+        m = plan.num_microbatches
+        bubble = (sum(per_mb) - max(per_mb)) / plan.chunks
+        pipeline = m * max(per_mb) + bubble
+        if plan.pp > 1:
+            p2p = self.collective("send_recv", (0, plan.stage_peer(0, 1)), lt.p2p_bytes)
+            pipeline += 2 * (plan.pp - 1) * p2p * (1 + (plan.chunks > 1))
+        return pipeline + max(self.after_backward(sc, plan, s, stages[s][1]) +
+                              self.zero3_exposed(sc, plan, lt, s) * m for s in range(plan.pp))
+
+    # -- per-layer times from the compiled one-stage program --------------------------------------
+    def layer_times(self, sc: Scenario, plan: ParallelPlan) -> LayerTimes:
+        tr = sc.training
+        key = (plan.tp, plan.cp, plan.ep, plan.sequence_parallel, tr.micro_batch_size, tr.recompute_granularity)
+        lt = self._layers.get(key)
+        if lt is None:
+            lt = self._layers[key] = self._price_layers(sc, plan)
+        return lt
+
+    def _price_layers(self, sc: Scenario, plan: ParallelPlan) -> LayerTimes:
+        one = dataclasses.replace(
+            sc, parallelism=dataclasses.replace(sc.parallelism, pipeline_model_parallel_size=1, zero_stage=0,
+                                                virtual_pipeline_model_parallel_size=None, pipeline_schedule="1f1b",
+                                                overlap_grad_reduce=False, data_parallel_size=None),
+            training=dataclasses.replace(sc.training, global_batch_size=sc.training.micro_batch_size * plan.dp * plan.pp))
+        job = compile_job(one)
+        layers = sc.model.num_hidden_layers
+        fwd, bwd = [0.0] * layers, [0.0] * layers
+        ends = {FORWARD: [0.0, 0.0], BACKWARD: [0.0, 0.0]}   # [before the layers, after them]
+        seen = {FORWARD: False, BACKWARD: False}
+        p2p = 0.0
+        for ins in job.programs[0].instructions:
+            if isinstance(ins, Send):
+                p2p = ins.nbytes
+                continue
+            if not isinstance(ins, (Compute, Collective)) or ins.mb < 0:
+                continue      # the optimizer and data-parallel reductions are priced per plan
+            t = self._instruction(ins, job.plan)
+            direction = FORWARD if ins.phase == FORWARD else BACKWARD
+            if ins.layer >= 0:
+                (fwd if direction == FORWARD else bwd)[ins.layer] += t
+                seen[direction] = True
+            else:
+                ends[direction][seen[direction]] += t
+        # forward: embedding before the layers (first stage), head after (last stage);
+        # backward: head before, embedding after
+        first = (ends[FORWARD][0], ends[BACKWARD][1])
+        last = (ends[FORWARD][1], ends[BACKWARD][0])
+        if not p2p:   # one stage sends nothing: the transfer is one layer's output over TP ranks
+            p2p = job.scenario.training.micro_batch_size * job.scenario.training.seq_length / plan.cp * \
+                sc.model.hidden_size * 2 / plan.tp
+        return LayerTimes(tuple(fwd), tuple(bwd), first, last, p2p)
+
+    def _instruction(self, ins, plan: ParallelPlan) -> float:
+        if isinstance(ins, Compute):
+            return sum(self.op_time(op.kind, op.flops, op.bytes) for op in ins.ops)
+        if not ins.blocking:
+            return 0.0        # a side-stream collective overlaps the compute beside it
+        return self.collective(ins.op, group_of(plan, ins.comm), ins.nbytes)
+
+    def collective(self, op: str, group: tuple[int, ...], nbytes: float) -> float:
+        if len(group) < 2 or nbytes <= 0:
+            return 0.0
+        key = (op, group, nbytes)
+        t = self._collectives.get(key)
+        if t is None:
+            from ..api import time_collective
+            t = self._collectives[key] = time_collective(self.cluster, self.calib, op, group, nbytes,
+                                                         dict(self.base.system.collective_algorithms))[0]
+        return t
+
+    # -- per plan: data parallelism and the optimizer ---------------------------------------------
+    def after_backward(self, sc: Scenario, plan: ParallelPlan, stage: int, last_backward: float) -> float:
+        """Gradient reduction, parameter all-gather and the optimizer step of one stage's rank."""
+        wbytes = WEIGHT_BYTES[sc.training.precision]
+        gbytes = 4 if sc.training.accumulate_allreduce_grads_in_fp32 else wbytes
+        experts = stage_expert_params(sc.model, plan, stage)
+        dense = stage_params(sc.model, plan, stage) - experts
+        t = 0.0
+        if plan.grad_ranks > 1 and plan.zero_stage < 3:
+            group = group_of(plan, "dp")
+            op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
+            reduce = self.collective(op, group, dense * gbytes)
+            if sc.parallelism.overlap_grad_reduce:
+                reduce = max(reduce - last_backward, reduce / max(1, plan.pp * plan.chunks))
+            t += reduce
+            if plan.zero_stage in (1, 2) and not sc.parallelism.overlap_param_gather:
+                t += self.collective("all_gather", group, dense * wbytes)
+        if experts and plan.edp > 1:
+            op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
+            t += self.collective(op, group_of(plan, "edp"), experts * gbytes)
+        shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
+            experts / (plan.edp if plan.zero_stage >= 1 else 1)
+        return t + self.op_time("elementwise", 0.0, shard * (gbytes + 3 * 2 * 4 + wbytes))
+
+    def zero3_exposed(self, sc: Scenario, plan: ParallelPlan, lt: LayerTimes, stage: int) -> float:
+        """ZeRO-3, per micro-batch: gathering each layer's parameters (forward and backward) and
+        reducing its gradients, beyond what the layer's own compute hides."""
+        if plan.zero_stage != 3 or plan.grad_ranks < 2:
+            return 0.0
+        wbytes = WEIGHT_BYTES[sc.training.precision]
+        gbytes = 4 if sc.training.accumulate_allreduce_grads_in_fp32 else wbytes
+        group = group_of(plan, "dp")
+        from ..workload.costs import rank_layer_params
+        t = 0.0
+        for c in range(plan.chunks):
+            for layer in plan.layers(stage, c):
+                params = rank_layer_params(sc.model, plan.tp, layer, plan.ep)
+                gather = self.collective("all_gather", group, params * wbytes)
+                scatter = self.collective("reduce_scatter", group, params * gbytes)
+                t += max(0.0, gather - lt.forward[layer]) + max(0.0, gather + scatter - lt.backward[layer])
+        return t
+
+
+def group_of(plan: ParallelPlan, comm: str) -> tuple[int, ...]:
+    """The ranks of rank 0's communicator `comm`."""
+    return {"tp": plan.tp_group, "cp": plan.cp_group, "dp": plan.dp_group, "ep": plan.ep_group,
+            "edp": plan.edp_group, "embedding": plan.embedding_group}[comm](0)

@@ -162,3 +162,43 @@ def test_compare_puts_scenarios_side_by_side_with_differences(tmp_path):
     assert proc.returncode == 0 and json.loads(proc.stdout)["figures"]["b"]["accelerator"] == "H100-SXM"
     bad = subprocess.run(CLI + ["compare", str(a)], capture_output=True, text=True)
     assert bad.returncode == 2 and "2 to 64 scenario files" in bad.stderr
+
+
+def test_search_ranks_plans_that_fit_and_simulates_the_best(tmp_path):
+    """The search keeps only valid plans, never simulates one that does not fit, ranks the
+    simulated ones by step time, includes the scenario's own plan, and its estimate of each
+    simulated plan is within 10 % of the simulation."""
+    from simulator.config import load_scenario
+    from simulator.studies.search import search
+    sc = load_scenario(small_gpt(training={"global_batch_size": 64}))
+    result = search(sc, top=4)
+    df = result.table
+    sim = df[df["simulated_s"].notna()]
+    assert len(sim) >= 4 and sim["fits"].all() and list(sim.index) == list(range(len(sim)))
+    assert (sim["simulated_s"].diff().dropna() >= 0).all()
+    assert df["is_scenario_plan"].sum() == 1 and sim["is_scenario_plan"].any()
+    assert ((sim["estimate_s"] / sim["simulated_s"] - 1).abs() < 0.10).all()
+    assert result.considered >= len(df) > len(sim)
+
+
+def test_search_space_restricts_the_candidates(tmp_path):
+    """--space keeps only candidates with the given values; an unknown field is a ConfigError."""
+    from simulator.config import load_scenario
+    from simulator.studies.search import parse_space, search
+    sc = load_scenario(small_gpt())
+    df = search(sc, top=2, space=parse_space(["tp=2", "recompute=full"]), simulate_top=False).table
+    own = df["is_scenario_plan"]
+    assert set(df[~own]["tp"]) == {2} and set(df[~own]["recompute"]) == {"full"}
+    with pytest.raises(ConfigError, match="--space"):
+        parse_space(["tensor=2"])
+
+
+def test_cli_search_prints_the_ranking(tmp_path):
+    """`clustersim search` prints the simulated plans with the scenario's own, and writes every plan."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(small_gpt()))
+    proc = subprocess.run(CLI + ["search", str(path), "--top", "2", "--space", "micro_batch_size=1,2",
+                                 "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "(scenario's)" in proc.stdout and "by estimate" in proc.stdout
+    assert len(pd.read_csv(tmp_path / "o" / "search.csv")) > 2

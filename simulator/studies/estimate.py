@@ -27,6 +27,7 @@ from ..config import Scenario
 from ..hardware import RooflinePredictor, load_accelerator, load_calibration
 from ..topology import build_cluster, topology_graph
 from ..workload import compile_job
+from ..workload.costs import rank_layer_params
 from ..workload.memory import WEIGHT_BYTES, stage_expert_params, stage_params
 from ..workload.plan import ParallelPlan
 from ..workload.program import BACKWARD, FORWARD, RECOMPUTE, WEIGHT_GRADIENT, Collective, Compute, Send
@@ -152,12 +153,20 @@ class Estimator:
         experts = stage_expert_params(sc.model, plan, stage)
         dense = stage_params(sc.model, plan, stage) - experts
         t = 0.0
-        if plan.grad_ranks > 1 and plan.zero_stage < 3:
+        if plan.grad_ranks > 1 and plan.zero_stage == 3:   # the embedding and head, gathered and reduced whole
+            layers = [layer for c in range(plan.chunks) for layer in plan.layers(stage, c)]
+            rest = dense - sum(rank_layer_params(sc.model, plan.tp, layer, plan.ep) for layer in layers)
+            group = group_of(plan, "dp")
+            t += self.collective("all_gather", group, rest * wbytes) + \
+                self.collective("reduce_scatter", group, rest * gbytes)
+        elif plan.grad_ranks > 1:
             group = group_of(plan, "dp")
             op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
             reduce = self.collective(op, group, dense * gbytes)
-            if sc.parallelism.overlap_grad_reduce:
-                reduce = max(reduce - last_backward, reduce / max(1, plan.pp * plan.chunks))
+            if sc.parallelism.overlap_grad_reduce:   # buckets reduce beside the last backward, but the last
+                bucket = sc.parallelism.ddp_bucket_size or max(40e6, 1e6 * plan.grad_ranks)
+                last = min(1.0, bucket / max(dense, 1.0))
+                reduce = self.beside(last_backward, reduce * (1 - last)) + reduce * last
             t += reduce
             if plan.zero_stage in (1, 2) and not sc.parallelism.overlap_param_gather:
                 t += self.collective("all_gather", group, dense * wbytes)
@@ -169,22 +178,32 @@ class Estimator:
         return t + self.op_time("elementwise", 0.0, shard * (gbytes + 3 * 2 * 4 + wbytes))
 
     def zero3_exposed(self, sc: Scenario, plan: ParallelPlan, lt: LayerTimes, stage: int) -> float:
-        """ZeRO-3, per micro-batch: gathering each layer's parameters (forward and backward) and
-        reducing its gradients, beyond what the layer's own compute hides."""
+        """ZeRO-3, per micro-batch: the first layer's parameter gather in each direction, and each
+        later gather (with the previous layer's gradient reduce-scatter, backward) beside a layer's
+        compute, which it slows and may outlast."""
         if plan.zero_stage != 3 or plan.grad_ranks < 2:
             return 0.0
         wbytes = WEIGHT_BYTES[sc.training.precision]
         gbytes = 4 if sc.training.accumulate_allreduce_grads_in_fp32 else wbytes
         group = group_of(plan, "dp")
-        from ..workload.costs import rank_layer_params
         t = 0.0
         for c in range(plan.chunks):
-            for layer in plan.layers(stage, c):
-                params = rank_layer_params(sc.model, plan.tp, layer, plan.ep)
-                gather = self.collective("all_gather", group, params * wbytes)
-                scatter = self.collective("reduce_scatter", group, params * gbytes)
-                t += max(0.0, gather - lt.forward[layer]) + max(0.0, gather + scatter - lt.backward[layer])
+            layers = list(plan.layers(stage, c))
+            params = [rank_layer_params(sc.model, plan.tp, layer, plan.ep) for layer in layers]
+            gather = [self.collective("all_gather", group, p * wbytes) for p in params]
+            scatter = [self.collective("reduce_scatter", group, p * gbytes) for p in params]
+            t += gather[0] + gather[-1]           # nothing to hide the first fetch of each pass behind
+            for i in range(len(layers) - 1):
+                t += self.beside(lt.forward[layers[i]], gather[i + 1])
+                back = len(layers) - 1 - i        # backward runs the layers in reverse
+                t += self.beside(lt.backward[layers[back]], gather[back - 1] + scatter[back])
         return t
+
+    def beside(self, compute: float, side: float) -> float:
+        """Time added to `compute` seconds by a `side` transfer on another stream: the compute
+        slows while they overlap (calibration overlap_slowdown), and the transfer may outlast it."""
+        slow = self.calib.overlap_slowdown
+        return max(side, compute + (slow - 1) * min(compute, side)) - compute
 
 
 def group_of(plan: ParallelPlan, comm: str) -> tuple[int, ...]:

@@ -154,7 +154,9 @@ def search(sc: Scenario, *, top: int = 5, space: dict[str, set] | None = None,
         rows.append(row)
         scenarios[cand] = s
     df = pd.DataFrame(rows)
-    df["simulated_s"] = math.nan
+    from ..engine import BREAKDOWN_KEYS
+    for column in ["simulated_s", "mfu"] + [f"{k}_s" for k in BREAKDOWN_KEYS]:
+        df[column] = math.nan
     ranked = df[df["fits"]].sort_values("estimate_s", kind="stable")
     chosen = list(ranked.index[:top])
     own_index = next((i for i, r in df.iterrows() if Candidate(**{k: r[k] for k in CANDIDATE_FIELDS}) == own), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -181,6 +182,13 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     out.print(view)
 
 
+def _text(table: Table, width: int = 170) -> str:
+    """A rich table as plain text (for reports that are returned, not printed)."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(table)
+    return console.export_text().rstrip()
+
+
 def _cell(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "-"
@@ -233,9 +241,7 @@ def search_report(result) -> str:
         view.add_row(str(i + 1), r["plan"] + ("  (scenario's)" if r["is_scenario_plan"] else ""), str(r["dp"]),
                      str(r["microbatches"]), f"{r['peak_memory_gib']:.1f} GiB", f"{r['estimate_s']:.3f} s",
                      f"{r['simulated_s']:.3f} s", f"{r['mfu']:.1%}", f"{r['simulated_s'] / best - 1:+.1%}")
-    console = Console(width=160, record=True, file=open("/dev/null", "w"))
-    console.print(view)
-    lines.append(console.export_text().rstrip())
+    lines.append(_text(view))
     own = df[df["is_scenario_plan"]]
     if len(own):
         r = own.iloc[0]
@@ -244,6 +250,52 @@ def search_report(result) -> str:
         else:
             lines.append(f"The scenario's plan ({r['plan']}) is #{int(r['estimate_rank'])} of {len(fit):,} by estimate.")
     return "\n".join(lines)
+
+
+@app.command("plan")
+def plan_hardware(plan_file: Path = typer.Argument(..., help="A scenario (model, batch, network) with a `plan:` "
+                                                              "section: token budget, accelerators, sizes."),
+                  out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write plan.parquet, plan.csv "
+                                                         "and the time-vs-cost plot here."),
+                  workers: Optional[int] = typer.Option(None, help="Local worker processes (default: all cores)."),
+                  scheduler: Optional[str] = typer.Option(None, help="Run on a Dask cluster at this address."),
+                  sets: list[str] = typer.Option([], "--set", help=SET_HELP),
+                  as_json: bool = typer.Option(False, "--json", help="Print the table as JSON.")):
+    """Which hardware, and how much of it: time to train, GPU-hours, cost and energy per accelerator
+    and cluster size, each with its best plan; the Pareto set of time and cost."""
+    from .studies.planner import load_plan, plot_plan, run_plan
+    _out_folder(out_dir)
+    cfg, base, base_dir = load_plan(plan_file, _overrides(sets))
+    df = run_plan(cfg, base, base_dir, workers=workers, scheduler=scheduler, progress=ProgressLine("configurations"))
+    if as_json:
+        print(df.to_json(orient="records", indent=2))
+    else:
+        print(plan_report(df, cfg))
+    if out_dir is not None:
+        def write():
+            paths = [out_dir / "plan.parquet", out_dir / "plan.csv"]
+            df.to_parquet(paths[0], index=False)
+            df.to_csv(paths[1], index=False)
+            return paths + plot_plan(df, cfg, out_dir)
+        _write(out_dir, write)
+
+
+def plan_report(df, cfg) -> str:
+    view = Table("accelerator", "GPUs", "best plan", "MFU", "ETTR", "days", "GPU-hours", "cost", "energy",
+                 "", title=f"{cfg.token_budget:.3g} tokens")
+    for r in df.to_dict("records"):
+        if r.get("error") or r.get("time_to_train_days") != r.get("time_to_train_days"):
+            view.add_row(r["accelerator"], f"{r.get('gpus') or r['num_nodes']:,}", str(r.get("error"))[:60],
+                         *[""] * 7)
+            continue
+        marks = ("Pareto " if r["pareto"] else "") + ("" if r["meets_deadline"] else "late ") + \
+            ("" if r["within_budget"] else "over budget")
+        view.add_row(r["accelerator"], f"{r['gpus']:,}", r["plan"], f"{r['mfu']:.1%}", f"{r['ettr']:.3f}",
+                     f"{r['time_to_train_days']:.1f}", f"{r['gpu_hours'] / 1e6:.2f} M", f"${r['cost_usd'] / 1e6:.1f} M",
+                     f"{r['energy_mwh']:,.0f} MWh", marks.strip())
+    note = ("days include the expected failure slowdown (ETTR: Daly's first-order expectation with the failure "
+            "model's rates)" if cfg.failures else "days are failure-free (plan.failures is false)")
+    return _text(view) + "\n" + note
 
 
 @app.command("run-together")

@@ -21,9 +21,10 @@ def plot_sweep(df: pd.DataFrame, axes: list[str], out: Path) -> list[Path]:
     if ran.empty:
         return []
     written = []
-    numeric = [a for a in axes if pd.api.types.is_numeric_dtype(df[a]) and df[a].nunique() > 1]
-    if numeric:
-        x = numeric[0]
+    varied = [a for a in axes if df[a].nunique() > 1]
+    numeric = [a for a in varied if pd.api.types.is_numeric_dtype(df[a])]
+    if varied:   # against the first numeric axis, else the first axis, its values in study order
+        x = (numeric or varied)[0]
         for y in headline(ran):
             written += _lines(ran, x, y, [a for a in axes if a != x], out)
     if ran["tp"].nunique() > 1 and ran["pp"].nunique() > 1 and "mfu" in ran:
@@ -35,8 +36,10 @@ def plot_sweep(df: pd.DataFrame, axes: list[str], out: Path) -> list[Path]:
 
 def headline(df: pd.DataFrame) -> list[str]:
     """The figures worth a plot, most telling first."""
+    if "ettr" in df:   # a campaign per point
+        return [c for c in ("ettr", "time_to_train_days") if c in df]
     first = "time_to_train_days" if "time_to_train_days" in df else "iteration_time_s"
-    return [c for c in (first, "mfu", "ettr") if c in df]
+    return [c for c in (first, "mfu") if c in df]
 
 
 def _label(row, axes: list[str]) -> str:
@@ -47,9 +50,14 @@ def _lines(df: pd.DataFrame, x: str, y: str, others: list[str], out: Path) -> li
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = list(df.groupby(others, sort=False)) if others else [((), df)]
+    categorical = not pd.api.types.is_numeric_dtype(df[x])
+    ticks = list(dict.fromkeys(df[x]))
     for _, g in groups[:MAX_LINES]:
-        g = g.sort_values(x)
-        ax.plot(g[x], g[y], marker="o", label=_label(g.iloc[0], others))
+        xs = g[x].map(ticks.index) if categorical else g[x]
+        order = xs.sort_values().index
+        ax.plot(xs[order], g.loc[order, y], marker="o", label=_label(g.iloc[0], others))
+    if categorical:
+        ax.set_xticks(range(len(ticks)), [str(t) for t in ticks])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     shown = f" (first {MAX_LINES} of {len(groups)} series)" if len(groups) > MAX_LINES else ""

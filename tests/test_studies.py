@@ -202,3 +202,67 @@ def test_cli_search_prints_the_ranking(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "(scenario's)" in proc.stdout and "by estimate" in proc.stdout
     assert len(pd.read_csv(tmp_path / "o" / "search.csv")) > 2
+
+
+OPERATING = {
+    "accelerators": {name: {"usd_per_gpu_hour": {"value": price, "source": "test"},
+                            "board_power_w": {"value": watts, "source": "test"},
+                            "idle_power_w": {"value": 100, "source": "test"},
+                            "server_power_w": {"value": 3000, "source": "test"}}
+                     for name, price, watts in (("A100-80GB", 2.0, 400), ("H100-SXM", 4.0, 700))},
+    "network_power_w_per_gpu": {"value": 50, "source": "test"},
+    "pue": {"value": 1.2, "source": "test"},
+}
+
+
+def write_plan(tmp_path, **plan) -> str:
+    (tmp_path / "operating.yaml").write_text(yaml.safe_dump(OPERATING))
+    section = {"token_budget": 1e11, "accelerators": ["A100-80GB", "H100-SXM"], "num_nodes": [1, 2], "top": 1,
+               "operating": "operating.yaml", **plan}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump({**small_gpt(training={"global_batch_size": 64}), "plan": section}))
+    return str(path)
+
+
+def test_plan_prices_time_cost_and_energy_of_each_configuration(tmp_path):
+    """Each accelerator x size gets its best simulated plan; time = budget / (tokens/s x ETTR),
+    cost = GPU-hours x price, energy from the catalog's power and PUE; the Pareto set is the
+    configurations no other is both as fast and as cheap as."""
+    from simulator.studies.planner import load_plan, run_plan
+    cfg, base, base_dir = load_plan(write_plan(tmp_path, deadline="30 days"))
+    df = run_plan(cfg, base, base_dir, workers=1)
+    assert len(df) == 4 and df["error"].isna().all() and (df["time_to_train_days"].diff().dropna() >= 0).all()
+    for r in df.to_dict("records"):
+        seconds = 1e11 / (r["tokens_per_s"] * r["ettr"])
+        price, watts = (2.0, 400) if r["accelerator"] == "A100-80GB" else (4.0, 700)
+        assert r["time_to_train_days"] == pytest.approx(seconds / 86400)
+        assert r["cost_usd"] == pytest.approx(r["gpus"] * seconds / 3600 * price)
+        site = (r["gpus"] * (r["ettr"] * watts + (1 - r["ettr"]) * 100 + 50) + r["num_nodes"] * 3000) * 1.2
+        assert r["energy_mwh"] == pytest.approx(site * seconds / 3.6e9)
+        assert 0.5 < r["ettr"] <= 1 and r["meets_deadline"] == (r["time_to_train_days"] <= 30)
+        dominated = any(o["time_to_train_days"] <= r["time_to_train_days"] and o["cost_usd"] <= r["cost_usd"]
+                        and (o["time_to_train_days"], o["cost_usd"]) != (r["time_to_train_days"], r["cost_usd"])
+                        for o in df.to_dict("records"))
+        assert r["pareto"] == (not dominated)
+    assert df["pareto"].any()
+
+
+def test_plan_overrides_prices_and_refuses_unknown_accelerators(tmp_path):
+    """A price in the plan replaces the catalog's; an accelerator without prices is a ConfigError."""
+    from simulator.studies.planner import load_plan, run_plan
+    cfg, base, base_dir = load_plan(write_plan(tmp_path, usd_per_gpu_hour={"A100-80GB": 1.0}, num_nodes=[1],
+                                               accelerators=["A100-80GB"], failures=False))
+    r = run_plan(cfg, base, base_dir, workers=1).iloc[0]
+    assert r["usd_per_gpu_hour"] == 1.0 and r["time_to_train_days"] == pytest.approx(1e11 / r["tokens_per_s"] / 86400)
+    with pytest.raises(ConfigError, match="accelerators"):
+        cfg, base, base_dir = load_plan(write_plan(tmp_path, accelerators=["B200"]))
+        run_plan(cfg, base, base_dir, workers=1)
+
+
+def test_cli_plan_writes_table_and_plot(tmp_path):
+    """`clustersim plan --out` prints the comparison and writes plan.csv and the time-vs-cost plot."""
+    proc = subprocess.run(CLI + ["plan", write_plan(tmp_path, num_nodes=[1]), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Pareto" in proc.stdout and "ETTR" in proc.stdout
+    assert len(pd.read_csv(tmp_path / "o" / "plan.csv")) == 2 and (tmp_path / "o" / "time_vs_cost.svg").is_file()

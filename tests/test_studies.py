@@ -266,3 +266,28 @@ def test_cli_plan_writes_table_and_plot(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Pareto" in proc.stdout and "ETTR" in proc.stdout
     assert len(pd.read_csv(tmp_path / "o" / "plan.csv")) == 2 and (tmp_path / "o" / "time_vs_cost.svg").is_file()
+
+
+STUDY_FILES = sorted((SCENARIOS / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", [p for p in STUDY_FILES if "sweep:" in p.read_text()], ids=lambda p: p.stem)
+def test_every_shipped_study_measures_its_first_point(path):
+    """Each shipped study loads, and its first point (with 2 Monte Carlo trials) measures without error."""
+    import dataclasses
+    st = load_study(path, {"reliability.trials": 2})
+    assert len(st.points) >= 4
+    row = run_sweep(dataclasses.replace(st, points=st.points[:1]), workers=1).iloc[0]
+    assert pd.isna(row["error"]) and row["fits"] and row["iteration_time_s"] > 0
+
+
+def test_the_shipped_plan_loads_and_its_catalog_covers_it():
+    """The shipped plan file loads, and every accelerator it compares has prices and power with sources."""
+    from simulator.studies.planner import load_operating, load_plan
+    cfg, base, _ = load_plan(SCENARIOS / "studies" / "plan-70b.yaml")
+    catalog = load_operating()
+    assert cfg.token_budget == 15e12 and cfg.deadline == 90 * 86400
+    for name in cfg.accelerators:
+        costs = catalog.accelerators[name]
+        for figure in (costs.usd_per_gpu_hour, costs.board_power_w, costs.idle_power_w, costs.server_power_w):
+            assert figure.value > 0 and figure.source and figure.date

@@ -14,13 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import ConfigError, ImplausibleResult, format_bytes
+from .studies.executors import WorkerLost
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate large-model training on accelerator clusters.")
 out = Console()
-
-
-
 
 SET_HELP = "Override a field, as written in the file: --set training.micro_batch_size=2 (repeatable)."
 
@@ -407,7 +405,7 @@ def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a Y
 def main() -> None:
     try:
         app()
-    except (ConfigError, ImplausibleResult) as exc:  # the input's fault (2), or the simulator's (1)
+    except (ConfigError, ImplausibleResult, WorkerLost) as exc:  # the input's fault (2), or not (1)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
 

@@ -291,3 +291,24 @@ def test_the_shipped_plan_loads_and_its_catalog_covers_it():
         costs = catalog.accelerators[name]
         for figure in (costs.usd_per_gpu_hour, costs.board_power_w, costs.idle_power_w, costs.server_power_w):
             assert figure.value > 0 and figure.source and figure.date
+
+
+def test_a_fault_of_the_simulator_is_a_row_that_a_rerun_retries(tmp_path, monkeypatch):
+    """An unexpected exception while measuring a point is that point's row ('internal error: ...'),
+    the sweep goes on, and the row is not journaled, so that the same command tries it again."""
+    import simulator.studies.points as points
+    st = load_study(write_study(tmp_path, {"grid": {"training.micro_batch_size": [1, 2]}}))
+    real = points.step_columns
+
+    def flaky(sc, prep):
+        if sc.training.micro_batch_size == 2:
+            raise ZeroDivisionError("boom")
+        return real(sc, prep)
+    monkeypatch.setattr(points, "step_columns", flaky)
+    out = tmp_path / "out"
+    out.mkdir()
+    df = run_sweep(st, out, workers=1)
+    assert pd.isna(df.at[0, "error"]) and df.at[1, "error"] == "internal error: ZeroDivisionError: boom"
+    assert (out / "points.jsonl").read_text().count("\n") == 2     # the header and the good point
+    monkeypatch.setattr(points, "step_columns", real)
+    assert run_sweep(st, out, workers=1)["error"].isna().all()

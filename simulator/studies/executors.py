@@ -11,10 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 from ..config import ConfigError
 
 MAX_WORKERS = 1024
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died (killed, or out of memory) before finishing its task."""
 
 
 def run_tasks(fn: Callable, tasks: list[tuple], *, workers: int | None = None,
@@ -38,7 +43,12 @@ def _on_pool(fn: Callable, tasks: list[tuple], workers: int) -> Iterator[tuple[i
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield pending.pop(future), future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise WorkerLost("a worker process died (killed, or out of memory?); what finished is "
+                                         "kept, and the same command measures the rest") from None
+                    yield pending.pop(future), result
         finally:
             for future in pending:
                 future.cancel()

@@ -16,6 +16,7 @@ from typing import Any
 from ..config import ConfigError, ImplausibleResult, load_scenario
 
 MEASURES = ("step", "campaign")
+INTERNAL_ERROR = "internal error: "   # rows with this error are not kept in a journal: a rerun tries again
 GIB = 2**30
 
 
@@ -37,6 +38,8 @@ def measure_point(base: dict, base_dir: str, overrides: dict[str, Any], measure:
         error = f"implausible result: {exc}"
     except RecursionError:
         error = "input nested too deeply"
+    except Exception as exc:  # noqa: BLE001 - a fault of the simulator: the row says so, the study goes on
+        error = f"{INTERNAL_ERROR}{type(exc).__name__}: {exc}"
     row.setdefault("fits", None)
     row.update(error=error, sim_wall_s=time.perf_counter() - wall)
     return row

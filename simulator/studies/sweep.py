@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config.journal import Journal
 from .executors import run_tasks
-from .points import measure_point
+from .points import INTERNAL_ERROR, measure_point
 from .spec import Study, point_key
 
 JOURNAL = "points.jsonl"
@@ -40,7 +40,7 @@ def run_sweep(study: Study, out_dir: str | Path | None = None, *, workers: int |
             progress(done, total)
         for i, row in run_tasks(measure_point, tasks, workers=workers, scheduler=scheduler):
             rows[todo[i]] = row
-            if journal:
+            if journal and not str(row.get("error") or "").startswith(INTERNAL_ERROR):
                 journal.append({"key": todo[i], "row": row})
             done += 1
             if progress:

@@ -41,13 +41,13 @@ def search_rate(path: Path, top: int = 5):
 
 def estimate_agreement(sc, df, n: int) -> None:
     from simulator.api import simulate
-    from simulator.studies.search import CANDIDATE_FIELDS, Candidate
+    from simulator.studies.search import Candidate
     fit = df[df["fits"]]
     rows = random.Random(0).sample(list(fit.index), min(n, len(fit)))
     est, sim = [], []
     started = time.perf_counter()
     for i in rows:
-        cand = Candidate(**{k: fit.at[i, k] for k in CANDIDATE_FIELDS})
+        cand = Candidate.from_row(fit.loc[i])
         est.append(fit.at[i, "estimate_s"])
         sim.append(simulate(cand.apply(sc)).summary["iteration_time_s"])
     errors = sorted(abs(e / s - 1) for e, s in zip(est, sim))

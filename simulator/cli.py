@@ -205,12 +205,13 @@ def search(scenario: Path = typer.Argument(..., help="Scenario: the model, batch
            sets: list[str] = typer.Option([], "--set", help=SET_HELP),
            out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write every plan's row as "
                                                   "search.parquet and search.csv here."),
+           workers: Optional[int] = typer.Option(None, help="Processes simulating the best plans (default: all cores)."),
            as_json: bool = typer.Option(False, "--json", help="Print the simulated plans as JSON.")):
     """The best parallelism plans for SCENARIO's model on its cluster: pruned by memory, ranked by a
     fast estimate, the best simulated step by step."""
     from .studies.search import parse_space, search as run_search
     _out_folder(out_dir)
-    result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space))
+    result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space), workers=workers)
     df = result.table
     simulated = df[df["simulated_s"].notna()]
     if as_json:

@@ -21,6 +21,7 @@ the step simulation, which ranks the best plans at the end.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from ..config import Scenario
@@ -206,7 +207,9 @@ class Estimator:
         return max(side, compute + (slow - 1) * min(compute, side)) - compute
 
 
+@functools.lru_cache(maxsize=1024)
 def group_of(plan: ParallelPlan, comm: str) -> tuple[int, ...]:
-    """The ranks of rank 0's communicator `comm`."""
+    """The ranks of rank 0's communicator `comm` (plans that differ only in ZeRO stage, recompute
+    or micro-batch share it)."""
     return {"tp": plan.tp_group, "cp": plan.cp_group, "dp": plan.dp_group, "ep": plan.ep_group,
             "edp": plan.edp_group, "embedding": plan.embedding_group}[comm](0)

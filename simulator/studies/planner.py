@@ -132,13 +132,13 @@ def best_plan(base: dict, base_dir: str, overrides: dict, top: int) -> dict:
     from .search import search
     try:
         sc = load_scenario(base, base_dir=base_dir, overrides=overrides)
-        found = search(sc, top=top).table
+        found = search(sc, top=top, workers=1).table   # this runs in a worker already
         ran = found[found["simulated_s"].notna()]
         if ran.empty:
             return {"gpus": sc.system.num_nodes * sc.system.gpus_per_node, "error": "no plan fits in memory"}
         best = ran.iloc[0]
-        from .search import CANDIDATE_FIELDS, Candidate
-        chosen = Candidate(**{k: best[k] for k in CANDIDATE_FIELDS}).apply(sc)
+        from .search import Candidate
+        chosen = Candidate.from_row(best).apply(sc)
         tokens_per_step = sc.training.global_batch_size * sc.training.seq_length
         return {"gpus": sc.system.num_nodes * sc.system.gpus_per_node, "plan": best["plan"],
                 "iteration_time_s": float(best["simulated_s"]), "tokens_per_s": tokens_per_step / best["simulated_s"],

@@ -23,6 +23,7 @@ from ..config import ConfigError, Scenario
 from ..workload.memory import memory_per_rank
 from ..workload.plan import ParallelPlan, make_plan
 from .estimate import Estimator
+from .executors import run_tasks
 
 MICRO_BATCHES = (1, 2, 4, 8)
 RECOMPUTE = ("none", "selective", "full")
@@ -56,6 +57,13 @@ class Candidate:
         return dataclasses.replace(sc, parallelism=par, training=tr)
 
     @classmethod
+    def from_row(cls, row) -> "Candidate":
+        """The candidate of a table row (NumPy scalars back to Python's)."""
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        cast = {"int": int, "str": str, "bool": bool}
+        return cls(**{k: cast[types[k]](row[k]) for k in types})
+
+    @classmethod
     def of(cls, sc: Scenario) -> "Candidate":
         p, t = sc.parallelism, sc.training
         return cls(p.tensor_model_parallel_size, p.context_parallel_size, p.pipeline_model_parallel_size,
@@ -87,8 +95,11 @@ def candidates(sc: Scenario) -> list[Candidate]:
         for pp in (p for p in range(1, min(rest, layers) + 1) if rest % p == 0):
             vpps = [1] + [v for v in range(2, MAX_VIRTUAL + 1) if pp > 1 and layers % (pp * v) == 0]
             dp = rest // pp
+            # parameter sharding (ZeRO-3) only without pipeline stages: neither FSDP nor DeepSpeed
+            # combines the two, and Megatron's distributed optimizer is ZeRO-1
+            stage_zeros = [z for z in zeros if z < 3 or pp == 1]
             for vpp, ep, mbs, zero, rc in itertools.product(vpps, [e for e in eps if dp % e == 0], MICRO_BATCHES,
-                                                            zeros, RECOMPUTE):
+                                                            stage_zeros, RECOMPUTE):
                 for sp in ((False, True) if tp > 1 and not experts else (tp > 1,)):
                     out.append(Candidate(tp, cp, pp, vpp, ep, mbs, zero, rc, sp))
                     if len(out) > MAX_CANDIDATES:
@@ -122,11 +133,11 @@ def parse_space(items: list[str]) -> dict[str, set]:
 
 
 def search(sc: Scenario, *, top: int = 5, space: dict[str, set] | None = None,
-           simulate_top: bool = True) -> SearchResult:
+           simulate_top: bool = True, workers: int | None = None) -> SearchResult:
     """Rank every valid plan for `sc`'s model, batch and cluster; simulate the `top` best by
-    estimate (and the scenario's own plan) step by step. `space` keeps only the candidates whose
-    fields take the values given (e.g. {'recompute': {'full'}})."""
-    from ..api import simulate
+    estimate (and the scenario's own plan) step by step, on `workers` processes (default: all
+    cores). `space` keeps only the candidates whose fields take the values given (e.g.
+    {'recompute': {'full'}})."""
     wall = time.perf_counter()
     if not 1 <= top <= 1000:
         raise ConfigError("--top", top, "an integer from 1 to 1000")
@@ -159,17 +170,14 @@ def search(sc: Scenario, *, top: int = 5, space: dict[str, set] | None = None,
         df[column] = math.nan
     ranked = df[df["fits"]].sort_values("estimate_s", kind="stable")
     chosen = list(ranked.index[:top])
-    own_index = next((i for i, r in df.iterrows() if Candidate(**{k: r[k] for k in CANDIDATE_FIELDS}) == own), None)
+    own_index = next((i for i, r in df.iterrows() if Candidate.from_row(r) == own), None)
     if own_index is not None and df.at[own_index, "fits"] and own_index not in chosen:
         chosen.append(own_index)
     if simulate_top:
-        for i in chosen:
-            cand = Candidate(**{k: df.at[i, k] for k in CANDIDATE_FIELDS})
-            summary = simulate(scenarios[cand]).summary
-            df.at[i, "simulated_s"] = summary["iteration_time_s"]
-            df.at[i, "mfu"] = summary["mfu"]
-            for k, v in summary["breakdown_s"].items():
-                df.at[i, f"{k}_s"] = v
+        tasks = [(scenarios[Candidate.from_row(df.loc[i])],) for i in chosen]
+        for n, figures in run_tasks(step_figures, tasks, workers=workers):
+            for column, value in figures.items():
+                df.at[chosen[n], column] = value
     df["estimate_rank"] = df["estimate_s"].rank(method="min")
     order = df.sort_values(["simulated_s", "estimate_s"], kind="stable", na_position="last")
     order = order.reset_index(drop=True)
@@ -183,6 +191,14 @@ def search(sc: Scenario, *, top: int = 5, space: dict[str, set] | None = None,
 
 
 CANDIDATE_FIELDS = [f.name for f in dataclasses.fields(Candidate)]
+
+
+def step_figures(sc: Scenario) -> dict[str, float]:
+    """The simulated iteration time, MFU and breakdown of one plan."""
+    from ..api import simulate
+    summary = simulate(sc).summary
+    return {"simulated_s": summary["iteration_time_s"], "mfu": summary["mfu"],
+            **{f"{k}_s": v for k, v in summary["breakdown_s"].items()}}
 
 
 def peak_memory(sc: Scenario, plan: ParallelPlan) -> float:

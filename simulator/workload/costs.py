@@ -10,6 +10,7 @@ Biases, positional embeddings and tiny TP reductions in the loss are left out (<
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..config import ModelConfig, TrainingConfig
@@ -189,8 +190,15 @@ def rank_layer_params(model: ModelConfig, tp: int, layer: int = 0, ep: int = 1) 
     replicated; an MoE layer's routed experts split over EP (not TP), its router and shared
     experts split over TP."""
     h = model.hidden_size
-    dense, experts = layer_params(model, layer, split=True)
+    dense, experts = layer_param_table(model)[layer]
     return (dense - 2 * h) / tp + 2 * h + experts / ep
+
+
+@functools.lru_cache(maxsize=64)
+def layer_param_table(model: ModelConfig) -> tuple[tuple[float, float], ...]:
+    """(everything but the routed experts, the routed experts) of every layer, whole model
+    (asked for layer by layer by every stage of every plan a search tries)."""
+    return tuple(layer_params(model, layer, split=True) for layer in range(model.num_hidden_layers))
 
 
 def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):

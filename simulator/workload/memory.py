@@ -15,9 +15,10 @@ server's share of the group). Not counted: CUDA context, allocator fragmentation
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from ..config import ModelConfig, TrainingConfig
-from .costs import Shape, layer_params, rank_layer_params
+from .costs import Shape, layer_param_table, rank_layer_params
 from .plan import ParallelPlan
 from .schedule import peak_in_flight, schedule
 
@@ -30,12 +31,17 @@ def stage_layer_indices(plan: ParallelPlan, stage: int) -> list[int]:
 
 def stage_expert_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Routed-expert parameters held by one rank of `stage` (reduced over the expert-DP group)."""
-    return sum(layer_params(model, layer, split=True)[1] / plan.ep for layer in stage_layer_indices(plan, stage))
+    if not model.num_experts:
+        return 0.0
+    table = layer_param_table(model)
+    return sum(table[layer][1] for layer in stage_layer_indices(plan, stage)) / plan.ep
 
 
 def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
-    params = sum(rank_layer_params(model, plan.tp, layer, plan.ep) for layer in stage_layer_indices(plan, stage))
+    table, h, tp, ep = layer_param_table(model), model.hidden_size, plan.tp, plan.ep
+    params = sum((table[layer][0] - 2 * h) / tp + 2 * h + table[layer][1] / ep    # rank_layer_params, inlined
+                 for layer in stage_layer_indices(plan, stage))
     embedding = plan.padded_vocab * model.hidden_size / plan.tp
     if stage == 0:
         params += embedding
@@ -91,8 +97,8 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
         weights += (2 * max(rank_layer_params(model, plan.tp, layer, plan.ep) for layer in layers)
                     + gathered) * wbytes
 
-    order = schedule(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks)
-    layer_mbs = peak_in_flight(order, lambda c: len(plan.layers(stage, c)))
+    layer_mbs = layer_microbatches_in_flight(plan.schedule, stage, plan.pp, plan.num_microbatches, plan.chunks,
+                                             plan.layers_per_stage)
     if model.num_experts:  # an MoE layer stores its k experts' inputs and outputs per token
         moe_width = model.num_experts_per_tok * model.expert_size + model.shared_expert_size
         x = dataclasses.replace(x, ffn=moe_width * x.local_tokens / x.tokens)
@@ -105,6 +111,15 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
         activations += 4 * x.tokens * x.vocab  # fp32 logits for the cross-entropy
     return {"weights": weights, "gradients": grads, "optimizer_states": optimizer,
             "activations": activations, "communication_buffers": communication_buffers(plan, stage, gpus_per_node)}
+
+
+@functools.lru_cache(maxsize=4096)
+def layer_microbatches_in_flight(name: str, stage: int, pp: int, microbatches: int, chunks: int,
+                                 layers_per_stage: tuple[int, ...]) -> float:
+    """Most layer-micro-batches of activations a rank of `stage` holds at once under the schedule
+    (plans that differ only in what each layer stores share it)."""
+    order = schedule(name, stage, pp, microbatches, chunks)
+    return peak_in_flight(order, lambda c: layers_per_stage[c * pp + stage])
 
 
 NCCL_BUFFSIZE = 4 * 2**20  # bytes, NCCL's default per channel and direction

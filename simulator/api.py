@@ -27,6 +27,7 @@ from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuni
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
 from .topology import build_cluster, topology_graph
 from .workload import Job, compile_job
+from .workload.parameters import parameter_counts
 
 
 @dataclass
@@ -45,6 +46,20 @@ class Prepared:
     @property
     def fits(self) -> bool:
         return self.peak_memory <= self.accelerator.hbm_capacity
+
+    @property
+    def parallelism(self) -> dict:
+        """The whole plan, as `validate` echoes it and summary.json keeps it."""
+        plan, tr = self.job.plan, self.scenario.training
+        return {"world": plan.world, "tp": plan.tp, "cp": plan.cp, "ep": plan.ep, "pp": plan.pp, "dp": plan.dp,
+                "virtual_stages": plan.chunks, "schedule": plan.schedule, "sequence_parallel": plan.sequence_parallel,
+                "recompute": tr.recompute_granularity, "zero_stage": plan.zero_stage,
+                "micro_batch_size": plan.micro_batch_size, "microbatches": plan.num_microbatches,
+                "layers_per_stage": list(plan.layers_per_stage)}
+
+    @property
+    def parameters(self) -> dict:
+        return parameter_counts(self.scenario.model, self.job.plan)
 
     def check_fits(self) -> None:
         if not self.fits:
@@ -353,9 +368,8 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
         "flops_formula": FLOPS_FORMULA,
         "critical_stage": critical,
         "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
-        "parallelism": {"world": plan.world, "tp": plan.tp, "cp": plan.cp, "ep": plan.ep, "pp": plan.pp, "dp": plan.dp,
-                        "microbatches": plan.num_microbatches, "layers_per_stage": list(plan.layers_per_stage),
-                        "zero_stage": plan.zero_stage},
+        "parallelism": prep.parallelism,
+        "parameters": prep.parameters,
         "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": prep.peak_memory,
                    "peak_stage": prep.peak_stage, "fits": prep.fits,
                    "stages": [{**m, "total": sum(m.values())} for m in job.memory]},

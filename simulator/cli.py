@@ -317,10 +317,12 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or J
              sets: list[str] = typer.Option([], "--set", help=SET_HELP)):
     """Check SCENARIO (keys, units, plan, memory) without simulating."""
     from .api import prepare
+    from .analysis.result import parameters_line, plan_line
     prep = prepare(_scenario(scenario, sets))
-    peak, fits, accel, p = prep.peak_memory, prep.fits, prep.accelerator, prep.job.plan
-    print(f"{scenario}: ok. TP {p.tp} x PP {p.pp} x DP {p.dp} = {p.world} GPUs, {p.num_microbatches} "
-          f"micro-batches; peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)}"
+    peak, fits, accel = prep.peak_memory, prep.fits, prep.accelerator
+    print(f"{scenario}: ok. {prep.job.plan.world} GPUs: {plan_line(prep.parallelism)}")
+    print(f"  parameters {parameters_line(prep.parameters)}")
+    print(f"  peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)} per GPU"
           f" ({'fits' if fits else 'DOES NOT FIT'})")
     if not fits:
         raise typer.Exit(1)

@@ -203,3 +203,23 @@ def test_sequential_layers_must_fit_their_input(layers, text):
     with pytest.raises(ConfigError, match=text):
         simulate({**KERAS_MLP, "model": {"input_shape": [100] if layers[0]["type"] != "flatten" else [8, 8, 3],
                                          "layers": layers}})
+
+
+@pytest.mark.parametrize("scenario, total, active", [
+    ("llama3-8b-64xh100-topology-file.yaml", 8_030_261_248, None),     # Meta-Llama-3-8B model card
+    ("llama3-70b-64xh100.yaml", 70_553_706_496, None),                 # Meta-Llama-3-70B safetensors
+    ("llama3-405b-16384xh100.yaml", 405_853_388_800, None),            # Llama-3.1-405B safetensors
+    ("mixtral-8x7b-64xh100.yaml", 46_702_792_704, 12_879_925_248),     # Mixtral-8x7B: 46.7 B, 12.9 B active
+])
+def test_parameter_counts_match_the_published_models(scenario, total, active):
+    """The parameters the simulator models add up to the real model's count, exactly; MoE models
+    count k routed experts per token as active; the stages together hold every parameter once."""
+    from simulator.api import prepare
+    from simulator.config import load_scenario
+    from tests.conftest import SCENARIOS
+    prep = prepare(load_scenario(SCENARIOS / scenario))
+    p = prep.parameters
+    assert p["total"] == total and p["active_per_token"] == (active or total)
+    padding = (prep.job.plan.padded_vocab - prep.scenario.model.vocab_size) * prep.scenario.model.hidden_size
+    untied = 2 if not prep.scenario.model.tie_word_embeddings else 1
+    assert sum(p["per_stage"]) == total + untied * padding

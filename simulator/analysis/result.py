@@ -21,6 +21,25 @@ FLOPS_FORMULA = ("model FLOPs = 3 x forward FLOPs of all GEMMs and attention (2 
                  "no recompute) = 72 B s L h^2 (1 + s/6h + V/12hL) for GPT-style layers")
 
 
+def plan_line(par: dict) -> str:
+    """'TP 8, PP 8 (x 2 virtual), DP 16, interleaved_1f1b, SP, recompute full, ZeRO 1, 96 micro-batches of 1'."""
+    parts = [f"TP {par['tp']}"] + [f"CP {par['cp']}"] * (par["cp"] > 1) + [f"EP {par['ep']}"] * (par["ep"] > 1)
+    parts.append(f"PP {par['pp']}" + (f" (x {par['virtual_stages']} virtual)" if par["virtual_stages"] > 1 else ""))
+    parts += [f"DP {par['dp']}", par["schedule"], "SP" if par["sequence_parallel"] else "no SP",
+              f"recompute {par['recompute']}", f"ZeRO {par['zero_stage']}",
+              f"{par['microbatches']} micro-batches of {par['micro_batch_size']}"]
+    return ", ".join(parts)
+
+
+def parameters_line(p: dict) -> str:
+    """'70.55 B (active per token 70.55 B; largest stage 18.3 B)'."""
+    def billions(n: float) -> str:
+        return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n:,.0f}"
+    active = f"; active per token {billions(p['active_per_token'])}" if p["active_per_token"] != p["total"] else ""
+    stages = f"; largest stage {billions(max(p['per_stage']))}" if len(p["per_stage"]) > 1 else ""
+    return billions(p["total"]) + active + stages
+
+
 class Tables(Mapping):
     """Result tables by name; those given as functions are built on first use (the per-op and
     per-transfer tables of a large run cost more than the simulation itself)."""
@@ -88,11 +107,10 @@ class Result:
         """A few readable lines: the prediction, where the time goes, memory."""
         s = self.summary
         par = s["parallelism"]
-        degrees = ", ".join(f"{k.upper()} {par[k]}" for k in ("tp", "cp", "ep", "pp", "dp")
-                            if k in ("tp", "pp", "dp") or par.get(k, 1) > 1)
         lines = [
-            f"{s['scenario']}: {s['model']} on {par['world']} x {s['accelerator']}"
-            f"  ({degrees}, {par['microbatches']} micro-batches)",
+            f"{s['scenario']}: {s['model']} on {par['world']} x {s['accelerator']}",
+            f"  plan             {plan_line(par)}",
+            f"  parameters       {parameters_line(s['parameters'])}",
             f"  iteration time   {format_time(s['iteration_time_s'])}",
             f"  throughput       {s['tokens_per_s']:,.0f} tokens/s  ({s['samples_per_s']:,.2f} samples/s)",
             f"  MFU              {100 * s['mfu']:.1f} %  ({s['tflops_per_gpu']:.1f} TFLOP/s per GPU)",

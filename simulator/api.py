@@ -354,6 +354,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
     stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
 
     summary = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
         "clustersim_version": __version__,
         "scenario": sc.name,
         "model": sc.model.name,
@@ -387,6 +388,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
 
 
 TRACE_LINKS = 8  # links with counter tracks in the trace
+SUMMARY_SCHEMA_VERSION = 1  # of summary.json and the tables (docs/outputs.md); raised when a key or column changes meaning
 
 
 def check_plausible(summary: dict) -> None:
@@ -411,11 +413,21 @@ def ops_table(records: list[tuple]) -> pd.DataFrame:
     return ops.sort_values(["rank", "start", "end"], kind="stable").reset_index(drop=True)
 
 
+FLOW_COLUMNS = ("op", "algorithm", "phase", "communicator", "ranks", "start", "end", "duration", "bytes_per_flow",
+                "flows", "links")
+
+
 def flows_table(transfers: list[tuple]) -> pd.DataFrame:
-    """One row per transfer (flow class): its tag, time span, bytes per flow, flows and links."""
-    return pd.DataFrame([{"transfer": tag, "begin": b, "end": e, "duration": e - b, "bytes_per_flow": n,
-                          "flows": fp.flows, "links": len(fp.links)} for tag, b, e, n, fp in transfers],
-                        columns=["transfer", "begin", "end", "duration", "bytes_per_flow", "flows", "links"])
+    """One row per transfer (a flow class: one collective phase or pipeline send, with the
+    mirrored groups it stands for): what it is, which group, when, bytes per flow, flows, links."""
+    rows = []
+    for (op, algorithm, key, phase), b, e, n, fp in transfers:
+        if key[0] == "p2p":           # a pipeline send: (p2p, source, destination)
+            communicator, ranks = "pp", [key[1], key[2]]
+        else:                         # (communicator, its ranks)
+            communicator, ranks = key[0], list(key[1])
+        rows.append((op, algorithm, phase, communicator, ranks, b, e, e - b, n, fp.flows, len(fp.links)))
+    return pd.DataFrame(rows, columns=list(FLOW_COLUMNS))
 
 
 def link_utilization(transfers, names: dict[int, str], bandwidth: list[float]) -> dict[str, list[tuple[float, float]]]:

@@ -118,8 +118,9 @@ def test_hierarchical_all_reduce_runs_in_three_phases():
     sc = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
                    system={"collective_algorithms": {"all_reduce": "hierarchical"}})
     flows = simulator.simulate(sc).tables["flows"]
-    phases = flows[flows["transfer"].str.startswith("all_reduce hierarchical")]["transfer"].unique()
-    assert sorted(p.split()[-1] for p in phases) == ["1", "2", "3"]
+    hierarchical = flows[(flows["op"] == "all_reduce") & flows["algorithm"].str.startswith("hierarchical")]
+    assert sorted(hierarchical["phase"].unique()) == [1, 2, 3]
+    assert set(hierarchical["communicator"]) == {"dp"} and len(hierarchical["ranks"].iloc[0]) == 8
 
 
 def test_scenario_can_force_an_algorithm():
@@ -127,8 +128,9 @@ def test_scenario_can_force_an_algorithm():
     import simulator
     from .conftest import small_gpt
     sc = small_gpt(system={"collective_algorithms": {"all_reduce": "ring"}})
-    assert set(simulator.simulate(sc).tables["flows"]["transfer"].str.split("/").str[0]) <= {
-        "all_reduce ring", "send_recv direct"}
+    flows = simulator.simulate(sc).tables["flows"]
+    assert set(zip(flows["op"], flows["algorithm"].str.split("/").str[0])) <= {
+        ("all_reduce", "ring"), ("send_recv", "direct")}
     with pytest.raises(ConfigError, match="scenario.system.collective_algorithms.all_reduce"):
         simulator.simulate(small_gpt(system={"collective_algorithms": {"all_reduce": "butterfly"}}))
 

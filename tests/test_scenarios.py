@@ -88,3 +88,14 @@ def test_trace_written_event_by_event_is_the_trace(tmp_path):
     r.to_dir(tmp_path, summary=False, tables=False)
     written = json.loads((tmp_path / "trace.json").read_text())
     assert written["traceEvents"] == r.trace()["traceEvents"] and len(written["traceEvents"]) > 100
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_the_resolved_scenario_loads_back_to_the_same_prediction(path):
+    """summary.json's resolved_scenario, read back as a scenario, predicts the same iteration time
+    and resolves to itself."""
+    first = simulate(reduced(path)).summary
+    resolved = json.loads(json.dumps(first["resolved_scenario"]))
+    again = simulate(resolved).summary
+    assert again["iteration_time_s"] == first["iteration_time_s"]
+    assert again["resolved_scenario"] == first["resolved_scenario"] and first["schema_version"] >= 1

@@ -16,7 +16,7 @@ import typing
 from typing import Any
 
 from .errors import ConfigError
-from .units import KINDS, parse_quantity
+from .units import KINDS, format_si, parse_quantity
 
 _MISSING = dataclasses.MISSING
 
@@ -151,9 +151,14 @@ def describe(tp: Any, meta: dict) -> str:
 
 
 def to_plain(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready data (for summary.json's resolved scenario)."""
+    """A dataclass tree as plain JSON-ready data that loads back to the same tree (summary.json's
+    resolved scenario): quantities as text in SI units."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        out = {}
+        for f in dataclasses.fields(obj):
+            value, unit = getattr(obj, f.name), f.metadata.get("unit")
+            out[f.name] = format_si(value, unit) if unit and isinstance(value, float) else to_plain(value)
+        return out
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
     if isinstance(obj, dict):

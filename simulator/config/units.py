@@ -28,6 +28,14 @@ KINDS = {
 }
 
 
+SI_UNITS = {"bytes": "B", "bandwidth": "B/s", "time": "s", "flops": "FLOP/s"}
+
+
+def format_si(value: float, kind: str) -> str:
+    """A quantity in SI as text that parses back to exactly `value` ('50000000000.0 B/s')."""
+    return f"{value!r} {SI_UNITS[kind]}"
+
+
 def _prefix(p: str) -> float | None:
     if p in _BINARY:
         return _BINARY[p]

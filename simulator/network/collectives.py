@@ -361,7 +361,7 @@ class Collectives:
         ready = self._ready.get((key, op, size))
         if ready is None:
             alg, proto = self.choose(key, op, size)
-            ready = self._ready[(key, op, size)] = (self._phases(key, op, alg, proto, size), f"{op} {alg}/{proto}")
+            ready = self._ready[(key, op, size)] = (self._phases(key, op, alg, proto, size), (op, f"{alg}/{proto}", key, 0))
         return ready
 
     def closed_form(self, key, op: str, size: float) -> bool:
@@ -389,7 +389,7 @@ class Collectives:
         done = self.fabric.env.event()
 
         def run(i):
-            ev = self.fabric.transfer(*phases[i], tag=f"{tag} phase {i + 1}")
+            ev = self.fabric.transfer(*phases[i], tag=tag[:3] + (i + 1,))
             ev.callbacks.append(lambda _: run(i + 1) if i + 1 < len(phases) else done.succeed())
         run(0)
         return done

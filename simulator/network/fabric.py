@@ -75,7 +75,9 @@ class Fabric:
         self.recomputations = 0
         self.exclusive: set[Footprint] = set()
         # one record per finished transfer: (tag, begin, end, bytes per flow, footprint)
-        self.records: list[tuple[str, float, float, float, Footprint]] = []
+        # (tag, begin, end, bytes per flow, footprint); the collectives tag a transfer with
+        # (op, algorithm/protocol, group key, phase), see api.flows_table
+        self.records: list[tuple[object, float, float, float, Footprint]] = []
 
     def mark_exclusive(self, owned: list[tuple[Footprint, object]], serialized: set) -> None:
         """Footprints whose links no other owner's footprints use, and whose owner (a group of
@@ -92,7 +94,7 @@ class Fabric:
                           and all(len(users[l]) == 1 for l in fp.links)}
 
     def transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float = float("inf"),
-                 tag: str = "") -> simpy.Event:
+                 tag: object = "") -> simpy.Event:
         """Move `nbytes` per flow of `fp` after `latency`, each flow at most `cap` bytes/s."""
         env = self.env
         done = env.event()
@@ -110,7 +112,7 @@ class Fabric:
                 self._start(cls)
         return done
 
-    def exclusive_transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float, tag: str,
+    def exclusive_transfer(self, fp: Footprint, nbytes: float, latency: float, cap: float, tag: object,
                            now: float) -> float:
         """Record a transfer of an exclusive footprint started at `now` and return how long it
         takes: its links carry nothing else, so it runs at its solo rate throughout."""

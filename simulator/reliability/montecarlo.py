@@ -18,6 +18,7 @@ import pandas as pd
 from ..config.journal import Journal
 from .campaign import EVENT_COLUMNS, INTERVAL_COLUMNS, Campaign, TrialResult
 
+SUMMARY_SCHEMA_VERSION = 1  # of the campaign's summary.json and tables (docs/outputs.md)
 RECORDED_TRIALS = 20   # trials whose job-state intervals are kept (events are kept for all)
 
 
@@ -100,6 +101,7 @@ def summarize(run: CampaignRun) -> dict:
                "degraded_time_h"]
     results = {m: mean_ci(df[m]) for m in metrics}
     summary = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
         "scenario": c.scenario.name,
         "failure_model": c.model.name,
         "trials": len(df),

@@ -301,15 +301,26 @@ def plan_report(df, cfg) -> str:
 def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more scenario files."),
                  system: Optional[Path] = typer.Option(None, help="The shared cluster: a file with a 'system:' "
                                                                "section (default: the first scenario's, grown to fit all)."),
-                 mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full.")):
+                 mode: Optional[str] = typer.Option(None, help="Override simulation.mode: symmetric or full."),
+                 out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write each job's files "
+                                                        "(as `run --out`) in a folder of its own here."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the summaries as a JSON list.")):
     """Predict one iteration of several jobs sharing one cluster network, each on its own servers."""
     from .api import simulate_together
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
+    _out_folder(out_dir)
     results = simulate_together(list(scenarios), system, mode=mode)
-    for path, result in zip(scenarios, results):
-        print(f"[{path}]")
-        print(result.report())
+    if as_json:
+        print(json.dumps([{k: v for k, v in r.summary.items() if k != "resolved_scenario"} for r in results], indent=2))
+    for i, (path, result) in enumerate(zip(scenarios, results)):
+        if not as_json:
+            print(f"[{path}]")
+            print(result.report())
+        if out_dir is not None:
+            folder = out_dir / f"job{i}-{path.stem}"
+            o = result.summary["resolved_scenario"]["output"]
+            _write(folder, lambda: result.to_dir(folder, summary=o["summary"], tables=o["tables"], trace=o["trace"]))
 
 
 @app.command()
@@ -355,15 +366,17 @@ def topology(source: Path = typer.Argument(..., help="A scenario or system file 
 @app.command()
 def catalog():
     """List the accelerators in the catalog with their datasheet figures, and the failure models."""
+    from .config.schema import PRECISIONS
     from .hardware import catalog_names, load_accelerator
-    table = Table("name", "bf16 dense", "HBM", "HBM bandwidth", "scale-up / dir", "host link / dir")
+    wide = Console(width=max(out.width, 150))   # a table that wraps is hard to read: let it run long
+    table = Table("name", *(f"{p} dense" for p in PRECISIONS), "HBM", "HBM bandwidth", "scale-up / dir",
+                  "host link / dir", title="Accelerators (system.accelerator); peak TFLOP/s without sparsity")
     for name in catalog_names():
         a = load_accelerator(name)
-        bf16 = a.peak_flops.get("bf16")
-        table.add_row(name, f"{bf16 / 1e12:,.0f} TFLOP/s" if bf16 else "-", format_bytes(a.hbm_capacity),
-                      f"{a.hbm_bandwidth / 1e12:.2f} TB/s", f"{a.scale_up_bandwidth / 1e9:.0f} GB/s",
-                      f"{a.host_link_bandwidth / 1e9:.0f} GB/s")
-    out.print(table)
+        peaks = [f"{a.peak_flops[p] / 1e12:,.0f}" if p in a.peak_flops else "-" for p in PRECISIONS]
+        table.add_row(name, *peaks, format_bytes(a.hbm_capacity), f"{a.hbm_bandwidth / 1e12:.2f} TB/s",
+                      f"{a.scale_up_bandwidth / 1e9:.0f} GB/s", f"{a.host_link_bandwidth / 1e9:.0f} GB/s")
+    wide.print(table)
     from .reliability import catalog_names as failure_models, load_failure_model
     fm = Table(title="Failure models (reliability.failure_model)")
     for col in ("name", "classes", "description"):
@@ -371,7 +384,7 @@ def catalog():
     for name in failure_models():
         m = load_failure_model(name)
         fm.add_row(name, str(len(m.classes)), m.description)
-    out.print(fm)
+    wide.print(fm)
 
 
 @app.command("bench-collective")
@@ -403,6 +416,19 @@ def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a Y
     for r in df.itertuples():
         print(f"{int(r.size):>15}{int(r.size) // 4:>14}{'float':>7}{r.time * 1e6:>11.2f}"
               f"{r.algbw / 1e9:>9.2f}{r.busbw / 1e9:>9.2f}  {r.algorithm}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        print(f"clustersim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")):
+    """Simulate large-model training on accelerator clusters."""
 
 
 def main() -> None:

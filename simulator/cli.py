@@ -387,6 +387,19 @@ def catalog():
     wide.print(fm)
 
 
+@app.command()
+def schema(study: bool = typer.Option(True, help="Also allow the `sweep:` and `plan:` sections of study and "
+                                                 "planning files.")):
+    """Print the JSON Schema of scenario files (for editors: see docs/scenarios.md)."""
+    from .config.json_schema import scenario_schema
+    extra = {}
+    if study:
+        from .studies.planner import PlanConfig
+        from .studies.spec import SweepConfig
+        extra = {"sweep": SweepConfig, "plan": PlanConfig}
+    print(json.dumps(scenario_schema(extra), indent=2, ensure_ascii=False))
+
+
 @app.command("bench-collective")
 def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a YAML file with only a 'system:' section."),
                      op: str = typer.Option("all_reduce", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv."),

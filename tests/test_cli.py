@@ -46,3 +46,46 @@ def test_run_together_writes_each_job_and_prints_json(tmp_path):
     assert len(summaries) == 2 and all(s["iteration_time_s"] > 0 for s in summaries)
     assert (tmp_path / "job0-gpt-1.3b-8xa100" / "summary.json").is_file()
     assert (tmp_path / "job1-gpt-1.3b-8xa100" / "flows.parquet").is_file()
+
+
+def _validator():
+    import jsonschema
+    proc = cli("schema")
+    assert proc.returncode == 0
+    schema = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_every_shipped_scenario_and_study_satisfies_the_json_schema():
+    """`clustersim schema` is a valid JSON Schema that every shipped scenario, study and plan file
+    satisfies, and so does a resolved scenario from summary.json."""
+    import yaml
+    from simulator import simulate
+    v = _validator()
+    files = sorted(SCENARIOS.glob("*.yaml")) + sorted((SCENARIOS / "studies").glob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        assert not list(v.iter_errors(yaml.safe_load(path.read_text()))), path
+    resolved = simulate(SCENARIOS / "gpt-1.3b-8xa100.yaml").summary["resolved_scenario"]
+    assert not list(v.iter_errors(json.loads(json.dumps(resolved))))
+
+
+def test_the_json_schema_refuses_what_the_loader_refuses():
+    """A bad unit, an unknown choice, a misspelt key, a count out of bounds and a missing section
+    each break the schema."""
+    import copy
+    import yaml
+    v = _validator()
+    good = yaml.safe_load((SCENARIOS / "llama3-70b-64xh100.yaml").read_text())
+    for section, key, value in (("system", "topology", {"nic_bandwidth": "400 Gbit"}),
+                                ("training", "precision", "bf17"),
+                                ("parallelism", "tensor_model_parallel_sizes", 8),
+                                ("training", "micro_batch_size", 0),
+                                ("system", None, None)):
+        bad = copy.deepcopy(good)
+        if key is None:
+            del bad[section]
+        else:
+            bad[section][key] = value
+        assert list(v.iter_errors(bad)), (section, key, value)

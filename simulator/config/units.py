@@ -36,6 +36,15 @@ def format_si(value: float, kind: str) -> str:
     return f"{value!r} {SI_UNITS[kind]}"
 
 
+def quantity_pattern(kind: str) -> str:
+    """A regular expression for the text `parse_quantity` accepts as `kind` (for JSON Schema)."""
+    prefix = "(?:" + "|".join(sorted(_BINARY) + sorted(k for k in _DECIMAL if k)) + ")?"
+    unit = {"time": "(?:" + "|".join(sorted(_TIME, key=len, reverse=True)) + ")",
+            "bytes": prefix + "B", "bandwidth": prefix + "[Bb](?:/s|ps)",
+            "flops": "(?:" + "|".join(sorted(k for k in _DECIMAL if k)) + ")?FLOP(?:/s|S)"}[kind]
+    return r"^\s*\+?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*" + unit + r"\s*$"
+
+
 def _prefix(p: str) -> float | None:
     if p in _BINARY:
         return _BINARY[p]

@@ -400,6 +400,82 @@ def schema(study: bool = typer.Option(True, help="Also allow the `sweep:` and `p
     print(json.dumps(scenario_schema(extra), indent=2, ensure_ascii=False))
 
 
+import_app = typer.Typer(help="Write a scenario from a framework's own configuration.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+def _system_section(accelerator: str, nodes: Optional[int], gpus_per_node: Optional[int],
+                    nic_bandwidth: str) -> dict:
+    return {"accelerator": accelerator, "num_nodes": nodes, "gpus_per_node": gpus_per_node or 8,
+            "topology": {"nic_bandwidth": nic_bandwidth}}
+
+
+def _write_scenario(data: dict, out_path: Path, notes: list[str]) -> None:
+    """Write the scenario with its notes as comments, then check it as `validate` would."""
+    import yaml
+    from .api import prepare
+    from .config import load_scenario
+    text = "".join(f"# {line}\n" for line in notes) + yaml.safe_dump(data, sort_keys=False)
+    try:
+        out_path.write_text(text)
+    except OSError as exc:
+        raise ConfigError("--out", str(out_path), f"a writable file ({exc.strerror})") from None
+    print(f"wrote {out_path}", file=sys.stderr)
+    for line in notes:
+        print(line, file=sys.stderr)
+    prep = prepare(load_scenario(out_path))
+    print(f"{out_path}: a valid scenario of {prep.job.plan.world} GPUs; peak memory {format_bytes(prep.peak_memory)} of "
+          f"{format_bytes(prep.accelerator.hbm_capacity)} ({'fits' if prep.fits else 'DOES NOT FIT'})")
+
+
+@import_app.command("megatron")
+def import_megatron(arguments: str = typer.Argument(..., help="The launch line or its Megatron arguments, quoted: "
+                                                              "'--num-layers 96 --hidden-size 12288 ...'."),
+                    out_path: Path = typer.Option(..., "--out", "-o", help="The scenario file to write."),
+                    accelerator: str = typer.Option(..., help="Catalog name or accelerator file."),
+                    nodes: Optional[int] = typer.Option(None, help="Servers (default: torchrun's --nnodes)."),
+                    gpus_per_node: Optional[int] = typer.Option(None, help="GPUs per server (default: torchrun's "
+                                                                           "--nproc-per-node, else 8)."),
+                    hf_config: Optional[str] = typer.Option(None, help="A Hugging Face config.json for the model "
+                                                                       "fields the arguments leave out (vocabulary)."),
+                    nic_bandwidth: str = typer.Option("400 Gb/s", help="Per NIC, per direction.")):
+    """Write a scenario from a Megatron-LM launch line; arguments not modelled are listed."""
+    from .config.megatron import NOT_COST, parse_launch_line, scenario_from_megatron
+    args, _ = parse_launch_line(arguments)
+    nodes = nodes or args.get("nnodes")
+    if not isinstance(nodes, int):
+        raise ConfigError("--nodes", nodes, "the number of servers (or --nnodes in the launch line)")
+    system = _system_section(accelerator, nodes, gpus_per_node or args.get("nproc_per_node"), nic_bandwidth)
+    data, unmodelled = scenario_from_megatron(args, system)
+    if hf_config:
+        data["model"] = {"hf_config": str(Path(hf_config).resolve()), **data["model"]}
+    data = {"name": out_path.stem, "description": "Imported from Megatron-LM arguments.", **data}
+    costly = [a for a in unmodelled if a not in NOT_COST]
+    notes = [f"not modelled (may change cost): {', '.join('--' + a.replace('_', '-') for a in costly)}"] * bool(costly) + \
+        [f"not modelled (no effect on cost): {', '.join('--' + a.replace('_', '-') for a in unmodelled if a in NOT_COST)}"] * \
+        bool(set(unmodelled) & set(NOT_COST))
+    _write_scenario(data, out_path, notes)
+
+
+@import_app.command("deepspeed")
+def import_deepspeed(config: Path = typer.Argument(..., help="A DeepSpeed config (ds_config.json)."),
+                     out_path: Path = typer.Option(..., "--out", "-o", help="The scenario file to write."),
+                     hf_config: str = typer.Option(..., help="The model's Hugging Face config.json."),
+                     accelerator: str = typer.Option(..., help="Catalog name or accelerator file."),
+                     nodes: int = typer.Option(..., help="Servers."),
+                     gpus_per_node: int = typer.Option(8, help="GPUs per server."),
+                     seq_length: int = typer.Option(..., help="Tokens per sequence (DeepSpeed's config does not say)."),
+                     nic_bandwidth: str = typer.Option("400 Gb/s", help="Per NIC, per direction.")):
+    """Write a scenario from a DeepSpeed config and a Hugging Face model config (ZeRO data parallelism)."""
+    from .config import read_mapping
+    from .config.deepspeed import scenario_from_deepspeed
+    system = _system_section(accelerator, nodes, gpus_per_node, nic_bandwidth)
+    data, notes = scenario_from_deepspeed(read_mapping(config, "deepspeed config"), system, seq_length)
+    data = {"name": out_path.stem, "description": f"Imported from DeepSpeed config {config.name}.",
+            "model": {"hf_config": str(Path(hf_config).resolve())}, **data}
+    _write_scenario(data, out_path, notes)
+
+
 @app.command("bench-collective")
 def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a YAML file with only a 'system:' section."),
                      op: str = typer.Option("all_reduce", help="all_reduce, reduce_scatter, all_gather, broadcast, all_to_all, send_recv."),

@@ -89,3 +89,67 @@ def test_the_json_schema_refuses_what_the_loader_refuses():
         else:
             bad[section][key] = value
         assert list(v.iter_errors(bad)), (section, key, value)
+
+
+GPT3_LAUNCH = ("torchrun --nnodes 128 --nproc_per_node 8 pretrain_gpt.py --num-layers 96 --hidden-size 12288 "
+               "--num-attention-heads 96 --seq-length 2048 --max-position-embeddings 2048 --micro-batch-size 1 "
+               "--global-batch-size 1536 --tensor-model-parallel-size 8 --pipeline-model-parallel-size 8 "
+               "--lr 6e-5 --bf16 --recompute-granularity full --vocab-size 51200 --attention-softmax-in-fp32")
+
+
+def test_a_megatron_launch_line_becomes_the_same_scenario(tmp_path):
+    """`import megatron` on the GPT-3 175B launch line writes a scenario that predicts what the
+    shipped GPT-3 scenario predicts, and lists the arguments it does not model."""
+    from simulator import simulate
+    out = tmp_path / "gpt3.yaml"
+    proc = cli("import", "megatron", GPT3_LAUNCH, "--accelerator", "A100-80GB", "--nic-bandwidth", "200 Gb/s",
+               "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "--attention-softmax-in-fp32" in proc.stderr and "no effect on cost): --lr" in proc.stderr
+    assert "# not modelled" in out.read_text()
+    from simulator.config import load_scenario
+    imported = load_scenario(out, overrides={"training.use_flash_attn": False,
+                                             "training.global_batch_size": 128})   # 8 micro-batches: quick
+    shipped = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml", overrides={"training.global_batch_size": 128})
+    assert simulate(imported).iteration_time == simulate(shipped).iteration_time
+
+
+def test_megatron_names_are_accepted_in_scenario_files():
+    """Megatron's argument names in a scenario mean what they mean to Megatron; a Megatron name
+    that contradicts the clustersim field it sets is refused."""
+    import pytest
+    from simulator.config import ConfigError, load_scenario
+    from .conftest import small_gpt
+    d = small_gpt(training={"bf16": True, "recompute_activations": True},
+                  parallelism={"use_distributed_optimizer": True, "num_layers_per_virtual_pipeline_stage": 2})
+    d["model"] = {"num_layers": 8, "hidden_size": 1024, "num_attention_heads": 16, "vocab_size": 32000,
+                  "ffn_hidden_size": 2816, "swiglu": True, "untie_embeddings_and_output_weights": True,
+                  "num_query_groups": 4}
+    sc = load_scenario(d)
+    assert (sc.model.num_hidden_layers, sc.model.intermediate_size, sc.model.gated_mlp, sc.model.tie_word_embeddings,
+            sc.model.num_key_value_heads) == (8, 2816, True, False, 4)
+    assert (sc.training.precision, sc.training.recompute_granularity) == ("bf16", "selective")
+    assert (sc.parallelism.zero_stage, sc.parallelism.virtual_pipeline_model_parallel_size) == (1, 2)
+    with pytest.raises(ConfigError, match="use_distributed_optimizer"):
+        load_scenario(small_gpt(parallelism={"use_distributed_optimizer": True, "zero_stage": 3}))
+    with pytest.raises(ConfigError, match="fp16"):
+        load_scenario(small_gpt(training={"fp16": True, "precision": "bf16"}))
+
+
+def test_a_deepspeed_config_becomes_a_zero_scenario(tmp_path):
+    """`import deepspeed` reads the batch, ZeRO stage, buckets (5e8 from JSON) and precision, and
+    lists offload and other keys it does not model."""
+    ds = tmp_path / "ds_config.json"
+    ds.write_text(json.dumps({"train_batch_size": 256, "gradient_accumulation_steps": 2, "bf16": {"enabled": True},
+                              "zero_optimization": {"stage": 2, "overlap_comm": True, "reduce_bucket_size": 5e8,
+                                                    "offload_optimizer": {"device": "cpu"}},
+                              "optimizer": {"type": "AdamW"}}))
+    out = tmp_path / "ds.yaml"
+    proc = cli("import", "deepspeed", ds, "--hf-config", SCENARIOS / "models" / "gpt-1.3b.json", "--accelerator",
+               "A100-80GB", "--nodes", 2, "--seq-length", 2048, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "offload_optimizer" in proc.stderr and "no effect on cost): optimizer" in proc.stderr
+    from simulator.config import load_scenario
+    sc = load_scenario(out)
+    assert (sc.training.micro_batch_size, sc.training.global_batch_size, sc.training.precision) == (8, 256, "bf16")
+    assert (sc.parallelism.zero_stage, sc.parallelism.overlap_grad_reduce, sc.parallelism.ddp_bucket_size) == (2, True, 500_000_000)

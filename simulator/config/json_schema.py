@@ -15,6 +15,7 @@ import typing
 from typing import Any
 
 from .loader import HF_ALIASES
+from .megatron import MODEL_RENAMES
 from .schema import ModelConfig, Scenario
 from .units import KINDS, quantity_pattern
 
@@ -31,8 +32,16 @@ def scenario_schema(extra_sections: dict[str, type] | None = None) -> dict:
     model.pop("required", None)                     # sizes may come from hf_config
     model["properties"]["hf_config"] = {"type": "string", "description": "A Hugging Face config.json, relative "
                                         "to the scenario file; keys written here override the file's."}
-    for alias, name in HF_ALIASES.items():
+    for alias, name in {**HF_ALIASES, **MODEL_RENAMES}.items():
         model["properties"][alias] = {**model["properties"][name], "description": f"Alias of {name}."}
+    flag = {"type": "boolean"}
+    megatron = {"model": {"swiglu": flag, "untie_embeddings_and_output_weights": flag, "group_query_attention": flag},
+                "training": {"bf16": flag, "fp16": flag, "recompute_activations": flag, "fp8_format": {"type": "string"}},
+                "parallelism": {"use_distributed_optimizer": flag,
+                                "num_layers_per_virtual_pipeline_stage": {"type": "integer", "minimum": 1}}}
+    for section, names in megatron.items():
+        for name, rule in names.items():
+            schema["properties"][section]["properties"][name] = {**rule, "description": "Megatron's argument."}
     head = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, "title": "clustersim scenario"}
     if "sweep" not in (extra_sections or {}):
         return {**head, **schema}

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .megatron import megatron_names
 from .overrides import apply_overrides
 from .schema import ModelConfig, Scenario
 from .strict import field_names, load_dataclass
@@ -125,6 +126,7 @@ def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None,
         merged.update(model)  # inline keys override the file's
         data["model"] = merged
 
+    data = megatron_names(data)
     scenario = load_dataclass(Scenario, data, "scenario")
 
     # Make file references absolute so that the scenario means the same from any folder.

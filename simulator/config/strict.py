@@ -64,8 +64,8 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
         out = value
     elif tp is int:
         number = _number_text(value)
-        if isinstance(number, float) and isinstance(value, str) and number.is_integer():
-            value = int(number)  # '5e8': YAML reads a mantissa without a dot as text
+        if isinstance(number, float) and number.is_integer() and not isinstance(value, bool):
+            value = int(number)  # '5e8' (YAML reads a mantissa without a dot as text) or 5e8 (JSON: a float)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(path, value, "an integer")
         out = value

@@ -349,7 +349,8 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
     links["utilization"] = links["bytes"] / (links["bandwidth"] * t)
     links = links.sort_values("utilization", ascending=False, kind="stable").reset_index(drop=True)
     memory = pd.DataFrame([{"stage": s, **m, "total": sum(m.values())} for s, m in enumerate(job.memory)])
-    top = {int(i): f"{cluster.links[i][0]} -> {cluster.links[i][1]}" for i in links["link"].head(TRACE_LINKS)}
+    busiest = links.groupby("kind", sort=False).head(TRACE_LINKS_PER_KIND)["link"]   # links is busiest first
+    top = {int(i): f"{cluster.links[i][0]} -> {cluster.links[i][1]} ({cluster.kind[i]})" for i in busiest}
     series = lambda: link_utilization(detail().transfers, top, cluster.bandwidth)  # noqa: E731 (for the trace only)
     stages = pd.DataFrame([{"stage": s, **per_stage[s]} for s in sorted(per_stage)])
 
@@ -387,7 +388,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
     return Result(summary, tables, _trace_args=(lambda: detail().records, cluster.node_of, step.multiplicity, series))
 
 
-TRACE_LINKS = 8  # links with counter tracks in the trace
+TRACE_LINKS_PER_KIND = 4  # the busiest links of each kind (nvlink, pcie, infiniband, ...) get counter tracks
 SUMMARY_SCHEMA_VERSION = 1  # of summary.json and the tables (docs/outputs.md); raised when a key or column changes meaning
 
 

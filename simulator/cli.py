@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -92,8 +93,7 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
     else:
         print(result.report())
     if out_dir is not None:
-        o = sc.output
-        _write(out_dir, lambda: result.to_dir(out_dir, summary=o.summary, tables=o.tables, trace=o.trace))
+        _write(out_dir, lambda: result.to_dir(out_dir, **dataclasses.asdict(sc.output)))
 
 
 @app.command()
@@ -307,6 +307,7 @@ def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more s
                  as_json: bool = typer.Option(False, "--json", help="Print the summaries as a JSON list.")):
     """Predict one iteration of several jobs sharing one cluster network, each on its own servers."""
     from .api import simulate_together
+    from .config import load_scenario
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
     _out_folder(out_dir)
@@ -319,8 +320,8 @@ def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more s
             print(result.report())
         if out_dir is not None:
             folder = out_dir / f"job{i}-{path.stem}"
-            o = result.summary["resolved_scenario"]["output"]
-            _write(folder, lambda: result.to_dir(folder, summary=o["summary"], tables=o["tables"], trace=o["trace"]))
+            output = dataclasses.asdict(load_scenario(path).output)
+            _write(folder, lambda: result.to_dir(folder, **output))
 
 
 @app.command()

@@ -99,3 +99,21 @@ def test_the_resolved_scenario_loads_back_to_the_same_prediction(path):
     again = simulate(resolved).summary
     assert again["iteration_time_s"] == first["iteration_time_s"]
     assert again["resolved_scenario"] == first["resolved_scenario"] and first["schema_version"] >= 1
+
+
+def test_trace_options_compress_and_limit_the_trace(tmp_path):
+    """output.trace_gzip writes trace.json.gz; trace_ranks and trace_window keep only those ranks'
+    events in that span; link counters cover every link kind and carry a tid."""
+    import gzip
+    from .conftest import small_gpt
+    sc = small_gpt(output={"trace_gzip": True, "trace_ranks": [0], "trace_window": ["0 s", "20 ms"]})
+    r = simulate(sc)
+    written = r.to_dir(tmp_path, **{k: v for k, v in load_scenario(sc).output.__dict__.items()})
+    assert tmp_path / "trace.json.gz" in written and not (tmp_path / "trace.json").exists()
+    events = json.load(gzip.open(tmp_path / "trace.json.gz", "rt"))["traceEvents"]
+    timed = [e for e in events if e["ph"] in ("X", "b")]
+    assert timed and all(e["ts"] <= 20e3 for e in timed)
+    assert {e["tid"] // 10 for e in timed} == {0}          # rank 0's streams only (10 streams per rank)
+    counters = [e for e in events if e["ph"] == "C"]
+    assert all("tid" in e for e in counters)
+    assert {"(nvlink)", "(infiniband)"} <= {e["name"].rsplit(" ", 1)[-1] for e in counters}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import format_bytes, format_time
-from .trace import chrome_trace, write_trace
+from .trace import chrome_trace, select, write_trace
 
 FLOPS_FORMULA = ("model FLOPs = 3 x forward FLOPs of all GEMMs and attention (2 per multiply-add, "
                  "no recompute) = 72 B s L h^2 (1 + s/6h + V/12hL) for GPT-style layers")
@@ -80,7 +80,10 @@ class Result:
             self._trace = chrome_trace(records(), server_of, multiplicity, link_series())
         return self._trace
 
-    def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True) -> list[Path]:
+    def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True,
+               trace_gzip: bool = False, trace_ranks=None, trace_window=None) -> list[Path]:
+        """Write summary.json, the tables as Parquet and the trace (trace.json, or trace.json.gz,
+        of the ranks and time window asked for); return the paths."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -94,12 +97,10 @@ class Result:
                 df.to_parquet(p, index=False)
                 written.append(p)
         if trace:
-            p = out / "trace.json"
-            if self._trace is not None:
-                p.write_text(json.dumps(self._trace))
-            else:
-                records, server_of, multiplicity, link_series = self._trace_args
-                write_trace(p, records(), server_of, multiplicity, link_series())
+            p = out / ("trace.json.gz" if trace_gzip else "trace.json")
+            records, server_of, multiplicity, link_series = self._trace_args
+            write_trace(p, select(records(), trace_ranks, trace_window), server_of, multiplicity, link_series(),
+                        gzip=trace_gzip)
             written.append(p)
         return written
 

@@ -20,7 +20,7 @@ def link_counters(series: dict[str, list[tuple[float, float]]]) -> list[dict]:
     """Counter events ("C") of link utilization, one track per link: [(time s, utilization)]."""
     events = [{"ph": "M", "name": "process_name", "pid": LINKS_PID, "args": {"name": "network links"}}]
     for name, points in series.items():
-        events += [{"ph": "C", "name": name, "pid": LINKS_PID, "ts": t * 1e6,
+        events += [{"ph": "C", "name": name, "pid": LINKS_PID, "tid": 0, "ts": t * 1e6,
                     "args": {"utilization": round(u, 6)}} for t, u in points]
     return events
 
@@ -32,13 +32,22 @@ def chrome_trace(records: list[tuple], server_of, multiplicity: dict[int, int],
 
 
 def write_trace(path, records: list[tuple], server_of, multiplicity: dict[int, int],
-                link_series: dict[str, list[tuple[float, float]]] | None = None) -> None:
-    """The trace as a JSON file, written event by event (a full-mode run has millions)."""
-    with open(path, "w") as f:
+                link_series: dict[str, list[tuple[float, float]]] | None = None, gzip: bool = False) -> None:
+    """The trace as a JSON file (gzip-compressed with `gzip`), written event by event: a
+    full-mode run has millions, and memory must not grow with them."""
+    import gzip as gz
+    with (gz.open(path, "wt", compresslevel=6) if gzip else open(path, "w")) as f:
         f.write('{"displayTimeUnit": "ms", "traceEvents": [')
         for i, event in enumerate(trace_events(records, server_of, multiplicity, link_series)):
             f.write((",\n" if i else "\n") + json.dumps(event))
         f.write("\n]}\n")
+
+
+def select(records, ranks=None, window=None):
+    """The records of `ranks` (all when None) that overlap `window` = (start, end) s (all when None)."""
+    keep = set(ranks) if ranks is not None else None
+    lo, hi = window if window is not None else (float("-inf"), float("inf"))
+    return [r for r in records if (keep is None or r[0] in keep) and r[7] >= lo and r[6] <= hi]
 
 
 def trace_events(records: list[tuple], server_of, multiplicity: dict[int, int],

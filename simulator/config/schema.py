@@ -268,6 +268,15 @@ class OutputConfig:
     summary: bool = option(True, doc="summary.json: headline numbers and the resolved scenario.")
     tables: bool = option(True, doc="ops, flows, links, memory and stages tables as Parquet.")
     trace: bool = option(True, doc="trace.json: Chrome/Perfetto trace (microseconds).")
+    trace_gzip: bool = option(False, doc="Write trace.json.gz instead (Perfetto opens it; a tenth of the size).")
+    trace_ranks: tuple[int, ...] | None = option(None, minimum=0, maximum=RANKS, doc="Only these ranks' events in "
+                                                 "the trace (default: every simulated rank).")
+    trace_window: tuple[float, ...] | None = option(None, unit="time", doc="Only events that overlap [start, end] "
+                                                    "of the iteration, e.g. ['0 s', '2 s'].")
+
+    def check(self, path: str) -> None:
+        if self.trace_window is not None and (len(self.trace_window) != 2 or self.trace_window[0] > self.trace_window[1]):
+            raise ConfigError(f"{path}.trace_window", list(self.trace_window), "[start, end] with start <= end")
 
 
 @dataclass(frozen=True)

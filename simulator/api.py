@@ -148,7 +148,9 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
         t, algorithm_used = time_collective(cluster, calib, op, group, size, {op: algorithm})
         rows.append({"size": size, "time": t, "algbw": size / t,
                      "busbw": size / t * BUS_FACTOR[op](len(group)), "algorithm": algorithm_used})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["ranks"] = len(group)
+    return df
 
 
 def time_collective(cluster, calib: Calibration, op: str, group: tuple[int, ...], size: float,
@@ -372,6 +374,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
         "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
         "parallelism": prep.parallelism,
         "parameters": prep.parameters,
+        "warnings": list(sc.model.unmodelled),
         "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": prep.peak_memory,
                    "peak_stage": prep.peak_stage, "fits": prep.fits,
                    "stages": [{**m, "total": sum(m.values())} for m in job.memory]},

@@ -336,6 +336,8 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or J
     print(f"  parameters {parameters_line(prep.parameters)}")
     print(f"  peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)} per GPU"
           f" ({'fits' if fits else 'DOES NOT FIT'})")
+    for warning in prep.scenario.model.unmodelled:
+        print(f"  warning: {warning}")
     if not fits:
         raise typer.Exit(1)
 
@@ -500,12 +502,30 @@ def bench_collective(source: Path = typer.Argument(..., help="A scenario, or a Y
         sizes.append(s)
         s *= factor
     df = bench(load_system(source), op=op, gpus=gpus, sizes=sizes, algorithm=algorithm)
-    print(f"# clustersim bench-collective: {op}, {gpus or 'all'} GPUs, {source}")
-    print(f"#{'size':>14}{'count':>14}{'type':>7}{'time':>11}{'algbw':>9}{'busbw':>9}  algorithm")
-    print(f"#{'(B)':>14}{'(elements)':>14}{'':>7}{'(us)':>11}{'(GB/s)':>9}{'(GB/s)':>9}")
+    print(nccl_tests_table(df, op, f"clustersim bench-collective: {op}, {gpus or 'all'} GPUs, {source}"))
+
+
+def nccl_tests_table(df, op: str, title: str) -> str:
+    """The rows in all_reduce_perf's layout (nccl-tests), so that its parsers read them; float
+    elements. The simulator does not tell in-place from out-of-place: both columns are the same."""
+    redop = "sum" if op in ("all_reduce", "reduce_scatter") else "none"
+    ranks = int(df.attrs.get("ranks", 1))
+    lines = [f"# {title}",
+             "# in-place columns repeat out-of-place (not distinguished); algorithm/protocol per size at the end",
+             "#" + " " * 54 + "out-of-place" + " " * 23 + "in-place",
+             "#       size         count      type   redop     time   algbw   busbw  error     time   algbw   busbw  error",
+             "#        (B)    (elements)                       (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)"]
     for r in df.itertuples():
-        print(f"{int(r.size):>15}{int(r.size) // 4:>14}{'float':>7}{r.time * 1e6:>11.2f}"
-              f"{r.algbw / 1e9:>9.2f}{r.busbw / 1e9:>9.2f}  {r.algorithm}")
+        size = int(r.size)
+        count = size // 4 // (ranks if op in ("all_gather", "reduce_scatter") else 1)
+        us = r.time * 1e6
+        t = f"{us:.0f}" if us >= 10000 else f"{us:.1f}" if us >= 100 else f"{us:.2f}"
+        half = f"  {t:>7}  {r.algbw / 1e9:6.2f}  {r.busbw / 1e9:6.2f}  {'N/A':>5}"
+        lines.append(f"{size:12d}  {count:12d}  {'float':>8}  {redop:>6}" + half + half)
+    lines.append("# Out of bounds values : 0 OK")
+    lines.append(f"# Avg bus bandwidth    : {(df['busbw'] / 1e9).mean():.4f} ")
+    lines.append("# algorithm/protocol: " + ", ".join(f"{int(r.size)} {r.algorithm}" for r in df.itertuples()))
+    return "\n".join(lines)
 
 
 def _version(value: bool) -> None:

@@ -153,3 +153,24 @@ def test_a_deepspeed_config_becomes_a_zero_scenario(tmp_path):
     sc = load_scenario(out)
     assert (sc.training.micro_batch_size, sc.training.global_batch_size, sc.training.precision) == (8, 256, "bf16")
     assert (sc.parallelism.zero_stage, sc.parallelism.overlap_grad_reduce, sc.parallelism.ddp_bucket_size) == (2, True, 500_000_000)
+
+
+def test_bench_collective_prints_all_reduce_perf_rows_that_its_parsers_read(tmp_path):
+    """`bench-collective` prints nccl-tests' all_reduce_perf layout: the validation's log parser
+    reads back every size with its time and bus bandwidth."""
+    import importlib.util
+    from simulator.api import bench_collective, load_system
+    system = SCENARIOS.parent / "validation" / "systems" / "azure-ndv4-a100.yaml"
+    proc = cli("bench-collective", system, "--gpus", 16, "-b", "1KiB", "-e", "1MiB")
+    assert proc.returncode == 0, proc.stderr
+    log = tmp_path / "out.log"
+    log.write_text(proc.stdout)
+    spec = importlib.util.spec_from_file_location("nccl_tests", SCENARIOS.parent / "validation" / "nccl_tests.py")
+    nccl_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nccl_tests)
+    rows = nccl_tests.parse_log(log)
+    df = bench_collective(load_system(system), "all_reduce", 16, [2.0**k for k in range(10, 21)])
+    assert [r[0] for r in rows] == [int(s) for s in df["size"]]
+    for (_, t, busbw), (ref_t, ref_bw) in zip(rows, zip(df["time"], df["busbw"])):
+        assert abs(t - ref_t) <= 0.01e-6 + 1e-3 * ref_t and abs(busbw - ref_bw) <= 0.005e9 + 1e-3 * ref_bw
+    assert "# Avg bus bandwidth" in proc.stdout

@@ -129,4 +129,5 @@ class Result:
         sim = s["simulation"]
         lines.append(f"  simulated in {sim['wall_time_s']:.2f} s ({sim['mode']} mode, "
                      f"{sim['events']:,} events)")
+        lines += [f"  warning: {w}" for w in s.get("warnings", ())]
         return "\n".join(lines)

@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from .loader import HF_ALIASES
+from .hf import ALIASES as HF_ALIASES
 from .megatron import MODEL_RENAMES
 from .schema import ModelConfig, Scenario
 from .units import KINDS, quantity_pattern

@@ -10,25 +10,11 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .hf import ALIASES as HF_ALIASES, read_family
 from .megatron import megatron_names
 from .overrides import apply_overrides
 from .schema import ModelConfig, Scenario
 from .strict import field_names, load_dataclass
-
-# Hugging Face configs of GPT-2-style models use other names for the same fields
-# (transformers' GPT2Config.attribute_map); accept both.
-HF_ALIASES = {
-    "n_embd": "hidden_size",
-    "n_layer": "num_hidden_layers",
-    "n_head": "num_attention_heads",
-    "n_inner": "intermediate_size",
-    "n_positions": "max_position_embeddings",
-    "activation_function": "hidden_act",
-    "num_local_experts": "num_experts",      # Mixtral
-    "n_routed_experts": "num_experts",       # DeepSeek
-    "decoder_sparse_step": "moe_layer_freq",  # Qwen-MoE
-}
-
 
 MAX_FILE_BYTES = 16 * 2**20  # scenario, model, accelerator and system files are a few KB
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
@@ -71,16 +57,12 @@ def _where_wrong(exc: Exception) -> str:
 
 
 def hf_model_fields(config: dict) -> dict:
-    """The fields of a Hugging Face config.json that the model uses; other HF fields are ignored."""
-    known = set(field_names(ModelConfig))
-    out = {}
-    for key, value in config.items():
-        key = HF_ALIASES.get(key, key)
-        if key in known and value is not None:
-            out[key] = value
-    if "name" not in out and isinstance(config.get("_name_or_path"), str):
-        out["name"] = config["_name_or_path"]
-    return out
+    """The fields of a Hugging Face config.json that the model uses, with its family's defaults,
+    and what it does not model as `unmodelled` (see hf.py); other HF fields are ignored."""
+    fields, warnings = read_family(config, set(field_names(ModelConfig)))
+    if warnings:
+        fields["unmodelled"] = tuple(warnings)
+    return fields
 
 
 def _resolve(path_str: str, base: Path) -> Path:

@@ -78,7 +78,14 @@ class ModelConfig:
     n_shared_experts: int | None = option(None, minimum=0, maximum=COUNT, doc="DeepSeek: shared experts of moe_intermediate_size each.")
     first_k_dense_replace: int = option(0, minimum=0, maximum=LAYERS, doc="DeepSeek: the first k layers keep a dense MLP.")
     moe_layer_freq: int = option(1, minimum=1, maximum=LAYERS, doc="Every n-th layer after the dense ones is an MoE layer.")
-    model_type: str = option("gpt", doc="Informational (e.g. 'gpt2', 'llama').")
+    mlp_gated: bool | None = option(None, doc="A gated MLP (SwiGLU, GeGLU: three weight matrices); default: "
+                                              "from hidden_act (silu/swish/swiglu gated), or the family's rule.")
+    norms_per_layer: int = option(2, minimum=0, maximum=16, doc="Norms per layer (their weights count as parameters; "
+                                                                "Gemma 2 and 3 have 4).")
+    unmodelled: tuple[str, ...] = option((), doc="What the Hugging Face config says that changes the cost but is "
+                                                 "not modelled; filled by the loader, shown as warnings.")
+    model_type: str = option("gpt", doc="The Hugging Face family (e.g. 'gpt2', 'llama'); sets the family's defaults "
+                                        "when read from hf_config.")
     name: str = option("model", doc="A label for reports.")
 
     @property
@@ -95,7 +102,7 @@ class ModelConfig:
 
     @property
     def gated_mlp(self) -> bool:
-        return self.hidden_act in GATED_ACTIVATIONS
+        return self.mlp_gated if self.mlp_gated is not None else self.hidden_act in GATED_ACTIVATIONS
 
     @property
     def expert_size(self) -> int:

@@ -189,9 +189,9 @@ def rank_layer_params(model: ModelConfig, tp: int, layer: int = 0, ep: int = 1) 
     """Weights of one layer on one rank: attention and dense MLP split over TP, the two norms
     replicated; an MoE layer's routed experts split over EP (not TP), its router and shared
     experts split over TP."""
-    h = model.hidden_size
+    norms = model.norms_per_layer * model.hidden_size
     dense, experts = layer_param_table(model)[layer]
-    return (dense - 2 * h) / tp + 2 * h + experts / ep
+    return (dense - norms) / tp + norms + experts / ep
 
 
 @functools.lru_cache(maxsize=64)
@@ -207,7 +207,7 @@ def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):
     h, d = model.hidden_size, model.head_size
     q, kv = model.num_attention_heads * d, model.kv_heads * d
     gates = 2 if model.gated_mlp else 1
-    attention = h * (q + 2 * kv) + q * h + 2 * h
+    attention = h * (q + 2 * kv) + q * h + model.norms_per_layer * h
     if model.is_moe_layer(layer):
         mlp = h * model.num_experts + (gates + 1) * h * model.shared_expert_size
         experts = model.num_experts * (gates + 1) * h * model.expert_size

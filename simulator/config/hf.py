@@ -1,0 +1,107 @@
+"""Reading Hugging Face `config.json` files faithfully, family by family.
+
+A config.json leaves out what its family's code takes as default: Llama's embeddings are untied
+unless it says otherwise, GPT-2's are tied; Gemma's MLP is gated (GeGLU) although its activation
+is a GELU; Gemma 2 has four norms per layer. Each `model_type` below states those defaults. What a
+config says that changes the cost but is not modelled (sliding-window attention, multi-head latent
+attention, multi-token prediction, biases) is kept as a warning on the model, which `validate`,
+`run` and summary.json show: never silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Family:
+    gated: bool          # MLP with a gate (SwiGLU, GeGLU): three weight matrices
+    tied: bool           # tie_word_embeddings when the config does not say
+    act: str             # hidden_act when the config does not say
+    norms: int = 2       # norms per layer (their weights)
+    notes: tuple[str, ...] = ()   # what the family's code always has and the simulator leaves out
+
+
+BIASES = "biases of every linear layer and norm are left out: a fraction of a percent of FLOPs and parameters"
+QKV_BIAS = "the query, key and value biases are left out: a fraction of a percent of parameters"
+
+# Defaults from each family's configuration class in transformers (PretrainedConfig subclasses).
+FAMILIES = {
+    "llama": Family(True, False, "silu"), "mistral": Family(True, False, "silu"),
+    "mixtral": Family(True, False, "silu"), "qwen2": Family(True, False, "silu", notes=(QKV_BIAS,)),
+    "qwen2_moe": Family(True, False, "silu", notes=(QKV_BIAS,)), "qwen3": Family(True, False, "silu"),
+    "qwen3_moe": Family(True, False, "silu"), "phi3": Family(True, False, "silu"),
+    "olmo": Family(True, False, "silu"), "olmo2": Family(True, False, "silu"),
+    "deepseek_v2": Family(True, False, "silu"), "deepseek_v3": Family(True, False, "silu"),
+    "gpt_oss": Family(True, False, "silu"),
+    "gemma": Family(True, True, "gelu_pytorch_tanh"), "gemma2": Family(True, True, "gelu_pytorch_tanh", 4),
+    "gemma3_text": Family(True, True, "gelu_pytorch_tanh", 4),
+    "gpt2": Family(False, True, "gelu_new", notes=(BIASES, "learned positional embeddings are left out "
+                                                   "(n_positions x n_embd parameters)")),
+    "gpt_neox": Family(False, False, "gelu", notes=(BIASES,)),
+    "falcon": Family(False, True, "gelu"),
+}
+
+# Other names of the same fields (transformers' attribute_map and family-specific names)
+ALIASES = {
+    "n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+    "n_inner": "intermediate_size", "n_positions": "max_position_embeddings",
+    "activation_function": "hidden_act", "hidden_activation": "hidden_act",   # GPT-2, Gemma
+    "num_local_experts": "num_experts",       # Mixtral, GPT-OSS
+    "n_routed_experts": "num_experts",        # DeepSeek
+    "decoder_sparse_step": "moe_layer_freq",  # Qwen-MoE
+    "num_kv_heads": "num_key_value_heads",    # Falcon
+    "n_head_kv": "num_key_value_heads",       # Falcon (early)
+}
+
+
+def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
+    """The model fields of a config.json (nested `text_config` unwrapped), its family's defaults
+    filled in, and warnings for what changes the cost but is not modelled."""
+    if isinstance(config.get("text_config"), dict):   # Gemma 3, Llama 4 and other multimodal wrappers
+        config = {**config["text_config"], "_name_or_path": config.get("_name_or_path")}
+    warnings = []
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        key = ALIASES.get(key, key)
+        if key in known and value is not None:
+            out[key] = value
+    if "name" not in out and isinstance(config.get("_name_or_path"), str):
+        out["name"] = config["_name_or_path"]
+    model_type = config.get("model_type")
+    family = FAMILIES.get(model_type)
+    if family is None:
+        warnings.append(f"model_type {model_type!r} has no family rules here: fields are read by name "
+                        f"(families: {', '.join(sorted(FAMILIES))})")
+    else:
+        out.setdefault("hidden_act", family.act)
+        out.setdefault("tie_word_embeddings", family.tied)
+        out["mlp_gated"] = family.gated
+        out["norms_per_layer"] = family.norms
+        warnings += family.notes
+    if config.get("multi_query") and "num_key_value_heads" not in out:   # Falcon's multi-query attention
+        out["num_key_value_heads"] = 1
+    warnings += unmodelled(config)
+    return out, warnings
+
+
+def unmodelled(config: dict) -> list[str]:
+    """What the config says that changes the cost and the simulator does not model."""
+    out = []
+    window = config.get("sliding_window")
+    layer_types = config.get("layer_types") or []
+    sliding = sum(1 for t in layer_types if isinstance(t, str) and "sliding" in t)
+    if window and config.get("use_sliding_window", True) is not False:
+        which = f"{sliding} of {len(layer_types)} layers" if layer_types else "its layers"
+        out.append(f"sliding-window attention ({window} tokens, {which}) is modelled as attention over the "
+                   "whole sequence: attention cost and memory are overestimated")
+    if config.get("kv_lora_rank") or config.get("q_lora_rank"):
+        out.append("multi-head latent attention (q_lora_rank, kv_lora_rank, qk_rope_head_dim, v_head_dim) is "
+                   "modelled as standard attention with head_dim: its projections and cache shapes differ")
+    if config.get("num_nextn_predict_layers"):
+        out.append(f"{config['num_nextn_predict_layers']} multi-token prediction layer(s) are not modelled")
+    biases = [k for k in ("attention_bias", "mlp_bias", "qkv_bias", "bias", "add_bias_linear") if config.get(k) is True]
+    if biases:
+        out.append(f"biases ({', '.join(biases)}) are left out: a fraction of a percent of FLOPs and parameters")
+    return out

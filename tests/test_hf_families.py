@@ -54,11 +54,27 @@ def test_gpt2_leaves_out_biases_and_positions_and_says_so():
     assert any("positional" in w for w in m.unmodelled) and any("bias" in w for w in m.unmodelled)
 
 
+def test_sliding_window_layers_attend_over_the_window():
+    """Gemma 2 alternates sliding-window (even) and global (odd) layers; a sliding layer's attention
+    costs window / sequence of a global one's, in the model FLOPs too; Qwen2's unused window is off."""
+    from simulator.workload import compile_job
+    m = prepared("gemma-2-9b.json").scenario.model
+    assert m.layer_types[:3] == ("sliding_attention", "full_attention", "sliding_attention")
+    assert [m.is_sliding(i) for i in range(4)] == [True, False, True, False]
+    assert not prepared("qwen2-7b.json").scenario.model.sliding_window
+    short, long = (prepared("gemma-2-9b.json", seq_length=s) for s in (4096, 16384))
+    job = compile_job(long.scenario)
+    ops = {layer: i.ops for i in job.programs[0].instructions
+           if getattr(i, "name", "") == "attention" and i.phase == "forward" and i.mb == 0 for layer in [i.layer]}
+    core = {layer: next(op.flops for op in o if op.name == "attention_core") for layer, o in ops.items()}
+    assert core[0] * 16384 == pytest.approx(core[1] * 4096)       # window 4,096 of 16,384 keys
+    assert short.job.model_flops / 4096 < long.job.model_flops / 16384 * 1.0001   # no window effect at 4K
+    assert not any("sliding" in w for w in m.unmodelled)
+
+
 def test_what_is_not_modelled_is_a_warning_shown_everywhere(tmp_path):
-    """Sliding windows (Gemma 2, Mistral), latent attention and multi-token prediction (DeepSeek-V3)
-    are warnings on the model, in summary.json and in `validate`'s output."""
-    assert any("sliding-window" in w for w in prepared("gemma-2-9b.json").scenario.model.unmodelled)
-    assert any("sliding-window" in w for w in prepared("mistral-7b-v0.1.json").scenario.model.unmodelled)
+    """Latent attention and multi-token prediction (DeepSeek-V3) are warnings on the model, in
+    summary.json and in `validate`'s output."""
     import subprocess
     import sys
     import yaml

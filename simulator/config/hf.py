@@ -2,9 +2,10 @@
 
 A config.json leaves out what its family's code takes as default: Llama's embeddings are untied
 unless it says otherwise, GPT-2's are tied; Gemma's MLP is gated (GeGLU) although its activation
-is a GELU; Gemma 2 has four norms per layer. Each `model_type` below states those defaults. What a
-config says that changes the cost but is not modelled (sliding-window attention, multi-head latent
-attention, multi-token prediction, biases) is kept as a warning on the model, which `validate`,
+is a GELU; Gemma 2 has four norms per layer and alternates sliding-window and global layers. Each
+`model_type` below states those defaults. What a
+config says that changes the cost but is not modelled (multi-head latent attention, multi-token
+prediction, biases) is kept as a warning on the model, which `validate`,
 `run` and summary.json show: never silence.
 """
 
@@ -82,6 +83,14 @@ def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
         warnings += family.notes
     if config.get("multi_query") and "num_key_value_heads" not in out:   # Falcon's multi-query attention
         out["num_key_value_heads"] = 1
+    if config.get("use_sliding_window") is False:    # Qwen2: a window is configured but not used
+        out.pop("sliding_window", None)
+    layers = out.get("num_hidden_layers")
+    if out.get("sliding_window") and "layer_types" not in out and isinstance(layers, int):
+        pattern = {"gemma2": 2}.get(model_type) or config.get("sliding_window_pattern")
+        if pattern:   # every pattern-th layer attends to all keys, the others to the window
+            out["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+                                  for i in range(layers)]
     warnings += unmodelled(config)
     return out, warnings
 
@@ -89,13 +98,6 @@ def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
 def unmodelled(config: dict) -> list[str]:
     """What the config says that changes the cost and the simulator does not model."""
     out = []
-    window = config.get("sliding_window")
-    layer_types = config.get("layer_types") or []
-    sliding = sum(1 for t in layer_types if isinstance(t, str) and "sliding" in t)
-    if window and config.get("use_sliding_window", True) is not False:
-        which = f"{sliding} of {len(layer_types)} layers" if layer_types else "its layers"
-        out.append(f"sliding-window attention ({window} tokens, {which}) is modelled as attention over the "
-                   "whole sequence: attention cost and memory are overestimated")
     if config.get("kv_lora_rank") or config.get("q_lora_rank"):
         out.append("multi-head latent attention (q_lora_rank, kv_lora_rank, qk_rope_head_dim, v_head_dim) is "
                    "modelled as standard attention with head_dim: its projections and cache shapes differ")

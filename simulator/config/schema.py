@@ -78,6 +78,11 @@ class ModelConfig:
     n_shared_experts: int | None = option(None, minimum=0, maximum=COUNT, doc="DeepSeek: shared experts of moe_intermediate_size each.")
     first_k_dense_replace: int = option(0, minimum=0, maximum=LAYERS, doc="DeepSeek: the first k layers keep a dense MLP.")
     moe_layer_freq: int = option(1, minimum=1, maximum=LAYERS, doc="Every n-th layer after the dense ones is an MoE layer.")
+    sliding_window: int | None = option(None, minimum=1, maximum=WIDTH, doc="Keys each query of a sliding-window "
+                                        "layer attends to (Mistral, Gemma 2/3, GPT-OSS); unset: every layer attends "
+                                        "to the whole sequence.")
+    layer_types: tuple[str, ...] | None = option(None, doc="Per layer, 'sliding_attention' or 'full_attention' "
+                                                 "(Hugging Face's name); unset with sliding_window: every layer slides.")
     mlp_gated: bool | None = option(None, doc="A gated MLP (SwiGLU, GeGLU: three weight matrices); default: "
                                               "from hidden_act (silu/swish/swiglu gated), or the family's rule.")
     norms_per_layer: int = option(2, minimum=0, maximum=16, doc="Norms per layer (their weights count as parameters; "
@@ -114,6 +119,9 @@ class ModelConfig:
             return self.shared_expert_intermediate_size
         return (self.n_shared_experts or 0) * self.expert_size
 
+    def is_sliding(self, layer: int) -> bool:
+        return bool(self.sliding_window) and (self.layer_types is None or "sliding" in self.layer_types[layer])
+
     def is_moe_layer(self, layer: int) -> bool:
         return bool(self.num_experts) and layer >= self.first_k_dense_replace and \
             (layer - self.first_k_dense_replace) % self.moe_layer_freq == 0
@@ -133,6 +141,9 @@ class ModelConfig:
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"{path}.num_attention_heads", self.num_attention_heads,
                               f"a divisor of hidden_size={self.hidden_size} (or give head_dim)")
+        if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
+            raise ConfigError(f"{path}.layer_types", f"{len(self.layer_types)} entries",
+                              f"one entry per layer (num_hidden_layers = {self.num_hidden_layers})")
         if self.num_experts and self.num_experts_per_tok > self.num_experts:
             raise ConfigError(f"{path}.num_experts_per_tok", self.num_experts_per_tok,
                               f"at most num_experts={self.num_experts}")

@@ -8,6 +8,7 @@ rank, so the program knows nothing of the topology.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,6 +137,18 @@ def compile_job(scenario: Scenario) -> Job:
     if training.recompute_granularity == "selective":
         core = tuple(op for op in attn if op.kind == "attention" or op.name.startswith("attention_softmax"))
         attn_b = core + attn_b  # recompute the attention core right before its backward
+    sliding = (attn, attn_b)    # layers that attend over a window of keys (not under CP: modelled whole there)
+    if model.sliding_window and model.sliding_window < x.kv_len and plan.cp == 1:
+        xs = dataclasses.replace(x, kv_len=model.sliding_window)
+        a = costs.attention_block(xs)
+        a_b = costs.backward(a, part)
+        if training.recompute_granularity == "selective":
+            a_b = tuple(op for op in a if op.kind == "attention" or op.name.startswith("attention_softmax")) + a_b
+        sliding = (a, a_b)
+
+    def attention_ops(layer: int) -> tuple[tuple, tuple]:
+        """(forward, backward) ops of a layer's attention block: over the window, or all keys."""
+        return sliding if model.is_sliding(layer) else (attn, attn_b)
     moe = bool(model.num_experts)
     if moe:
         imbalance = costs.expert_load_imbalance(model.num_experts, plan.ep, training.moe_routing_concentration,
@@ -181,7 +194,8 @@ def compile_job(scenario: Scenario) -> Job:
         (and, backward, their gradients are then reduce-scattered)."""
         back = phase == BACKWARD
         if not cp:
-            prog.append(Compute("attention", phase, mb, layer, attn_b if back else attn))
+            forward_ops, backward_ops = attention_ops(layer)
+            prog.append(Compute("attention", phase, mb, layer, backward_ops if back else forward_ops))
             return
         pre, core, post = attn_parts_b if back else attn_parts
         if back:  # the backward runs the block in reverse order
@@ -218,9 +232,9 @@ def compile_job(scenario: Scenario) -> Job:
             prog.append(Compute("experts", BACKWARD, mb, layer, experts_b))
             all_to_all(prog, "dispatch", BACKWARD, mb, layer)
             prog.append(Compute("moe_router", BACKWARD, mb, layer, router_b))
-            blocks = (("attention", attn_b),)
+            blocks = (("attention", None),)
         else:
-            blocks = (("mlp", mlp_b), ("attention", attn_b))
+            blocks = (("mlp", mlp_b), ("attention", None))   # attention: its own ops, by layer
         for name, block in blocks:
             gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
             if name == "attention":
@@ -361,7 +375,9 @@ def compile_job(scenario: Scenario) -> Job:
         return programs
 
     moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))
-    per_mb = costs.model_flops(attn) * model.num_hidden_layers + costs.model_flops(head) + \
+    sliding_layers = sum(model.is_sliding(layer) for layer in range(model.num_hidden_layers))
+    per_mb = costs.model_flops(attn) * (model.num_hidden_layers - sliding_layers) + \
+        costs.model_flops(sliding[0]) * sliding_layers + costs.model_flops(head) + \
         costs.model_flops(mlp) * (model.num_hidden_layers - moe_layers)
     if moe_layers:  # routed experts counted without imbalance: the work the model needs
         r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)

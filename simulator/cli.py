@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import sys
 import time
@@ -136,22 +135,13 @@ def sweep(study: Path = typer.Argument(..., help="Study file: a scenario with a 
           plots: bool = typer.Option(True, help="Write PNG and SVG plots with --out.")):
     """Measure every point of a study (a grid and/or zipped lists over any fields) into one table."""
     from .studies import load_study, run_sweep, write_outputs
+    from .studies.reports import points_table
     _out_folder(out_dir)
     st = load_study(study, _overrides(sets))
     df = run_sweep(st, out_dir, workers=workers, scheduler=scheduler, progress=ProgressLine("points"))
     print(points_table(df, st.axes))
     if out_dir is not None:
         _write(out_dir, lambda: write_outputs(df, st, out_dir, plots=plots))
-
-
-def points_table(df, axes: list[str]) -> str:
-    """The table's headline columns as text: axes, fit, the figures, the error cut short."""
-    keep = ["point", *axes, "fits"] + [c for c in ("iteration_time_s", "mfu", "time_to_train_days", "ettr",
-                                                    "peak_memory_gib", "error") if c in df]
-    view = df[keep].rename(columns={a: a.rsplit(".", 1)[-1] for a in axes})
-    if "error" in view:
-        view = view.assign(error=view["error"].map(lambda e: "" if e is None or e != e else str(e)[:60]))
-    return view.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 @app.command()
@@ -180,13 +170,6 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
     out.print(view)
 
 
-def _text(table: Table, width: int = 170) -> str:
-    """A rich table as plain text (for reports that are returned, not printed)."""
-    console = Console(width=width, record=True, file=io.StringIO())
-    console.print(table)
-    return console.export_text().rstrip()
-
-
 def _cell(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "-"
@@ -209,6 +192,7 @@ def search(scenario: Path = typer.Argument(..., help="Scenario: the model, batch
            as_json: bool = typer.Option(False, "--json", help="Print the simulated plans as JSON.")):
     """The best parallelism plans for SCENARIO's model on its cluster: pruned by memory, ranked by a
     fast estimate, the best simulated step by step."""
+    from .studies.reports import search_report
     from .studies.search import parse_space, search as run_search
     _out_folder(out_dir)
     result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space), workers=workers)
@@ -229,28 +213,6 @@ def search(scenario: Path = typer.Argument(..., help="Scenario: the model, batch
         _write(out_dir, write)
 
 
-def search_report(result) -> str:
-    df = result.table
-    fit = df[df["fits"]]
-    best = df["simulated_s"].min()
-    lines = [f"{result.considered:,} candidate plans, {len(df):,} valid, {len(fit):,} fit in memory; "
-             f"{int(df['simulated_s'].notna().sum())} simulated; {result.wall_time_s:.1f} s", ""]
-    view = Table("rank", "plan", "DP", "micro-batches", "memory", "estimate", "simulated", "MFU", "vs best")
-    for i, r in df[df["simulated_s"].notna()].iterrows():
-        view.add_row(str(i + 1), r["plan"] + ("  (scenario's)" if r["is_scenario_plan"] else ""), str(r["dp"]),
-                     str(r["microbatches"]), f"{r['peak_memory_gib']:.1f} GiB", f"{r['estimate_s']:.3f} s",
-                     f"{r['simulated_s']:.3f} s", f"{r['mfu']:.1%}", f"{r['simulated_s'] / best - 1:+.1%}")
-    lines.append(_text(view))
-    own = df[df["is_scenario_plan"]]
-    if len(own):
-        r = own.iloc[0]
-        if not r["fits"]:
-            lines.append(f"The scenario's plan ({r['plan']}) does not fit: {r['peak_memory_gib']:.1f} GiB per rank.")
-        else:
-            lines.append(f"The scenario's plan ({r['plan']}) is #{int(r['estimate_rank'])} of {len(fit):,} by estimate.")
-    return "\n".join(lines)
-
-
 @app.command("plan")
 def plan_hardware(plan_file: Path = typer.Argument(..., help="A scenario (model, batch, network) with a `plan:` "
                                                               "section: token budget, accelerators, sizes."),
@@ -263,6 +225,7 @@ def plan_hardware(plan_file: Path = typer.Argument(..., help="A scenario (model,
     """Which hardware, and how much of it: time to train, GPU-hours, cost and energy per accelerator
     and cluster size, each with its best plan; the Pareto set of time and cost."""
     from .studies.planner import load_plan, plot_plan, run_plan
+    from .studies.reports import plan_report
     _out_folder(out_dir)
     cfg, base, base_dir = load_plan(plan_file, _overrides(sets))
     df = run_plan(cfg, base, base_dir, workers=workers, scheduler=scheduler, progress=ProgressLine("configurations"))
@@ -277,24 +240,6 @@ def plan_hardware(plan_file: Path = typer.Argument(..., help="A scenario (model,
             df.to_csv(paths[1], index=False)
             return paths + plot_plan(df, cfg, out_dir)
         _write(out_dir, write)
-
-
-def plan_report(df, cfg) -> str:
-    view = Table("accelerator", "GPUs", "best plan", "MFU", "ETTR", "days", "GPU-hours", "cost", "energy",
-                 "", title=f"{cfg.token_budget:.3g} tokens")
-    for r in df.to_dict("records"):
-        if r.get("error") or r.get("time_to_train_days") != r.get("time_to_train_days"):
-            view.add_row(r["accelerator"], f"{r.get('gpus') or r['num_nodes']:,}", str(r.get("error"))[:60],
-                         *[""] * 7)
-            continue
-        marks = ("Pareto " if r["pareto"] else "") + ("" if r["meets_deadline"] else "late ") + \
-            ("" if r["within_budget"] else "over budget")
-        view.add_row(r["accelerator"], f"{r['gpus']:,}", r["plan"], f"{r['mfu']:.1%}", f"{r['ettr']:.3f}",
-                     f"{r['time_to_train_days']:.1f}", f"{r['gpu_hours'] / 1e6:.2f} M", f"${r['cost_usd'] / 1e6:.1f} M",
-                     f"{r['energy_mwh']:,.0f} MWh", marks.strip())
-    note = ("days include the expected failure slowdown (ETTR: Daly's first-order expectation with the failure "
-            "model's rates)" if cfg.failures else "days are failure-free (plan.failures is false)")
-    return _text(view) + "\n" + note
 
 
 @app.command("run-together")

@@ -117,3 +117,45 @@ def test_trace_options_compress_and_limit_the_trace(tmp_path):
     counters = [e for e in events if e["ph"] == "C"]
     assert all("tid" in e for e in counters)
     assert {"(nvlink)", "(infiniband)"} <= {e["name"].rsplit(" ", 1)[-1] for e in counters}
+
+
+def _report(tmp_path):
+    r = simulate(reduced(SCENARIOS / "llama3-70b-64xh100.yaml"))
+    written = r.to_dir(tmp_path, tables=False, trace=False)
+    assert tmp_path / "report.html" in written
+    return r, (tmp_path / "report.html")
+
+
+def test_report_html_is_one_self_contained_file(tmp_path):
+    """report.html needs nothing from the network (no scripts, styles or images by address) and
+    holds the iteration time, the plan, a chart per section and the busiest links of every kind."""
+    import re
+    from simulator.config import format_time
+    r, path = _report(tmp_path)
+    text = path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text) and "<script" not in text
+    assert format_time(r.summary["iteration_time_s"]) in text and "TP 8, PP 4" in text
+    assert text.count("<svg") == 3 and "infiniband" in text and "nvlink" in text
+
+
+def test_report_html_opens_in_a_headless_browser(tmp_path):
+    """Chromium (headless, through Playwright) opens report.html with no console error and shows
+    the predicted iteration time."""
+    import shutil
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's)")
+    from simulator.config import format_time
+    r, path = _report(tmp_path)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        shown = page.inner_text("body")
+        browser.close()
+    assert not errors
+    assert format_time(r.summary["iteration_time_s"]) in shown and "Busiest links" in shown

@@ -81,9 +81,9 @@ class Result:
         return self._trace
 
     def to_dir(self, out: str | Path, summary: bool = True, tables: bool = True, trace: bool = True,
-               trace_gzip: bool = False, trace_ranks=None, trace_window=None) -> list[Path]:
-        """Write summary.json, the tables as Parquet and the trace (trace.json, or trace.json.gz,
-        of the ranks and time window asked for); return the paths."""
+               trace_gzip: bool = False, trace_ranks=None, trace_window=None, report: bool = True) -> list[Path]:
+        """Write summary.json, the tables as Parquet, the trace (trace.json, or trace.json.gz, of
+        the ranks and time window asked for) and report.html; return the paths."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -101,6 +101,11 @@ class Result:
             records, server_of, multiplicity, link_series = self._trace_args
             write_trace(p, select(records(), trace_ranks, trace_window), server_of, multiplicity, link_series(),
                         gzip=trace_gzip)
+            written.append(p)
+        if report:
+            from .html import html_report
+            p = out / "report.html"
+            p.write_text(html_report(self), encoding="utf-8")
             written.append(p)
         return written
 

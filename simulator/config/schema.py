@@ -286,6 +286,8 @@ class OutputConfig:
     summary: bool = option(True, doc="summary.json: headline numbers and the resolved scenario.")
     tables: bool = option(True, doc="ops, flows, links, memory and stages tables as Parquet.")
     trace: bool = option(True, doc="trace.json: Chrome/Perfetto trace (microseconds).")
+    report: bool = option(True, doc="report.html: one self-contained page with the prediction, plan, breakdown, "
+                                    "memory, timeline and busiest links.")
     trace_gzip: bool = option(False, doc="Write trace.json.gz instead (Perfetto opens it; a tenth of the size).")
     trace_ranks: tuple[int, ...] | None = option(None, minimum=0, maximum=RANKS, doc="Only these ranks' events in "
                                                  "the trace (default: every simulated rank).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -32,6 +33,13 @@ def _overrides(sets: list[str]) -> dict:
 def _scenario(path: Path, sets: list[str]):
     from .config import load_scenario
     return load_scenario(path, overrides=_overrides(sets))
+
+
+def _busy(what: str):
+    """A spinner with elapsed time on standard error while it is a terminal (runs can take minutes)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    return Console(stderr=True).status(f"{what} ...")
 
 
 class ProgressLine:
@@ -86,7 +94,8 @@ def run(scenario: Path = typer.Argument(..., help="Scenario file (YAML or JSON).
         raise ConfigError("--mode", mode, "symmetric, full")
     _out_folder(out_dir)
     sc = _scenario(scenario, sets)
-    result = simulate(sc, mode=mode)
+    with _busy(f"simulating {sc.name}"):
+        result = simulate(sc, mode=mode)
     if as_json:
         print(json.dumps({k: v for k, v in result.summary.items() if k != "resolved_scenario"}, indent=2))
     else:
@@ -150,7 +159,8 @@ def compare(scenarios: list[Path] = typer.Argument(..., help="Two or more scenar
             as_json: bool = typer.Option(False, "--json", help="Print figures and differences as JSON.")):
     """Headline figures, breakdown and memory of scenarios side by side, with their differences from the first."""
     from .studies.compare import compare as side_by_side, differences
-    table = side_by_side(list(scenarios), _overrides(sets))
+    with _busy(f"simulating {len(scenarios)} scenarios"):
+        table = side_by_side(list(scenarios), _overrides(sets))
     diffs = differences(table)
     if as_json:
         print(json.dumps({"scenarios": list(table.columns), "figures": table.to_dict(),
@@ -195,7 +205,8 @@ def search(scenario: Path = typer.Argument(..., help="Scenario: the model, batch
     from .studies.reports import search_report
     from .studies.search import parse_space, search as run_search
     _out_folder(out_dir)
-    result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space), workers=workers)
+    with _busy("searching: candidates, memory, estimates, then the best simulated"):
+        result = run_search(_scenario(scenario, sets), top=top, space=parse_space(space), workers=workers)
     df = result.table
     simulated = df[df["simulated_s"].notna()]
     if as_json:
@@ -256,7 +267,8 @@ def run_together(scenarios: list[Path] = typer.Argument(..., help="Two or more s
     if mode is not None and mode not in ("symmetric", "full"):
         raise ConfigError("--mode", mode, "symmetric, full")
     _out_folder(out_dir)
-    results = simulate_together(list(scenarios), system, mode=mode)
+    with _busy(f"simulating {len(scenarios)} jobs together"):
+        results = simulate_together(list(scenarios), system, mode=mode)
     if as_json:
         print(json.dumps([{k: v for k, v in r.summary.items() if k != "resolved_scenario"} for r in results], indent=2))
     for i, (path, result) in enumerate(zip(scenarios, results)):

@@ -4,8 +4,7 @@ A config.json leaves out what its family's code takes as default: Llama's embedd
 unless it says otherwise, GPT-2's are tied; Gemma's MLP is gated (GeGLU) although its activation
 is a GELU; Gemma 2 has four norms per layer and alternates sliding-window and global layers. Each
 `model_type` below states those defaults. What a
-config says that changes the cost but is not modelled (multi-head latent attention, multi-token
-prediction, biases) is kept as a warning on the model, which `validate`,
+config says that changes the cost but is not modelled (multi-token prediction, biases) is kept as a warning on the model, which `validate`,
 `run` and summary.json show: never silence.
 """
 
@@ -98,9 +97,6 @@ def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
 def unmodelled(config: dict) -> list[str]:
     """What the config says that changes the cost and the simulator does not model."""
     out = []
-    if config.get("kv_lora_rank") or config.get("q_lora_rank"):
-        out.append("multi-head latent attention (q_lora_rank, kv_lora_rank, qk_rope_head_dim, v_head_dim) is "
-                   "modelled as standard attention with head_dim: its projections and cache shapes differ")
     if config.get("num_nextn_predict_layers"):
         out.append(f"{config['num_nextn_predict_layers']} multi-token prediction layer(s) are not modelled")
     biases = [k for k in ("attention_bias", "mlp_bias", "qkv_bias", "bias", "add_bias_linear") if config.get(k) is True]

@@ -78,6 +78,15 @@ class ModelConfig:
     n_shared_experts: int | None = option(None, minimum=0, maximum=COUNT, doc="DeepSeek: shared experts of moe_intermediate_size each.")
     first_k_dense_replace: int = option(0, minimum=0, maximum=LAYERS, doc="DeepSeek: the first k layers keep a dense MLP.")
     moe_layer_freq: int = option(1, minimum=1, maximum=LAYERS, doc="Every n-th layer after the dense ones is an MoE layer.")
+    q_lora_rank: int | None = option(None, minimum=1, maximum=WIDTH, doc="Multi-head latent attention (DeepSeek): "
+                                     "rank of the query down-projection; unset: queries projected directly.")
+    kv_lora_rank: int | None = option(None, minimum=1, maximum=WIDTH, doc="Multi-head latent attention: rank of the "
+                                      "compressed key/value latent; set: the model uses MLA.")
+    qk_nope_head_dim: int | None = option(None, minimum=1, maximum=COUNT, doc="MLA: per-head query/key size without "
+                                          "rotary position.")
+    qk_rope_head_dim: int | None = option(None, minimum=0, maximum=COUNT, doc="MLA: per-head query/key size with "
+                                          "rotary position (the key part is shared by all heads).")
+    v_head_dim: int | None = option(None, minimum=1, maximum=COUNT, doc="MLA: per-head value size.")
     sliding_window: int | None = option(None, minimum=1, maximum=WIDTH, doc="Keys each query of a sliding-window "
                                         "layer attends to (Mistral, Gemma 2/3, GPT-OSS); unset: every layer attends "
                                         "to the whole sequence.")
@@ -103,7 +112,24 @@ class ModelConfig:
 
     @property
     def head_size(self) -> int:
+        """Per-head query/key size (MLA: with and without rotary position)."""
+        if self.mla:
+            return self.qk_nope_head_dim + self.qk_rope_head_dim
         return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def replicated_layer_params(self) -> int:
+        """Weights of a layer that every tensor-parallel rank holds whole: the norms, and MLA's
+        down-projections with their norms (Megatron duplicates them)."""
+        h, n = self.hidden_size, self.norms_per_layer * self.hidden_size
+        if not self.mla:
+            return n
+        q = (h * self.q_lora_rank + self.q_lora_rank) if self.q_lora_rank else 0
+        return n + q + h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
 
     @property
     def gated_mlp(self) -> bool:
@@ -141,6 +167,10 @@ class ModelConfig:
         if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"{path}.num_attention_heads", self.num_attention_heads,
                               f"a divisor of hidden_size={self.hidden_size} (or give head_dim)")
+        if self.mla and (self.qk_nope_head_dim is None or self.qk_rope_head_dim is None or self.v_head_dim is None):
+            raise ConfigError(f"{path}.kv_lora_rank", self.kv_lora_rank, reason="multi-head latent attention needs "
+                              "qk_nope_head_dim, qk_rope_head_dim and v_head_dim too",
+                              accepted="all four, as in DeepSeek's config.json")
         if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
             raise ConfigError(f"{path}.layer_types", f"{len(self.layer_types)} entries",
                               f"one entry per layer (num_hidden_layers = {self.num_hidden_layers})")

@@ -45,6 +45,7 @@ class Shape:
     flash: bool
     seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
     kv_len: int = 0      # keys each query attends to: the whole sequence under context parallelism
+    mla: tuple[int, int, int, int, int] | None = None   # q_lora, kv_lora, qk_nope, qk_rope, v sizes (whole)
 
     @classmethod
     def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
@@ -54,7 +55,9 @@ class Shape:
                    heads=model.num_attention_heads // tp, kv_heads=model.kv_heads // tp,
                    head_dim=model.head_size, ffn=model.ffn_size // tp, gates=2 if model.gated_mlp else 1,
                    vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
-                   seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length)
+                   seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
+                   mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
+                        model.v_head_dim) if model.mla else None)
 
     @property
     def tokens(self) -> int:
@@ -78,6 +81,8 @@ def _elementwise(name: str, nbytes: float) -> Op:
 def attention_block(x: Shape) -> tuple[Op, ...]:
     """Norm, QKV projection, attention core, output projection, residual."""
     T, e = x.tokens, x.e
+    if x.mla:
+        return _latent_attention_block(x)
     q = x.heads * x.head_dim
     kv = x.kv_heads * x.head_dim
     core_flops = 4.0 * x.b * x.s * x.kv_len * q
@@ -86,6 +91,35 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
         _elementwise("input_norm", 2 * e * x.local_tokens * x.h),
         _gemm("qkv_proj", T, x.h, q + 2 * kv, e),
     ]
+    return tuple(ops + _core(x, core_flops, io) + [_gemm("out_proj", T, q, x.h, e),
+                                                  _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)])
+
+
+def _latent_attention_block(x: Shape) -> tuple[Op, ...]:
+    """Multi-head latent attention (DeepSeek-V2/V3): queries and keys/values each projected down
+    to a small latent (whole on every TP rank, as Megatron duplicates them), normed, and up to the
+    heads (split over TP); keys share one rotary part across heads; values are v-sized."""
+    T, e = x.tokens, x.e
+    q_lora, kv_lora, nope, rope, v = x.mla
+    qk = nope + rope
+    ops = [_elementwise("input_norm", 2 * e * x.local_tokens * x.h)]
+    if q_lora:
+        ops += [_gemm("q_down_proj", T, x.h, q_lora, e), _elementwise("q_norm", 2 * e * T * q_lora),
+                _gemm("q_up_proj", T, q_lora, x.heads * qk, e)]
+    else:
+        ops.append(_gemm("q_proj", T, x.h, x.heads * qk, e))
+    ops += [_gemm("kv_down_proj", T, x.h, kv_lora + rope, e), _elementwise("kv_norm", 2 * e * T * kv_lora),
+            _gemm("kv_up_proj", T, kv_lora, x.heads * (nope + v), e)]
+    core_flops = 2.0 * x.b * x.s * x.kv_len * x.heads * (qk + v)   # scores over qk, context over v
+    io = e * T * x.heads * (qk + qk + v + v)                       # read Q, K, V; write the context
+    return tuple(ops + _core(x, core_flops, io) + [_gemm("out_proj", T, x.heads * v, x.h, e),
+                                                  _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)])
+
+
+def _core(x: Shape, core_flops: float, io: float) -> list[Op]:
+    """The attention core: fused (flash), or scores written out with softmax and dropout."""
+    e = x.e
+    ops = []
     if x.flash:
         ops.append(Op("attention_core", "attention", core_flops, io))
     else:
@@ -93,8 +127,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
         # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
         ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))
-    ops += [_gemm("out_proj", T, q, x.h, e), _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)]
-    return tuple(ops)
+    return ops
 
 
 def mlp_block(x: Shape) -> tuple[Op, ...]:
@@ -189,9 +222,9 @@ def rank_layer_params(model: ModelConfig, tp: int, layer: int = 0, ep: int = 1) 
     """Weights of one layer on one rank: attention and dense MLP split over TP, the two norms
     replicated; an MoE layer's routed experts split over EP (not TP), its router and shared
     experts split over TP."""
-    norms = model.norms_per_layer * model.hidden_size
+    whole = model.replicated_layer_params
     dense, experts = layer_param_table(model)[layer]
-    return (dense - norms) / tp + norms + experts / ep
+    return (dense - whole) / tp + whole + experts / ep
 
 
 @functools.lru_cache(maxsize=64)
@@ -207,7 +240,13 @@ def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):
     h, d = model.hidden_size, model.head_size
     q, kv = model.num_attention_heads * d, model.kv_heads * d
     gates = 2 if model.gated_mlp else 1
-    attention = h * (q + 2 * kv) + q * h + model.norms_per_layer * h
+    if model.mla:   # down-projections (and their norms) are in replicated_layer_params
+        heads, v = model.num_attention_heads, model.v_head_dim
+        q_up = model.q_lora_rank * q if model.q_lora_rank else h * q
+        kv_up = model.kv_lora_rank * heads * (model.qk_nope_head_dim + v)
+        attention = model.replicated_layer_params + q_up + kv_up + heads * v * h
+    else:
+        attention = h * (q + 2 * kv) + q * h + model.norms_per_layer * h
     if model.is_moe_layer(layer):
         mlp = h * model.num_experts + (gates + 1) * h * model.shared_expert_size
         experts = model.num_experts * (gates + 1) * h * model.expert_size

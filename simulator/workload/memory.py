@@ -39,8 +39,8 @@ def stage_expert_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> f
 
 def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     """Parameters held by one rank of `stage` (layers, and embedding / LM head at the ends)."""
-    table, norms, tp, ep = layer_param_table(model), model.norms_per_layer * model.hidden_size, plan.tp, plan.ep
-    params = sum((table[layer][0] - norms) / tp + norms + table[layer][1] / ep    # rank_layer_params, inlined
+    table, whole, tp, ep = layer_param_table(model), model.replicated_layer_params, plan.tp, plan.ep
+    params = sum((table[layer][0] - whole) / tp + whole + table[layer][1] / ep    # rank_layer_params, inlined
                  for layer in stage_layer_indices(plan, stage))
     embedding = plan.padded_vocab * model.hidden_size / plan.tp
     if stage == 0:

@@ -385,7 +385,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
                        "wall_time_s": wall},
         "resolved_scenario": scenario_to_dict(sc),
     }
-    check_plausible(summary)
+    check_plausible(summary, per_stage.values())
     tables = Tables({"ops": lambda: ops_table(detail().records), "flows": lambda: flows_table(detail().transfers),
                      "links": links, "memory": memory, "stages": stages})
     return Result(summary, tables, _trace_args=(lambda: detail().records, cluster.node_of, step.multiplicity, series))
@@ -395,9 +395,11 @@ TRACE_LINKS_PER_KIND = 4  # the busiest links of each kind (nvlink, pcie, infini
 SUMMARY_SCHEMA_VERSION = 1  # of summary.json and the tables (docs/outputs.md); raised when a key or column changes meaning
 
 
-def check_plausible(summary: dict) -> None:
+def check_plausible(summary: dict, stage_breakdowns=()) -> None:
     """Refuse to report a number that cannot be right: an iteration time or breakdown that is not
-    finite and positive, or an MFU above 100 % (more useful FLOPs than the hardware has)."""
+    finite and positive, an MFU above 100 % (more useful FLOPs than the hardware has), or a stage
+    whose breakdown does not add up to the iteration (each second of a rank falls in exactly one
+    category, so a stage's compute alone can never outlast the iteration)."""
     t = summary["iteration_time_s"]
     if not (math.isfinite(t) and t > 0):
         raise ImplausibleResult(f"internal error: iteration time {t!r} s for scenario {summary['scenario']!r}")
@@ -407,6 +409,10 @@ def check_plausible(summary: dict) -> None:
     if not summary["mfu"] <= 1 + 1e-9:
         raise ImplausibleResult(f"internal error: MFU {summary['mfu']!r} exceeds 100 % "
                                 f"({summary['model_flops_per_iteration']:.4g} model FLOPs in {t:.6g} s)")
+    for b in stage_breakdowns:
+        if not abs(sum(b.values()) - t) <= 1e-6 * t:
+            raise ImplausibleResult(f"internal error: a stage's breakdown adds up to {sum(b.values()):.9g} s, "
+                                    f"not the {t:.9g} s iteration ({', '.join(f'{k} {v:.6g}' for k, v in b.items())})")
 
 
 def ops_table(records: list[tuple]) -> pd.DataFrame:

@@ -306,6 +306,7 @@ def topology(source: Path = typer.Argument(..., help="A scenario or system file 
     """Summarize a topology (counts, bisection bandwidth) and optionally export it."""
     from .api import load_graph
     from .topology import save_topology, summarize
+    from .topology.summary import MAX_BISECTION_LINKS
     g = load_graph(source)
     s = summarize(g)
     table = Table(title=s["name"] or str(source), show_header=False)
@@ -316,7 +317,8 @@ def topology(source: Path = typer.Argument(..., help="A scenario or system file 
         table.add_row(f"links: {k}", str(v))
     table.add_row("total nodes / links", f"{s['total_nodes']} / {s['total_links']}")
     bb = s["bisection_bandwidth"]
-    table.add_row("bisection bandwidth", f"{bb / 1e9:,.1f} GB/s ({bb * 8 / 1e12:,.2f} Tb/s) per direction")
+    table.add_row("bisection bandwidth", f"not computed (more than {MAX_BISECTION_LINKS:,} links)" if bb is None else
+                  f"{bb / 1e9:,.1f} GB/s ({bb * 8 / 1e12:,.2f} Tb/s) per direction")
     out.print(table)
     if export is not None:
         save_topology(g, export)

@@ -229,13 +229,17 @@ def test_fabrics_without_tiers_run_every_rank(topology):
 
 def test_an_impossible_prediction_is_an_error_not_a_number(monkeypatch):
     """A compute price that is not a number ends in an ImplausibleResult naming what is wrong,
-    never in a summary with NaN; so does an MFU above 100 %."""
+    never in a summary with NaN; so do an MFU above 100 % and a stage that computes for longer than
+    the iteration lasts."""
     from simulator.api import check_plausible
     from simulator.config import ImplausibleResult
     summary = simulate(small_gpt()).summary
     check_plausible(summary)  # a real prediction passes
     with pytest.raises(ImplausibleResult, match="exceeds 100 %"):
         check_plausible({**summary, "mfu": 1.5})
+    longer = {**summary["breakdown_s"], "compute": 2 * summary["iteration_time_s"]}
+    with pytest.raises(ImplausibleResult, match="breakdown adds up to"):  # compute longer than the iteration
+        check_plausible(summary, [summary["breakdown_s"], longer])
     monkeypatch.setattr(RooflinePredictor, "time", lambda self, kind, flops, nbytes: float("nan"))
     with pytest.raises(ImplausibleResult, match="iteration time nan"):
         simulate(small_gpt())

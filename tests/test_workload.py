@@ -11,12 +11,25 @@ from .conftest import SCENARIOS, small_gpt
 
 
 def test_model_flops_match_megatron_formula():
-    """GPT model FLOPs per iteration equal Megatron's 72 B s L h^2 (1 + s/6h + V/12hL)."""
+    """GPT model FLOPs per iteration equal Megatron's 72 B s L h^2 (1 + s/6h + V/12hL), with V the
+    model's own vocabulary (Megatron's count uses the padded one; the padding is not model work)."""
     sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")
     job = compile_job(sc)
-    B, s, L, h, V = 1536, 2048, 96, 12288, job.plan.padded_vocab
+    B, s, L, h, V = 1536, 2048, 96, 12288, sc.model.vocab_size
     expected = 72 * B * s * L * h**2 * (1 + s / (6 * h) + V / (12 * h * L))
     assert job.model_flops == pytest.approx(expected, rel=1e-12)
+
+
+def test_model_flops_do_not_depend_on_tensor_parallelism():
+    """The vocabulary padded to 128 x TP is not model work: model FLOPs (the MFU numerator) are the
+    same at any TP, while the simulated LM head does grow with the padding."""
+    flops = []
+    for tp in (1, 2, 8):  # GPT-2's 50,257 words pad to 50,304, 50,432 and 51,200
+        model = {**small_gpt()["model"], "vocab_size": 50257}
+        sc = load_scenario(small_gpt(model=model, parallelism={"tensor_model_parallel_size": tp,
+                                                               "pipeline_model_parallel_size": 1}))
+        flops.append(compile_job(sc).model_flops)
+    assert flops[1] == pytest.approx(flops[0], rel=1e-12) and flops[2] == pytest.approx(flops[0], rel=1e-12)
 
 
 def test_model_flops_are_about_6ND_for_large_models():

@@ -376,9 +376,11 @@ def compile_job(scenario: Scenario) -> Job:
 
     moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))
     sliding_layers = sum(model.is_sliding(layer) for layer in range(model.num_hidden_layers))
-    per_mb = costs.model_flops(attn) * (model.num_hidden_layers - sliding_layers) + \
-        costs.model_flops(sliding[0]) * sliding_layers + costs.model_flops(head) + \
-        costs.model_flops(mlp) * (model.num_hidden_layers - moe_layers)
+    # the LM head over the model's own vocabulary: the padding to a multiple of 128 x TP is not model work
+    per_mb = (costs.model_flops(attn) * (model.num_hidden_layers - sliding_layers)
+              + costs.model_flops(sliding[0]) * sliding_layers
+              + costs.model_flops(head) * model.vocab_size / plan.padded_vocab
+              + costs.model_flops(mlp) * (model.num_hidden_layers - moe_layers))
     if moe_layers:  # routed experts counted without imbalance: the work the model needs
         r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)
         per_mb += (costs.model_flops(r) + costs.model_flops(e)) * moe_layers

@@ -65,9 +65,9 @@ def _out_folder(out_dir: Optional[Path]) -> None:
     """Create --out before any work, or say why it cannot be."""
     if out_dir is None:
         return
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
     try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError("--out", str(out_dir), "a folder (it exists as a file)")
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError("--out", str(out_dir), f"a folder that can be created ({exc.strerror})") from None

@@ -179,13 +179,3 @@ def test_run_out_that_is_a_file_is_refused_before_simulating(tmp_path):
                            "--out", str(taken)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: --out:") and "a folder" in proc.stderr
-
-
-def test_mutated_scenarios_end_in_a_result_or_a_one_line_error():
-    """A few cases of benchmarks/fuzz.py (which runs thousands): each mutated shipped scenario,
-    run in a subprocess with a memory cap and a timeout, ends in a prediction, a ConfigError or a
-    DoesNotFitError of one line."""
-    sys.path.insert(0, str(SCENARIOS.parent / "benchmarks"))
-    import fuzz
-    tally = fuzz.fuzz(cases=12, seed=0, timeout=120, memory_gib=4)
-    assert sum(tally.values()) == 12 and set(tally) <= set(fuzz.GOOD), tally

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigError, shown
+
 
 @dataclass(frozen=True)
 class Family:
@@ -70,9 +72,11 @@ def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
     if "name" not in out and isinstance(config.get("_name_or_path"), str):
         out["name"] = config["_name_or_path"]
     model_type = config.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise ConfigError("model.hf_config: model_type", model_type, "a family name such as 'llama' or 'gemma2'")
     family = FAMILIES.get(model_type)
     if family is None:
-        warnings.append(f"model_type {model_type!r} has no family rules here: fields are read by name "
+        warnings.append(f"model_type {shown(model_type)} has no family rules here: fields are read by name "
                         f"(families: {', '.join(sorted(FAMILIES))})")
     else:
         out.setdefault("hidden_act", family.act)
@@ -87,6 +91,9 @@ def read_family(config: dict, known: set[str]) -> tuple[dict, list[str]]:
     layers = out.get("num_hidden_layers")
     if out.get("sliding_window") and "layer_types" not in out and isinstance(layers, int):
         pattern = {"gemma2": 2}.get(model_type) or config.get("sliding_window_pattern")
+        if pattern is not None and (isinstance(pattern, bool) or not isinstance(pattern, int) or pattern < 1):
+            raise ConfigError("model.hf_config: sliding_window_pattern", pattern,
+                              "a positive whole number: every pattern-th layer attends to all keys")
         if pattern:   # every pattern-th layer attends to all keys, the others to the window
             out["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
                                   for i in range(layers)]
@@ -98,7 +105,7 @@ def unmodelled(config: dict) -> list[str]:
     """What the config says that changes the cost and the simulator does not model."""
     out = []
     if config.get("num_nextn_predict_layers"):
-        out.append(f"{config['num_nextn_predict_layers']} multi-token prediction layer(s) are not modelled")
+        out.append(f"{shown(config['num_nextn_predict_layers'])} multi-token prediction layer(s) are not modelled")
     biases = [k for k in ("attention_bias", "mlp_bias", "qkv_bias", "bias", "add_bias_linear") if config.get(k) is True]
     if biases:
         out.append(f"biases ({', '.join(biases)}) are left out: a fraction of a percent of FLOPs and parameters")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import re
 import types
 import typing
 from typing import Any
 
 from .errors import ConfigError
-from .units import KINDS, format_si, parse_quantity
+from .units import KINDS, finite_number, format_si, parse_quantity
 
 _MISSING = dataclasses.MISSING
 
@@ -70,10 +69,9 @@ def _convert(value: Any, tp: Any, meta: dict, path: str) -> Any:
             raise ConfigError(path, value, "an integer")
         out = value
     elif tp is float:
-        value = _number_text(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        out = finite_number(_number_text(value))
+        if out is None:
             raise ConfigError(path, value, "a finite number")
-        out = float(value)
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, value, "a string")

@@ -69,6 +69,18 @@ def _scale(unit: str, kind: str) -> float | None:
     raise ValueError(f"unknown quantity kind {kind!r}")
 
 
+def finite_number(value: object) -> float | None:
+    """`value` as a float when it is a plain finite number (not a bool, not an integer too large
+    for a float); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_quantity(value: object, kind: str, field: str) -> float:
     """Return `value` (a string with a unit) in SI units of `kind`; ConfigError otherwise."""
     if isinstance(value, bool) or not isinstance(value, str):

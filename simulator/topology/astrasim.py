@@ -21,10 +21,13 @@ import networkx as nx
 import yaml
 
 from ..config import ConfigError
+from ..config.units import finite_number
+from .io import MAX_BANDWIDTH
 
 BLOCKS = ("Ring", "FullyConnected", "Switch")
 
 
+MAX_LATENCY_NS = 1e9  # one second per hop: beyond it a unit mistake, not a network
 MAX_NPUS = 1_048_576  # a file's network is built node by node: beyond this it would not finish
 
 
@@ -50,9 +53,11 @@ def astra_sim_network(path: Path) -> nx.Graph:
         raise ConfigError(f"{where}: npus_count", sizes, "positive integers")
     if math.prod(sizes) > MAX_NPUS:
         raise ConfigError(f"{where}: npus_count", sizes, f"at most {MAX_NPUS:,} NPUs in all (their product)")
-    for key in ("bandwidth", "latency"):
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in lists[key]):
-            raise ConfigError(f"{where}: {key}", lists[key], "positive numbers (GB/s, ns)")
+    for key, unit, top in (("bandwidth", "GB/s", MAX_BANDWIDTH / 1e9), ("latency", "ns", MAX_LATENCY_NS)):
+        numbers = [finite_number(v) for v in lists[key]]
+        if not all(v is not None and 0 < v <= top for v in numbers):
+            raise ConfigError(f"{where}: {key}", lists[key], f"positive numbers of {unit}, at most {top:g}")
+        lists[key] = numbers
 
     g = nx.Graph(name=f"ASTRA-sim network {path.name}", builder="astra-sim")
     coords = list(product(*[range(n) for n in reversed(sizes)]))  # last coordinate slowest

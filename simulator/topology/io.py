@@ -10,6 +10,7 @@ import networkx as nx
 import yaml
 
 from ..config import ConfigError, parse_quantity
+from ..config.units import finite_number
 from ..config.errors import one_line
 
 MAX_TOPOLOGY_BYTES = 512 * 2**20  # a 131,072-GPU fabric as node-link JSON is about 100 MiB
@@ -53,10 +54,11 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
         field = f"{where}: edge ({u!r}, {v!r}).bandwidth"
         if isinstance(bw, str):  # a rate with its unit, as in scenarios
             bw = d["bandwidth"] = parse_quantity(bw, "bandwidth", field)
-        if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not 0 < bw <= MAX_BANDWIDTH:
+        number = finite_number(bw)
+        if number is None or not 0 < number <= MAX_BANDWIDTH:
             raise ConfigError(field, bw, "a positive number of bytes/s up to 1e15 (8 Pb/s), "
                                          "or a rate such as '400 Gb/s'")
-        d["bandwidth"] = float(bw)
+        d["bandwidth"] = number
         if d.get("kind") not in LINK_KINDS:
             raise ConfigError(f"{where}: edge ({u!r}, {v!r}).kind", d.get("kind"), ", ".join(LINK_KINDS))
         if "latency" in d:
@@ -64,8 +66,10 @@ def check_topology(g: nx.Graph, where: str) -> nx.Graph:
             field = f"{where}: edge ({u!r}, {v!r}).latency"
             if isinstance(lat, str):
                 lat = d["latency"] = parse_quantity(lat, "time", field)
-            if isinstance(lat, bool) or not isinstance(lat, (int, float)) or not 0 <= lat < float("inf"):
+            number = finite_number(lat)
+            if number is None or number < 0:
                 raise ConfigError(field, lat, "a non-negative number of seconds, or a time such as '500 ns'")
+            d["latency"] = number
     if not any(d["kind"] == "gpu" for _, d in g.nodes(data=True)):
         raise ConfigError(where, reason="no GPU nodes", accepted="a graph with nodes of kind 'gpu'")
     return g

@@ -41,7 +41,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-GOOD = ("result", "ConfigError", "DoesNotFitError", "cli: exit 0", "cli: clear error")
+GOOD = ("result", "ConfigError", "DoesNotFitError", "cli: exit 0", "cli: clear error", "cli: usage shown")
 MESSAGE_LIMIT = 3000  # characters: a field, a bounded value, a reason and what is accepted
 
 
@@ -353,6 +353,8 @@ def _command(case: Case, folder: str) -> str:
         return "cli: exit 0"
     if code == 2 and "rror" in text:
         return "cli: clear error"
+    if code == 2 and text.lstrip().startswith("Usage:"):  # no command given: the help
+        return "cli: usage shown"
     return f"cli: exit {code}: " + (text.strip().splitlines() or [""])[-1][:80]
 
 

@@ -24,11 +24,56 @@ def prepared(name: str, **training):
 @pytest.mark.parametrize("name, published", [
     ("gemma-2-9b.json", 9_241_705_984),        # gated GeGLU MLP, four norms per layer, tied embeddings
     ("mistral-7b-v0.1.json", 7_241_732_096),
+    ("llama-3.1-8b.json", 8_030_261_248),
+    ("mixtral-8x7b-v0.1.json", 46_702_792_704),
+    ("phi-3-mini-4k-instruct.json", 3_821_079_552),
+    ("qwen3-8b.json", 8_190_735_360),          # per-head query and key norms
+    ("qwen3-30b-a3b.json", 30_532_122_624),
+    ("gemma-3-1b-it.json", 999_885_952),       # gemma3_text: four norms, per-head QK norms, tied
 ])
 def test_fully_modelled_families_count_their_published_parameters(name, published):
-    """Gemma 2 (GeGLU although its activation is a GELU, four norms per layer, tied by default)
-    and Mistral count exactly their published parameters."""
+    """Families whose every weight is modelled count exactly their published parameters: Gemma 2
+    and 3 (GeGLU although the activation is a GELU, four norms per layer, tied by default), Qwen3
+    (norms of queries and keys, one head wide), Llama, Mistral, Mixtral and Phi-3."""
     assert prepared(name).parameters["total"] == published
+
+
+def test_qwen3_moe_counts_its_active_parameters():
+    """Qwen3-30B-A3B: 8 of 128 experts per token, 3.3 B active (its model card)."""
+    assert prepared("qwen3-30b-a3b.json").parameters["active_per_token"] == pytest.approx(3.3e9, rel=0.02)
+
+
+def test_gpt_oss_and_pythia_leave_out_only_their_biases_and_say_so():
+    """GPT-OSS 20B: the attention biases, the experts' and router's biases and the attention sinks
+    are the whole difference to the published 20.91 B; Pythia (GPT-NeoX): every linear layer's and
+    norm's bias is the whole difference to its published count; both say so."""
+    prep = prepared("gpt-oss-20b.json")
+    m = prep.scenario.model
+    L, h, d, E = m.num_hidden_layers, m.hidden_size, m.head_size, m.num_experts
+    attention = (m.num_attention_heads + 2 * m.kv_heads) * d + h        # q, k, v, o biases
+    experts = E * (2 * m.expert_size + h)                                # gate-up and down biases
+    router, sinks = E, m.num_attention_heads
+    assert (prep.parameters["total"] + L * (attention + experts + router + sinks)) / 1e9 == pytest.approx(20.91, abs=0.005)
+    assert any("sinks" in w for w in m.unmodelled) and any("attention_bias" in w for w in m.unmodelled)
+    prep = prepared("pythia-1b.json")
+    m = prep.scenario.model
+    h, L = m.hidden_size, m.num_hidden_layers
+    biases = L * (3 * h + h + 4 * h + h + 2 * h) + h           # qkv, dense, fc, proj, two norms; final norm
+    assert prep.parameters["total"] + biases == 1_011_781_632
+    assert not m.gated_mlp and not m.tie_word_embeddings and any("bias" in w for w in m.unmodelled)
+
+
+def test_falcon_and_olmo_read_as_their_code_reads_them():
+    """Falcon-7B's original layout has one key/value head under multi_query (the num_kv_heads its
+    config carries is ignored, as Falcon's code does); OLMo's layer norms have no weights; OLMo 2
+    norms queries and keys over all heads."""
+    falcon = prepared("falcon-7b-instruct.json")
+    assert falcon.scenario.model.kv_heads == 1
+    assert 6.5e9 < falcon.parameters["total"] < 7.5e9   # "a 7B parameters causal decoder-only model" (its card); 71 KV heads: 8.2 B
+    olmo = prepared("olmo-1b-hf.json").scenario.model
+    assert olmo.norms_per_layer == 0 and olmo.final_norm_params == 0 and olmo.replicated_layer_params == 0
+    olmo2 = prepared("olmo-2-1124-13b.json").scenario.model
+    assert olmo2.qk_norm_params == (olmo2.num_attention_heads + olmo2.kv_heads) * olmo2.head_size
 
 
 def test_qwen2_counts_all_but_its_qkv_biases_and_says_so():
@@ -89,23 +134,36 @@ def test_deepseek_v3_latent_attention_counts_its_published_size():
 
 
 def test_what_is_not_modelled_is_a_warning_shown_everywhere(tmp_path):
-    """Multi-token prediction (DeepSeek-V3) is a warning on the model, in summary.json and in
-    `validate`'s output."""
+    """Qwen2's query, key and value biases (not modelled) are a warning on the model, in
+    summary.json and in `validate`'s output."""
     import subprocess
     import sys
     import yaml
-    scenario = tmp_path / "ds.yaml"
+    scenario = tmp_path / "qwen.yaml"
     scenario.write_text(yaml.safe_dump({
-        "model": {"hf_config": str(HF / "deepseek-v3.json"), "num_hidden_layers": 4, "first_k_dense_replace": 1},
+        "model": {"hf_config": str(HF / "qwen2-7b.json"), "num_hidden_layers": 4},
         "training": {"micro_batch_size": 1, "global_batch_size": 8, "seq_length": 1024},
-        "parallelism": {"expert_model_parallel_size": 8},
         "system": {"accelerator": "H100-SXM", "num_nodes": 1, "gpus_per_node": 8}}))
     proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(scenario)],
                           capture_output=True, text=True)
-    assert "multi-token prediction" in proc.stdout, proc.stdout + proc.stderr
+    assert "value biases are left out" in proc.stdout, proc.stdout + proc.stderr
     from simulator import simulate
     warnings = simulate(str(scenario), check_memory=False).summary["warnings"]
-    assert any("multi-token prediction" in w for w in warnings)
+    assert any("value biases are left out" in w for w in warnings)
+
+
+def test_deepseek_v3_multi_token_prediction_is_modelled_not_warned():
+    """DeepSeek-V3's one MTP depth is read (num_nextn_predict_layers), counted apart from the
+    671 B: its MoE layer, projection and norms, about 14 B with the embedding and head its
+    checkpoint repeats (DeepSeek-V3 README: '671B of the Main Model weights and 14B of the
+    Multi-Token Prediction (MTP) Module weights'), and no warning about it."""
+    prep = prepared("deepseek-v3.json")
+    m, p = prep.scenario.model, prep.parameters
+    assert m.mtp_layers == 1 and not any("multi-token" in w for w in m.unmodelled)
+    copies = 2 * m.vocab_size * m.hidden_size
+    assert abs((p["multi_token_prediction"] + copies) / 14e9 - 1) < 0.05
+    padding = 2 * (prep.job.plan.padded_vocab - m.vocab_size) * m.hidden_size   # embedding and untied head
+    assert p["per_stage"] == [pytest.approx(p["total"] + p["multi_token_prediction"] + padding)]
 
 
 def test_an_unknown_family_is_read_by_name_with_a_warning(tmp_path):

@@ -32,6 +32,39 @@ def test_model_flops_do_not_depend_on_tensor_parallelism():
     assert flops[1] == pytest.approx(flops[0], rel=1e-12) and flops[2] == pytest.approx(flops[0], rel=1e-12)
 
 
+def test_multi_token_prediction_adds_a_layer_and_a_head_pass_on_the_last_stage():
+    """One MTP depth: the last pipeline stage runs one more decoder layer, the 2h -> h projection
+    and a second pass through the LM head and loss, forward and backward; the first stage is
+    unchanged; model FLOPs grow by exactly that work and the last stage holds its weights and its
+    logits."""
+    from collections import Counter
+
+    from simulator.workload import Compute
+    from simulator.workload.costs import head_block, model_flops, mtp_block
+    over = {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2}}
+    base = compile_job(load_scenario(small_gpt(**over)))
+    sc = load_scenario(small_gpt(model={**small_gpt()["model"], "mtp_layers": 1}, **over))
+    job = compile_job(sc)
+    assert job.plan.layers_per_stage == (4, 5)
+
+    def ops(j, stage):
+        return [(i.name, i.phase) for i in j.programs[stage].instructions if isinstance(i, Compute)]
+    assert ops(job, 0) == ops(base, 0)
+    extra = [op for op in ops(job, 1) if op[0].startswith("mtp_")]
+    m = job.plan.num_microbatches
+    assert Counter(extra) == {("mtp_projection", "forward"): m, ("mtp_head_loss", "forward"): m,
+                              ("mtp_head_loss", "backward"): m, ("mtp_projection", "backward"): m}
+    x = Shape.of(sc.model, sc.training, 2, job.plan.padded_vocab)
+    one_layer = (base.model_flops / job.plan.num_microbatches / job.plan.dp / 2
+                 - model_flops(head_block(x)) * sc.model.vocab_size / job.plan.padded_vocab) / 8
+    per_mb = one_layer + model_flops(mtp_block(x, 2)) + model_flops(head_block(x)) * sc.model.vocab_size / job.plan.padded_vocab
+    assert job.model_flops - base.model_flops == pytest.approx(per_mb * 2 * job.plan.num_microbatches * job.plan.dp,
+                                                               rel=1e-12)
+    assert job.memory[0] == base.memory[0]
+    assert job.memory[1]["weights"] > base.memory[1]["weights"]
+    assert job.memory[1]["activations"] > base.memory[1]["activations"]
+
+
 def test_model_flops_are_about_6ND_for_large_models():
     """Without attention and vocabulary terms, FLOPs per token are 6 x parameters."""
     sc = load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml")

@@ -19,7 +19,7 @@ from pathlib import Path
 from simulator import simulate
 from simulator.config import load_scenario
 from simulator.workload import make_plan
-from simulator.workload.costs import Shape, rank_layer_params
+from simulator.workload.costs import Shape
 from simulator.workload.memory import layer_activation_bytes, memory_per_rank, stage_params
 
 DATA = Path(__file__).resolve().parent / "data" / "korthikanti2022.csv"

@@ -70,7 +70,7 @@ def main() -> None:
             print(f"\n{n} GPUs\n{'size':>12}{'measured':>10}{'simulated':>11}{'error':>8}  algorithm")
             for size, m, s, alg in rows:
                 print(f"{size:>12}{m / 1e9:>10.2f}{s / 1e9:>11.2f}{100 * (s / m - 1):>+7.1f}%  {alg}")
-    print(f"\nall_reduce busbw error, simulated vs nccl-tests (A100 + HDR InfiniBand)")
+    print("\nall_reduce busbw error, simulated vs nccl-tests (A100 + HDR InfiniBand)")
     print(f"{'GPUs':>6}{'>= 64 MiB':>12}{'1-64 MiB':>12}")
     for n, big, mid in summarize(results):
         print(f"{n:>6}{100 * big:>11.1f}%{100 * mid:>11.1f}%")

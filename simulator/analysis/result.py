@@ -37,7 +37,8 @@ def parameters_line(p: dict) -> str:
         return f"{n / 1e9:,.2f} B" if n >= 1e8 else f"{n:,.0f}"
     active = f"; active per token {billions(p['active_per_token'])}" if p["active_per_token"] != p["total"] else ""
     stages = f"; largest stage {billions(max(p['per_stage']))}" if len(p["per_stage"]) > 1 else ""
-    return billions(p["total"]) + active + stages
+    mtp = f"; multi-token prediction {billions(p['multi_token_prediction'])}" if p.get("multi_token_prediction") else ""
+    return billions(p["total"]) + active + mtp + stages
 
 
 class Tables(Mapping):

@@ -22,6 +22,7 @@ MODEL_RENAMES = {
     "moe_router_topk": "num_experts_per_tok",
     "moe_ffn_hidden_size": "moe_intermediate_size",
     "moe_shared_expert_intermediate_size": "shared_expert_intermediate_size",
+    "mtp_num_layers": "mtp_layers",
 }
 # Megatron arguments by the section of the scenario they belong to (the same name there)
 SECTIONS = {

@@ -94,6 +94,13 @@ class ModelConfig:
                                                  "(Hugging Face's name); unset with sliding_window: every layer slides.")
     mlp_gated: bool | None = option(None, doc="A gated MLP (SwiGLU, GeGLU: three weight matrices); default: "
                                               "from hidden_act (silu/swish/swiglu gated), or the family's rule.")
+    mtp_layers: int = option(0, minimum=0, maximum=16, doc="Multi-token prediction depth (DeepSeek-V3 "
+                             "num_nextn_predict_layers, Megatron --mtp-num-layers): each depth adds, on the last "
+                             "pipeline stage, a projection of [hidden; next token's embedding], one decoder layer "
+                             "(MoE where the layer pattern continued has one) and a pass through the shared LM head and loss.")
+    qk_norm: str = option("none", choices=("none", "per_head", "whole"), doc="Norms of queries and keys before "
+                          "attention: 'per_head' (one head_dim-wide weight each for Q and K: Qwen3, Gemma 3), "
+                          "'whole' (over all heads: OLMo 2), or none.")
     norms_per_layer: int = option(2, minimum=0, maximum=16, doc="Norms per layer (their weights count as parameters; "
                                                                 "Gemma 2 and 3 have 4).")
     unmodelled: tuple[str, ...] = option((), doc="What the Hugging Face config says that changes the cost but is "
@@ -126,10 +133,24 @@ class ModelConfig:
         """Weights of a layer that every tensor-parallel rank holds whole: the norms, and MLA's
         down-projections with their norms (Megatron duplicates them)."""
         h, n = self.hidden_size, self.norms_per_layer * self.hidden_size
+        if self.qk_norm == "per_head":   # every rank normalizes its heads with the same two weights
+            n += self.qk_norm_params
         if not self.mla:
             return n
         q = (h * self.q_lora_rank + self.q_lora_rank) if self.q_lora_rank else 0
         return n + q + h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
+
+    @property
+    def qk_norm_params(self) -> int:
+        """Weights of a layer's query and key norms."""
+        if self.qk_norm == "per_head":
+            return 2 * self.head_size
+        return (self.num_attention_heads + self.kv_heads) * self.head_size if self.qk_norm == "whole" else 0
+
+    @property
+    def final_norm_params(self) -> int:
+        """The norm after the last layer: weighted like the layers' norms (none where they have no weights)."""
+        return self.hidden_size if self.norms_per_layer else 0
 
     @property
     def gated_mlp(self) -> bool:
@@ -145,8 +166,18 @@ class ModelConfig:
             return self.shared_expert_intermediate_size
         return (self.n_shared_experts or 0) * self.expert_size
 
+    @property
+    def all_layers(self) -> int:
+        """Decoder layers the step runs: the model's, then one per multi-token prediction depth."""
+        return self.num_hidden_layers + self.mtp_layers
+
+    def is_mtp(self, layer: int) -> bool:
+        return layer >= self.num_hidden_layers
+
     def is_sliding(self, layer: int) -> bool:
-        return bool(self.sliding_window) and (self.layer_types is None or "sliding" in self.layer_types[layer])
+        """Multi-token prediction layers attend to every key (DeepSeek-V3's do)."""
+        return bool(self.sliding_window) and not self.is_mtp(layer) and (
+            self.layer_types is None or "sliding" in self.layer_types[layer])
 
     def is_moe_layer(self, layer: int) -> bool:
         return bool(self.num_experts) and layer >= self.first_k_dense_replace and \

@@ -101,7 +101,7 @@ class Estimator:
                                                 overlap_grad_reduce=False, data_parallel_size=None),
             training=dataclasses.replace(sc.training, global_batch_size=sc.training.micro_batch_size * plan.dp * plan.pp))
         job = compile_job(one)
-        layers = sc.model.num_hidden_layers
+        layers = sc.model.all_layers    # multi-token prediction layers after the model's own
         fwd, bwd = [0.0] * layers, [0.0] * layers
         ends = {FORWARD: [0.0, 0.0], BACKWARD: [0.0, 0.0]}   # [before the layers, after them]
         seen = {FORWARD: False, BACKWARD: False}

@@ -46,6 +46,7 @@ class Shape:
     seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
     kv_len: int = 0      # keys each query attends to: the whole sequence under context parallelism
     mla: tuple[int, int, int, int, int] | None = None   # q_lora, kv_lora, qk_nope, qk_rope, v sizes (whole)
+    qk_norm: bool = False  # queries and keys normed before attention (Qwen3, Gemma 3, OLMo 2)
 
     @classmethod
     def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
@@ -57,7 +58,7 @@ class Shape:
                    vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
                    seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
                    mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
-                        model.v_head_dim) if model.mla else None)
+                        model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none")
 
     @property
     def tokens(self) -> int:
@@ -91,6 +92,8 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
         _elementwise("input_norm", 2 * e * x.local_tokens * x.h),
         _gemm("qkv_proj", T, x.h, q + 2 * kv, e),
     ]
+    if x.qk_norm:
+        ops.append(_elementwise("qk_norm", 2 * e * T * (q + kv)))
     return tuple(ops + _core(x, core_flops, io) + [_gemm("out_proj", T, q, x.h, e),
                                                   _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)])
 
@@ -184,6 +187,18 @@ def embedding_block(x: Shape) -> tuple[Op, ...]:
     return (_elementwise("embedding_lookup", 2 * x.e * x.tokens * x.h),)
 
 
+def mtp_block(x: Shape, tp: int) -> tuple[Op, ...]:
+    """Entry of a multi-token prediction depth (DeepSeek-V3, Megatron's MTP): the next token's
+    embedding looked up, it and the previous depth's hidden state normed, concatenated and
+    projected from 2h to h (column-parallel over TP)."""
+    return (_elementwise("mtp_embedding_lookup", 2 * x.e * x.tokens * x.h),
+            _elementwise("mtp_norms", 2 * 2 * x.e * x.local_tokens * x.h),
+            _gemm("mtp_projection", x.tokens, 2 * x.h, x.h // tp, x.e))
+
+
+MTP_EXTRA_NORMS = 3   # per depth: the hidden-state norm, the embedding norm, the shared head's norm
+
+
 def head_block(x: Shape) -> tuple[Op, ...]:
     """Final norm, LM head GEMM over the vocabulary shard, fp32 cross-entropy."""
     T = x.tokens
@@ -231,7 +246,7 @@ def rank_layer_params(model: ModelConfig, tp: int, layer: int = 0, ep: int = 1) 
 def layer_param_table(model: ModelConfig) -> tuple[tuple[float, float], ...]:
     """(everything but the routed experts, the routed experts) of every layer, whole model
     (asked for layer by layer by every stage of every plan a search tries)."""
-    return tuple(layer_params(model, layer, split=True) for layer in range(model.num_hidden_layers))
+    return tuple(layer_params(model, layer, split=True) for layer in range(model.all_layers))
 
 
 def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):
@@ -246,10 +261,12 @@ def layer_params(model: ModelConfig, layer: int = 0, split: bool = False):
         kv_up = model.kv_lora_rank * heads * (model.qk_nope_head_dim + v)
         attention = model.replicated_layer_params + q_up + kv_up + heads * v * h
     else:
-        attention = h * (q + 2 * kv) + q * h + model.norms_per_layer * h
+        attention = h * (q + 2 * kv) + q * h + model.norms_per_layer * h + model.qk_norm_params
     if model.is_moe_layer(layer):
         mlp = h * model.num_experts + (gates + 1) * h * model.shared_expert_size
         experts = model.num_experts * (gates + 1) * h * model.expert_size
     else:
         mlp, experts = (gates + 1) * h * model.ffn_size, 0
+    if model.is_mtp(layer):   # its projection and norms; embedding and head are the model's, shared
+        attention += 2 * h * h + MTP_EXTRA_NORMS * h
     return (attention + mlp, experts) if split else attention + mlp + experts

@@ -46,7 +46,7 @@ def stage_params(model: ModelConfig, plan: ParallelPlan, stage: int) -> float:
     if stage == 0:
         params += embedding
     if stage == plan.pp - 1:
-        params += model.hidden_size  # final norm
+        params += model.final_norm_params
         if not model.tie_word_embeddings or plan.pp > 1:
             params += embedding  # untied head, or the tied copy Megatron keeps on the last stage
     return params
@@ -108,7 +108,7 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
         # the layer being recomputed holds its full activations for one micro-batch
         activations += layer_activation_bytes(x, "none", plan.tp)
     if stage == plan.pp - 1 and model.layers is None:
-        activations += 4 * x.tokens * x.vocab  # fp32 logits for the cross-entropy
+        activations += 4 * x.tokens * x.vocab * (1 + model.mtp_layers)  # fp32 logits for each cross-entropy
     return {"weights": weights, "gradients": grads, "optimizer_states": optimizer,
             "activations": activations, "communication_buffers": communication_buffers(plan, stage, gpus_per_node)}
 

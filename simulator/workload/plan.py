@@ -202,8 +202,11 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                               "true for an MoE model with tensor parallelism (Megatron requires it)")
     divisor = VOCAB_DIVISOR * t
     padded = -(-m.vocab_size // divisor) * divisor if transformer else 0
+    per_stage = split_layers(num_layers, p * v)
+    if transformer and m.mtp_layers:   # multi-token prediction runs after the last layer, on the last stage
+        per_stage = per_stage[:-1] + (per_stage[-1] + m.mtp_layers,)
     return ParallelPlan(tp=t, pp=p, dp=d, micro_batch_size=tr.micro_batch_size,
                         global_batch_size=tr.global_batch_size, num_microbatches=microbatches,
-                        layers_per_stage=split_layers(num_layers, p * v),
+                        layers_per_stage=per_stage,
                         padded_vocab=padded, zero_stage=par.zero_stage, chunks=v, schedule=schedule,
                         sequence_parallel=par.sequence_parallel, ep=ep, cp=cp)

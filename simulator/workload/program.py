@@ -134,6 +134,8 @@ def compile_job(scenario: Scenario) -> Job:
     attn_b, mlp_b = costs.backward(attn, part), costs.backward(mlp, part)
     attn_w, mlp_w = costs.backward(attn, "weight"), costs.backward(mlp, "weight")
     emb_b, head_b = costs.backward(emb), costs.backward(head)
+    mtp = costs.mtp_block(x, plan.tp)    # entry of a multi-token prediction depth
+    mtp_b, mtp_w = costs.backward(mtp, part), costs.backward(mtp, "weight")
     if training.recompute_granularity == "selective":
         core = tuple(op for op in attn if op.kind == "attention" or op.name.startswith("attention_softmax"))
         attn_b = core + attn_b  # recompute the attention core right before its backward
@@ -211,6 +213,10 @@ def compile_job(scenario: Scenario) -> Job:
         prog.append(Compute(names[1], phase, mb, layer, post))
 
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
+        predicts = model.is_mtp(layer)
+        if predicts:  # [hidden; next token's embedding] projected, its column-parallel output gathered
+            prog.append(Compute("mtp_projection", phase, mb, layer, mtp))
+            tp_comm(prog, "all_gather", phase, mb, layer)
         gather(prog, phase, mb, layer)
         attention(prog, mb, layer, phase)
         reduce(prog, phase, mb, layer)
@@ -223,8 +229,15 @@ def compile_job(scenario: Scenario) -> Job:
             gather(prog, phase, mb, layer)
             prog.append(Compute("mlp", phase, mb, layer, mlp))
             reduce(prog, phase, mb, layer)
+        if predicts and phase == FORWARD:  # this depth's logits and loss, through the shared head
+            gather(prog, phase, mb, layer)
+            prog.append(Compute("mtp_head_loss", phase, mb, layer, head))
 
     def layer_backward(prog: list, mb: int, layer: int) -> None:
+        predicts = model.is_mtp(layer)
+        if predicts:
+            prog.append(Compute("mtp_head_loss", BACKWARD, mb, layer, head_b))
+            reduce(prog, BACKWARD, mb, layer)
         if full:
             layer_forward(prog, mb, layer, RECOMPUTE)
         if moe and model.is_moe_layer(layer):
@@ -242,10 +255,14 @@ def compile_job(scenario: Scenario) -> Job:
             else:
                 prog.append(Compute(name, BACKWARD, mb, layer, block))
             reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks
+        if predicts:
+            tp_comm(prog, "reduce_scatter", BACKWARD, mb, layer)
+            prog.append(Compute("mtp_projection", BACKWARD, mb, layer, mtp_b))
 
     def weight_gradients(layer: int) -> tuple:
         mlp_part = moe_w if moe and model.is_moe_layer(layer) else mlp_w
-        return (("mlp", mlp_part), ("attention", attn_w))
+        entry = (("mtp_projection", mtp_w),) if model.is_mtp(layer) else ()
+        return (("mlp", mlp_part), ("attention", attn_w)) + entry
 
     wbytes = WEIGHT_BYTES[training.precision]
     gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
@@ -374,16 +391,16 @@ def compile_job(scenario: Scenario) -> Job:
             programs.append(StageProgram(s, prog))
         return programs
 
-    moe_layers = sum(model.is_moe_layer(layer) for layer in range(model.num_hidden_layers))
-    sliding_layers = sum(model.is_sliding(layer) for layer in range(model.num_hidden_layers))
     # the LM head over the model's own vocabulary: the padding to a multiple of 128 x TP is not model work
-    per_mb = (costs.model_flops(attn) * (model.num_hidden_layers - sliding_layers)
-              + costs.model_flops(sliding[0]) * sliding_layers
-              + costs.model_flops(head) * model.vocab_size / plan.padded_vocab
-              + costs.model_flops(mlp) * (model.num_hidden_layers - moe_layers))
-    if moe_layers:  # routed experts counted without imbalance: the work the model needs
+    head_flops = costs.model_flops(head) * model.vocab_size / plan.padded_vocab
+    flops = {"full": costs.model_flops(attn), "sliding": costs.model_flops(sliding[0]), "mlp": costs.model_flops(mlp),
+             "mtp": costs.model_flops(mtp) + head_flops}
+    if moe:  # routed experts counted without imbalance: the work the model needs
         r, e, _ = costs.moe_blocks(x, model, plan.ep, 1.0)
-        per_mb += (costs.model_flops(r) + costs.model_flops(e)) * moe_layers
+        flops["moe"] = costs.model_flops(r) + costs.model_flops(e)
+    per_mb = head_flops + sum(flops["sliding" if model.is_sliding(layer) else "full"]
+                              + flops["moe" if model.is_moe_layer(layer) else "mlp"]
+                              + (flops["mtp"] if model.is_mtp(layer) else 0.0) for layer in range(model.all_layers))
     model_flops = per_mb * plan.tp * plan.cp * plan.num_microbatches * plan.dp
     memory = [memory_per_rank(model, training, plan, s, scenario.system.gpus_per_node) for s in range(plan.pp)]
     tokens = plan.global_batch_size * training.seq_length

@@ -171,6 +171,22 @@ def test_accelerator_names_are_catalog_names_or_file_paths(name):
         simulate(small_gpt(system={"accelerator": name, "num_nodes": 1, "gpus_per_node": 8}))
 
 
+@pytest.mark.parametrize("name", ["../failure_models/rsc1", "rsc1/../rsc2", "/tmp/evil"])
+def test_failure_model_names_are_catalog_names_or_file_paths(name):
+    """The failure-model catalog is confined like the accelerator catalog."""
+    from simulator.reliability.failure_model import load_failure_model
+    with pytest.raises(ConfigError, match="failure_model"):
+        load_failure_model(name)
+
+
+def test_a_path_the_system_refuses_is_a_config_error(tmp_path):
+    """A topology file name longer than the file system allows is one line naming the field."""
+    topology = {"file": str(tmp_path / ("x" * 5000 + ".json"))}
+    with pytest.raises(ConfigError, match="scenario.system.topology.file.*cannot read the file"):
+        load_scenario(small_gpt(system={"accelerator": "A100-80GB", "num_nodes": 1, "gpus_per_node": 8,
+                                        "topology": topology}))
+
+
 def test_run_out_that_is_a_file_is_refused_before_simulating(tmp_path):
     """`clustersim run --out FILE` says --out must be a folder, in one line, exit 2."""
     taken = tmp_path / "taken"

@@ -30,11 +30,15 @@ def prepared(name: str, **training):
     ("qwen3-8b.json", 8_190_735_360),          # per-head query and key norms
     ("qwen3-30b-a3b.json", 30_532_122_624),
     ("gemma-3-1b-it.json", 999_885_952),       # gemma3_text: four norms, per-head QK norms, tied
+    ("gemma-2b.json", 2_506_172_416),          # gemma: GeGLU, tied, multi-query
+    ("olmo-2-1124-13b.json", 13_716_198_400),  # QK norms over all heads, norms after the blocks
+    ("deepseek-v2-lite.json", 15_706_484_224), # MLA without a query latent, 64 experts + 2 shared
 ])
 def test_fully_modelled_families_count_their_published_parameters(name, published):
-    """Families whose every weight is modelled count exactly their published parameters: Gemma 2
-    and 3 (GeGLU although the activation is a GELU, four norms per layer, tied by default), Qwen3
-    (norms of queries and keys, one head wide), Llama, Mistral, Mixtral and Phi-3."""
+    """Families whose every weight is modelled count exactly their published parameters: Gemma 1,
+    2 and 3 (GeGLU although the activation is a GELU, four norms per layer in 2 and 3, tied by
+    default), Qwen3 (norms of queries and keys, one head wide), OLMo 2 (over all heads),
+    DeepSeek-V2 (latent attention), Llama, Mistral, Mixtral and Phi-3."""
     assert prepared(name).parameters["total"] == published
 
 
@@ -74,6 +78,17 @@ def test_falcon_and_olmo_read_as_their_code_reads_them():
     assert olmo.norms_per_layer == 0 and olmo.final_norm_params == 0 and olmo.replicated_layer_params == 0
     olmo2 = prepared("olmo-2-1124-13b.json").scenario.model
     assert olmo2.qk_norm_params == (olmo2.num_attention_heads + olmo2.kv_heads) * olmo2.head_size
+
+
+def test_qwen2_moe_counts_all_but_its_qkv_biases_and_shared_expert_gate_and_says_so():
+    """Qwen1.5-MoE: the query/key/value biases and the shared expert's gate (one h-wide weight per
+    layer) are left out, with warnings; they are the whole difference to the published count."""
+    prep = prepared("qwen1.5-moe-a2.7b-chat.json")
+    m = prep.scenario.model
+    biases = m.num_hidden_layers * (m.num_attention_heads + 2 * m.kv_heads) * m.head_size
+    gates = m.num_hidden_layers * m.hidden_size
+    assert prep.parameters["total"] + biases + gates == 14_315_784_192
+    assert any("bias" in w for w in m.unmodelled) and any("shared expert's gate" in w for w in m.unmodelled)
 
 
 def test_qwen2_counts_all_but_its_qkv_biases_and_says_so():

@@ -36,7 +36,8 @@ GPT_OSS = ("the experts' and router's biases and the attention sinks are left ou
 FAMILIES = {
     "llama": Family(True, False, "silu"), "mistral": Family(True, False, "silu"),
     "mixtral": Family(True, False, "silu"), "qwen2": Family(True, False, "silu", notes=(QKV_BIAS,)),
-    "qwen2_moe": Family(True, False, "silu", notes=(QKV_BIAS,)),
+    "qwen2_moe": Family(True, False, "silu", notes=(QKV_BIAS, "the shared expert's gate (one h-wide weight per "
+                                                    "layer) is left out: a fraction of a percent of parameters")),
     "qwen3": Family(True, False, "silu", qk_norm="per_head"), "qwen3_moe": Family(True, False, "silu", qk_norm="per_head"),
     "phi3": Family(True, False, "silu"),
     "olmo": Family(True, False, "silu", norms=0),    # non-parametric layer norms

@@ -20,12 +20,24 @@ MAX_FILE_BYTES = 16 * 2**20  # scenario, model, accelerator and system files are
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
 
 
+def regular_file(path: Path, field: str, accepted: str = "an existing regular file") -> Path:
+    """`path` if it names an existing regular file; otherwise (missing, a folder, a device, a name
+    the system refuses) a ConfigError naming `field`."""
+    try:
+        found = path.is_file()
+    except OSError as exc:   # e.g. a name longer than the file system allows
+        raise ConfigError(field, str(path), reason=f"cannot read the file ({exc.strerror or type(exc).__name__})",
+                          accepted=accepted) from None
+    if not found:
+        raise ConfigError(field, str(path), reason="file not found", accepted=accepted)
+    return path
+
+
 def read_mapping(path: Path, field: str) -> dict:
     """Parse a YAML or JSON file into a mapping; a missing, unreadable, oversized or malformed
     file is a ConfigError. Messages give where the file is wrong, never its content."""
+    regular_file(path, field)
     try:
-        if not path.is_file():
-            raise ConfigError(field, str(path), reason="file not found", accepted="an existing regular file")
         with open(path, "rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -115,10 +127,8 @@ def load_scenario(source: str | Path | dict, base_dir: str | Path | None = None,
     system = scenario.system
     topo = system.topology
     if topo.file is not None:
-        f = _resolve(topo.file, base)
-        if not f.is_file():
-            raise ConfigError("scenario.system.topology.file", topo.file, reason="file not found",
-                              accepted="a topology JSON path, relative to the scenario file")
+        f = regular_file(_resolve(topo.file, base), "scenario.system.topology.file",
+                         "a topology file's path (.json, .graphml, .yaml), relative to the scenario file")
         topo = dataclasses.replace(topo, file=str(f))
     accel = system.accelerator
     if accel.endswith((".yaml", ".yml", ".json")):

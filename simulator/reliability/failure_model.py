@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError, read_mapping
+from ..config.loader import regular_file
 from ..config.strict import load_dataclass, option
 
 CATALOG = Path(__file__).resolve().parent.parent / "data" / "failure_models"
@@ -103,8 +104,11 @@ def catalog_names() -> list[str]:
 @lru_cache(maxsize=None)
 def load_failure_model(ref: str, where: str = "scenario.reliability.failure_model") -> FailureModel:
     """By catalog name (e.g. 'llama3-h100') or by path to a YAML file of the same shape."""
-    path = Path(ref) if ref.endswith((".yaml", ".yml", ".json")) else CATALOG / f"{ref}.yaml"
-    if not path.is_file():
-        raise ConfigError(where, ref, "a failure model name (" + ", ".join(catalog_names()) +
-                          ") or a path to a failure model YAML file")
+    accepted = "a failure model name (" + ", ".join(catalog_names()) + ") or a path to a failure model YAML file"
+    if ref in catalog_names():   # a name is a name: no path is built from it
+        path = CATALOG / f"{ref}.yaml"
+    elif ref.endswith((".yaml", ".yml", ".json")):
+        path = regular_file(Path(ref), where, accepted)
+    else:
+        raise ConfigError(where, ref, accepted)
     return load_dataclass(FailureModel, read_mapping(path, where), f"failure model {path.name}")

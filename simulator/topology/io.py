@@ -10,6 +10,7 @@ import networkx as nx
 import yaml
 
 from ..config import ConfigError, parse_quantity
+from ..config.loader import regular_file
 from ..config.units import finite_number
 from ..config.errors import one_line
 
@@ -80,9 +81,8 @@ def load_topology(path: str | Path) -> nx.Graph:
     analytical network description)."""
     path = Path(path)
     where = f"topology file {path}"
+    regular_file(path, where, "an existing topology file")
     try:
-        if not path.is_file():
-            raise ConfigError(where, str(path), reason="file not found", accepted="an existing topology file")
         size = path.stat().st_size
     except OSError as exc:
         raise ConfigError(where, str(path), reason=f"cannot read the file ({exc.strerror})",

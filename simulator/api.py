@@ -25,6 +25,7 @@ from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSi
                      simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
+from .hardware.compute import compute_notes
 from .topology import build_cluster, topology_graph
 from .workload import Job, compile_job
 from .workload.parameters import parameter_counts
@@ -46,6 +47,13 @@ class Prepared:
     @property
     def fits(self) -> bool:
         return self.peak_memory <= self.accelerator.hbm_capacity
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the prediction takes from elsewhere: the model's unmodelled keys, and the
+        accelerator's missing kernel measurements."""
+        return [*self.scenario.model.unmodelled,
+                *compute_notes(self.accelerator, load_calibration(), self.scenario.training.precision)]
 
     @property
     def parallelism(self) -> dict:
@@ -374,7 +382,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
         "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
         "parallelism": prep.parallelism,
         "parameters": prep.parameters,
-        "warnings": list(sc.model.unmodelled),
+        "warnings": prep.warnings,
         "memory": {"capacity_bytes": accel.hbm_capacity, "peak_bytes": prep.peak_memory,
                    "peak_stage": prep.peak_stage, "fits": prep.fits,
                    "stages": [{**m, "total": sum(m.values())} for m in job.memory]},

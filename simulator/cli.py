@@ -293,7 +293,7 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or J
     print(f"  parameters {parameters_line(prep.parameters)}")
     print(f"  peak memory {format_bytes(peak)} of {format_bytes(accel.hbm_capacity)} per GPU"
           f" ({'fits' if fits else 'DOES NOT FIT'})")
-    for warning in prep.scenario.model.unmodelled:
+    for warning in prep.warnings:
         print(f"  warning: {warning}")
     if not fits:
         raise typer.Exit(1)

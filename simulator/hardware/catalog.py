@@ -28,7 +28,14 @@ class Accelerator:
     scale_up_bandwidth: float
     host_link_bandwidth: float
     sources: dict[str, str] = field(default_factory=dict)
+    # measured kernel-level efficiencies (validation/data/kernels/): None where nothing was measured
+    gemm_efficiencies: dict[str, float] = field(default_factory=dict)
+    measured_hbm_efficiency: float | None = None
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
+
+    def gemm_efficiency(self, precision: str) -> float | None:
+        """Largest dense GEMM throughput measured at `precision`, as a fraction of its peak."""
+        return self.gemm_efficiencies.get(precision)
 
     def peak(self, precision: str, where: str = "scenario.training.precision") -> float:
         if precision not in self.peak_flops:
@@ -37,7 +44,7 @@ class Accelerator:
         return self.peak_flops[precision]
 
 
-_KEYS = {"name", "vendor", "description", "peak_flops", "hbm", "scale_up", "host_link", "sources"}
+_KEYS = {"name", "vendor", "description", "peak_flops", "hbm", "scale_up", "host_link", "kernels", "sources"}
 
 
 def parse_accelerator(data: dict, where: str) -> Accelerator:
@@ -59,6 +66,7 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
             sources=_sources(data.get("sources"), where),
             in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
                                       f"{where}.scale_up.in_switch_reduction"),
+            **_kernels(data.get("kernels"), f"{where}.kernels"),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(where, reason=f"missing or malformed entry {exc}",
@@ -73,6 +81,28 @@ def _rate(value, kind: str, where: str) -> float:
     if rate < 1.0:
         raise ConfigError(where, value, KINDS[kind] + ", at least 1 (per second)")
     return rate
+
+
+def _kernels(value, where: str) -> dict:
+    """The `kernels` section: measured large-GEMM efficiency per precision and HBM efficiency,
+    each a fraction of the datasheet figure (above 0, at most 1)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency"}:
+        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction) and hbm_efficiency")
+    gemm = value.get("gemm_efficiency") or {}
+    if not isinstance(gemm, dict):
+        raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
+    out = {"gemm_efficiencies": {str(p): _fraction(f, f"{where}.gemm_efficiency.{p}") for p, f in gemm.items()}}
+    if value.get("hbm_efficiency") is not None:
+        out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")
+    return out
+
+
+def _fraction(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(where, value, "a fraction above 0 and at most 1 (measured / datasheet)")
+    return float(value)
 
 
 def _flag(value, where: str) -> bool:
@@ -118,6 +148,7 @@ def load_accelerator(ref: str) -> Accelerator:
 class Calibration:
     """The constants of calibration.yaml, as plain SI numbers."""
 
+    fitted_on: str             # the accelerator the compute efficiencies were fitted on
     matmul_efficiency: float
     matmul_half_efficiency_flops: float
     kernel_floor: float
@@ -135,6 +166,7 @@ def load_calibration(path: str | None = None) -> Calibration:
     data = yaml.safe_load(Path(path or DATA / "calibration.yaml").read_text())
     c, n = data["compute"], data["network"]
     return Calibration(
+        fitted_on=str(c["fitted_on"]["value"]),
         matmul_efficiency=float(c["matmul_efficiency"]["value"]),
         matmul_half_efficiency_flops=float(c["matmul_half_efficiency_flops"]["value"]),
         kernel_floor=parse_quantity(c["kernel_floor"]["value"], "time", "calibration.kernel_floor"),

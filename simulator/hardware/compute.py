@@ -5,22 +5,62 @@ GEMMs are priced by FLOPs, elementwise kernels by bytes moved. GEMM efficiency g
 eff(F) = eff_max x F / (F + F_half) (small GEMMs fill the GPU poorly), which is the same as a fixed
 F_half / (peak x eff_max) seconds per GEMM on top of F / (peak x eff_max). No kernel finishes in less
 than the kernel floor: with small kernels the host's dispatch, not the GPU, sets the pace.
-Efficiencies come from calibration.yaml, never from a scenario.
+
+The efficiencies of calibration.yaml were fitted on one accelerator's training runs (its
+`fitted_on`). On another accelerator they are scaled by what kernel microbenchmarks measured on
+the two chips: eff_max by the ratio of their large-GEMM efficiencies at the precision, the memory
+efficiency by the ratio of their measured HBM efficiencies. The training stack's share of the loss
+stays what the fit found; the chip's share follows the kernels. An accelerator without a
+measurement keeps the reference's efficiency, and says so (`compute_notes`). Efficiencies never
+come from a scenario.
 """
 
 from __future__ import annotations
 
-from .catalog import Accelerator, Calibration
+from .catalog import Accelerator, Calibration, load_accelerator
+
+REFERENCE_PRECISION = "bf16"   # the fitted runs' precision (fp16, at the same tensor-core rate)
+# Attention runs in bf16 under fp8 training: fp8 recipes (Transformer Engine's) cast the GEMMs of
+# the linear layers only; the attention kernels keep 16-bit inputs unless an fp8 attention kernel
+# is chosen, which is not modelled.
+ATTENTION_PRECISION = {"fp8": "bf16"}
+
+
+def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision: str) -> tuple[float, float, list[str]]:
+    """(GEMM efficiency scale, memory efficiency scale, notes on what was not measured)."""
+    ref = load_accelerator(calibration.fitted_on)
+    notes = []
+    gemm = accelerator.gemm_efficiency(precision)
+    if gemm is None and accelerator.gemm_efficiency(REFERENCE_PRECISION) is not None:
+        gemm = accelerator.gemm_efficiency(REFERENCE_PRECISION)
+        notes.append(f"no {precision} GEMM measurement for {accelerator.name}: its {REFERENCE_PRECISION} "
+                     f"efficiency ({gemm:.0%} of peak) is used")
+    elif gemm is None:
+        notes.append(f"no GEMM measurement for {accelerator.name}: the {ref.name}'s efficiency is used")
+    hbm = accelerator.measured_hbm_efficiency
+    if hbm is None:
+        notes.append(f"no HBM bandwidth measurement for {accelerator.name}: the {ref.name}'s efficiency is used")
+    gemm_scale = 1.0 if gemm is None else gemm / ref.gemm_efficiency(REFERENCE_PRECISION)
+    memory_scale = 1.0 if hbm is None else hbm / ref.measured_hbm_efficiency
+    return gemm_scale, memory_scale, notes
+
+
+def compute_notes(accelerator: Accelerator, calibration: Calibration, precision: str) -> list[str]:
+    """What the compute model of `accelerator` at `precision` takes from elsewhere (warnings)."""
+    return kernel_scales(accelerator, calibration, precision)[2]
 
 
 class RooflinePredictor:
     """Seconds for an op given its FLOPs, bytes and kind ('matmul', 'attention', 'elementwise')."""
 
     def __init__(self, accelerator: Accelerator, calibration: Calibration, precision: str):
-        peak = accelerator.peak(precision)
-        self.matmul_rate = peak * calibration.matmul_efficiency
-        self.attention_rate = self.matmul_rate * calibration.attention_efficiency
-        self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency
+        gemm_scale, memory_scale, _ = kernel_scales(accelerator, calibration, precision)
+        self.matmul_rate = accelerator.peak(precision) * calibration.matmul_efficiency * gemm_scale
+        attention = ATTENTION_PRECISION.get(precision, precision)
+        attention_scale = gemm_scale if attention == precision else kernel_scales(accelerator, calibration, attention)[0]
+        self.attention_rate = (accelerator.peak(attention) * calibration.matmul_efficiency * attention_scale
+                               * calibration.attention_efficiency)
+        self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
 

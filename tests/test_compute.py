@@ -1,0 +1,84 @@
+"""The compute model per accelerator: the calibrated efficiencies scaled by each chip's measured
+kernel efficiencies, attention at bf16 under fp8, and a warning wherever a measurement is missing."""
+
+import pytest
+import yaml
+
+from simulator import simulate
+from simulator.config import ConfigError
+from simulator.hardware import RooflinePredictor, load_accelerator, load_calibration
+from simulator.hardware.compute import compute_notes
+
+from .conftest import ROOT, small_gpt
+
+CALIB = load_calibration()
+
+
+def test_the_accelerator_the_calibration_was_fitted_on_keeps_its_efficiencies():
+    """On the A100-80GB (fitted_on) the rates are the calibrated ones exactly."""
+    a100 = load_accelerator("A100-80GB")
+    p = RooflinePredictor(a100, CALIB, "bf16")
+    assert CALIB.fitted_on == "A100-80GB"
+    assert p.matmul_rate == 312e12 * CALIB.matmul_efficiency
+    assert p.memory_rate == a100.hbm_bandwidth * CALIB.memory_efficiency
+
+
+@pytest.mark.parametrize("name, precision", [("H100-SXM", "bf16"), ("H100-SXM", "fp8"), ("MI300X", "bf16"), ("H200", "fp8")])
+def test_other_accelerators_scale_by_their_measured_kernel_efficiencies(name, precision):
+    """GEMMs at the calibrated efficiency times (this chip's / the reference chip's) large-GEMM
+    efficiency; memory-bound kernels likewise with the measured HBM efficiencies."""
+    acc, ref = load_accelerator(name), load_accelerator("A100-80GB")
+    p = RooflinePredictor(acc, CALIB, precision)
+    gemm = acc.gemm_efficiency(precision) / ref.gemm_efficiency("bf16")
+    memory = acc.measured_hbm_efficiency / ref.measured_hbm_efficiency
+    assert p.matmul_rate == pytest.approx(acc.peak(precision) * CALIB.matmul_efficiency * gemm, rel=1e-12)
+    assert p.memory_rate == pytest.approx(acc.hbm_bandwidth * CALIB.memory_efficiency * memory, rel=1e-12)
+    assert compute_notes(acc, CALIB, precision) == []
+
+
+def test_mi300x_gemms_are_priced_below_h100_ones_of_the_same_peak_share():
+    """The measured shares differ (about 51 % of peak on MI300X, 80 % on H100): an MI300X GEMM of
+    the same FLOPs is slower than its peak alone would say."""
+    h100, mi = (RooflinePredictor(load_accelerator(n), CALIB, "bf16") for n in ("H100-SXM", "MI300X"))
+    assert mi.matmul_rate / h100.matmul_rate == pytest.approx((1307.4 * 0.511) / (989.4 * 0.803), rel=1e-3)
+    assert mi.matmul_rate < h100.matmul_rate   # although its bf16 peak is 32 % higher
+
+
+def test_fp8_runs_attention_at_the_bf16_rate():
+    """fp8 speeds up the linear layers' GEMMs, not the attention kernels."""
+    acc = load_accelerator("H100-SXM")
+    fp8, bf16 = RooflinePredictor(acc, CALIB, "fp8"), RooflinePredictor(acc, CALIB, "bf16")
+    assert fp8.attention_rate == bf16.attention_rate
+    assert fp8.matmul_rate > 1.5 * bf16.matmul_rate
+
+
+def test_a_missing_measurement_is_a_warning_everywhere(tmp_path):
+    """B200 has no measured HBM bandwidth: the reference's efficiency is used, and summary.json
+    and `validate` say so; a precision without its own GEMM measurement falls back to bf16's."""
+    notes = compute_notes(load_accelerator("B200"), CALIB, "bf16")
+    assert notes == ["no HBM bandwidth measurement for B200: the A100-80GB's efficiency is used"]
+    assert "no fp16 GEMM measurement for MI300X" in compute_notes(load_accelerator("MI300X"), CALIB, "fp16")[0]
+    sc = small_gpt(system={"accelerator": "B200", "num_nodes": 1, "gpus_per_node": 8})
+    assert notes[0] in simulate(sc).summary["warnings"]
+    path = tmp_path / "b200.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "simulator.cli", "validate", str(path)], capture_output=True, text=True)
+    assert "no HBM bandwidth measurement for B200" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("kernels, field", [
+    ({"gemm_efficiency": {"bf16": 1.5}}, "kernels.gemm_efficiency.bf16"),
+    ({"gemm_efficiency": {"bf16": 0}}, "kernels.gemm_efficiency.bf16"),
+    ({"hbm_efficiency": "high"}, "kernels.hbm_efficiency"),
+    ({"gemm_efficiency": [0.8]}, "kernels.gemm_efficiency"),
+    ({"clock": 1.0}, "kernels"),
+])
+def test_bad_kernel_figures_in_an_accelerator_file_are_refused(tmp_path, kernels, field):
+    spec = yaml.safe_load((ROOT / "simulator/data/accelerators/H100-SXM.yaml").read_text())
+    spec["kernels"] = kernels
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_accelerator(str(path))

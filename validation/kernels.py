@@ -7,7 +7,9 @@
    of validation/data/kernels/gemm.csv of at least 4096^3 multiply-adds: the constants come from
    the largest of these rows (a best-of-sweep where there is one), the other rows check them.
 2. HBM: the achievable bandwidth the model uses against BabelStream (validation/data/kernels/hbm.csv).
-3. One transformer layer, forward + backward, as the step simulation prices it (the training
+3. fp8 against bf16 for the GEMMs of one layer (their fp8 casts included), against Transformer
+   Engine's GEMM profiling tutorial (a check: nothing is fitted to it).
+4. One transformer layer, forward + backward, as the step simulation prices it (the training
    stack's calibration included), on every catalog accelerator in bf16 and fp8, with the ratio to
    the A100: the figure a hardware buyer reads.
 """
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -60,6 +63,36 @@ def hbm() -> None:
     print()
 
 
+# Transformer Engine docs/examples/gemm_profiling/gemm_profiling.rst (TE HEAD d0067d0d): hidden 4096,
+# intermediate 16384, 32 heads, M = 31 x 512 = 15,872 tokens; the 12 GEMMs of a layer (forward,
+# dgrad, wgrad) per layer, autocast (quantization included), on an H200 NVL: BF16 32.014 ms,
+# FP8 delayed scaling 18.978 ms ("FP8Delayed vs BF16: 1.69x").
+TE_TUTORIAL = {"bf16": 32.014e-3, "fp8": 18.978e-3}
+
+
+def fp8_gemms() -> None:
+    calib = load_calibration()
+    times = {}
+    for precision in ("bf16", "fp8"):
+        sc = load_scenario({"model": {"hidden_size": 4096, "intermediate_size": 16384, "num_attention_heads": 32,
+                                      "num_hidden_layers": 24, "vocab_size": 32000, "hidden_act": "gelu"},
+                            "training": {"micro_batch_size": 31, "global_batch_size": 31, "seq_length": 512,
+                                         "precision": precision},
+                            "system": {"accelerator": "H200", "num_nodes": 1, "gpus_per_node": 1}})
+        x = Shape.of(sc.model, sc.training, 1, sc.model.vocab_size)
+        ops = attention_block(x) + mlp_block(x)
+        predict = RooflinePredictor(load_accelerator("H200"), calib, precision).time
+        times[precision] = sum(predict(op.kind, op.flops, op.bytes) for op in ops + backward(ops)
+                               if op.kind in ("matmul", "matmul16", "cast"))
+    model, measured = times["bf16"] / times["fp8"], TE_TUTORIAL["bf16"] / TE_TUTORIAL["fp8"]
+    print("fp8 vs bf16, the GEMMs of one layer with their casts (Transformer Engine GEMM profiling tutorial)")
+    print(f"  model (H200 SXM): bf16 {1e3 * times['bf16']:.2f} ms, fp8 {1e3 * times['fp8']:.2f} ms, {model:.2f}x")
+    print(f"  measured (H200 NVL, delayed scaling): bf16 {1e3 * TE_TUTORIAL['bf16']:.2f} ms, "
+          f"fp8 {1e3 * TE_TUTORIAL['fp8']:.2f} ms, {measured:.2f}x; speed-up error {100 * (model / measured - 1):+.1f} %")
+    print("  (the NVL part runs at a lower power limit than the SXM one: compare the speed-ups, not the times)\n")
+    return model / measured - 1
+
+
 LAYERS = (("Llama-3 8B", "llama3-8b.json", 8192, 1), ("GPT-3 175B", "gpt3-175b.json", 2048, 8))
 
 
@@ -80,7 +113,8 @@ def layer_times() -> None:
                 if precision not in acc.peak_flops:
                     cells.append("-")
                     continue
-                x = Shape.of(sc.model, sc.training, tp, sc.model.vocab_size, sequence_parallel=tp > 1)
+                x = dataclasses.replace(Shape.of(sc.model, sc.training, tp, sc.model.vocab_size, sequence_parallel=tp > 1),
+                                        fp8=precision == "fp8")
                 ops = attention_block(x) + mlp_block(x)
                 ops = ops + backward(ops)
                 predict = RooflinePredictor(acc, calib, precision).time
@@ -88,10 +122,11 @@ def layer_times() -> None:
                 base = t if name == "A100-80GB" else base
                 cells.append(f"{1e3 * t:.2f}" + (f" ({base / t:.2f}x)" if base else ""))
             print(f"{f'{label} s={seq} TP {tp}':<26}{precision:<10}" + "".join(f"{c:>16}" for c in cells))
-    print("  fp8: the GEMMs of the linear layers at the fp8 rate; attention and memory-bound kernels as in bf16.")
+    print("  fp8: the linear layers' GEMMs at the fp8 rate with their casts; attention and the rest as in bf16.")
 
 
 if __name__ == "__main__":
     large_gemms()
     hbm()
+    fp8_gemms()
     layer_times()

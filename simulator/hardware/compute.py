@@ -20,10 +20,10 @@ from __future__ import annotations
 from .catalog import Accelerator, Calibration, load_accelerator
 
 REFERENCE_PRECISION = "bf16"   # the fitted runs' precision (fp16, at the same tensor-core rate)
-# Attention runs in bf16 under fp8 training: fp8 recipes (Transformer Engine's) cast the GEMMs of
-# the linear layers only; the attention kernels keep 16-bit inputs unless an fp8 attention kernel
-# is chosen, which is not modelled.
-ATTENTION_PRECISION = {"fp8": "bf16"}
+# Under fp8 training only the linear layers' GEMMs run in fp8 (Transformer Engine's recipes): the
+# attention kernels keep 16-bit inputs (an fp8 attention kernel is not modelled), and so do the
+# GEMMs outside Transformer Engine layers (kind 'matmul16': the LM head, the MoE router).
+SIXTEEN_BIT = {"fp8": "bf16"}
 
 
 def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision: str) -> tuple[float, float, list[str]]:
@@ -56,10 +56,10 @@ class RooflinePredictor:
     def __init__(self, accelerator: Accelerator, calibration: Calibration, precision: str):
         gemm_scale, memory_scale, _ = kernel_scales(accelerator, calibration, precision)
         self.matmul_rate = accelerator.peak(precision) * calibration.matmul_efficiency * gemm_scale
-        attention = ATTENTION_PRECISION.get(precision, precision)
-        attention_scale = gemm_scale if attention == precision else kernel_scales(accelerator, calibration, attention)[0]
-        self.attention_rate = (accelerator.peak(attention) * calibration.matmul_efficiency * attention_scale
-                               * calibration.attention_efficiency)
+        wide = SIXTEEN_BIT.get(precision, precision)
+        wide_scale = gemm_scale if wide == precision else kernel_scales(accelerator, calibration, wide)[0]
+        self.matmul16_rate = accelerator.peak(wide) * calibration.matmul_efficiency * wide_scale
+        self.attention_rate = self.matmul16_rate * calibration.attention_efficiency
         self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
@@ -68,6 +68,8 @@ class RooflinePredictor:
         t = nbytes / self.memory_rate
         if kind == "matmul":
             t = max((flops + self.half_flops) / self.matmul_rate, t)
+        elif kind == "matmul16":
+            t = max((flops + self.half_flops) / self.matmul16_rate, t)
         elif kind == "attention":
             t = max((flops + self.half_flops) / self.attention_rate, t)
         return max(t, self.floor)

@@ -10,6 +10,7 @@ Biases, positional embeddings and tiny TP reductions in the loss are left out (<
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -20,12 +21,39 @@ ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-b
 
 @dataclass(frozen=True)
 class Op:
-    """One kernel: kind is 'matmul', 'attention' or 'elementwise' (priced by the roofline)."""
+    """One kernel, priced by the roofline by its kind: 'matmul' (at the training precision),
+    'matmul16' (a GEMM kept 16-bit under fp8), 'attention', 'elementwise' or 'cast' (memory-bound)."""
 
     name: str
     kind: str
     flops: float
     bytes: float
+    shape: tuple[float, float, float] | None = None   # GEMMs and their fp8 casts: (m, k, n)
+
+
+FP8_CAST_BYTES = 4   # per element: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper)
+SIXTEEN_BIT_GEMMS = ("router", "lm_head")   # not Transformer Engine layers: 16-bit under fp8 too
+
+
+def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
+    """A block as fp8 training runs it (Transformer Engine, delayed scaling): each linear layer's
+    GEMM reads fp8 operands after a cast of its 16-bit input (one read, a row-wise and a transposed
+    copy; the amax is taken in the same pass); its backward casts the output gradient likewise.
+    Weights are cast once per step (cached over micro-batches; left out). The router and the LM
+    head stay 16-bit. Blackwell reads fp8 column-wise without the transposed copy (not modelled)."""
+    if not x.fp8:
+        return ops
+    out = []
+    for op in ops:
+        if op.kind != "matmul":
+            out.append(op)
+        elif op.name in SIXTEEN_BIT_GEMMS:
+            out.append(dataclasses.replace(op, kind="matmul16"))
+        else:
+            m, k, n = op.shape
+            out.append(Op(op.name + ".fp8_cast", "cast", 0.0, FP8_CAST_BYTES * m * k, op.shape))
+            out.append(dataclasses.replace(op, bytes=k * n + m * k + x.e * m * n))   # fp8 operands
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,7 @@ class Shape:
     seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
     kv_len: int = 0      # keys each query attends to: the whole sequence under context parallelism
     mla: tuple[int, int, int, int, int] | None = None   # q_lora, kv_lora, qk_nope, qk_rope, v sizes (whole)
+    fp8: bool = False      # linear layers' GEMMs in fp8 (Transformer Engine)
     qk_norm: bool = False  # queries and keys normed before attention (Qwen3, Gemma 3, OLMo 2)
 
     @classmethod
@@ -58,7 +87,8 @@ class Shape:
                    vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
                    seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
                    mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
-                        model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none")
+                        model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none",
+                   fp8=training.precision == "fp8")
 
     @property
     def tokens(self) -> int:
@@ -72,7 +102,7 @@ class Shape:
 
 def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
     """[tokens x k] @ [k x n]."""
-    return Op(name, "matmul", 2.0 * tokens * k * n, e * (k * n + tokens * k + tokens * n))
+    return Op(name, "matmul", 2.0 * tokens * k * n, e * (k * n + tokens * k + tokens * n), (tokens, k, n))
 
 
 def _elementwise(name: str, nbytes: float) -> Op:
@@ -83,7 +113,7 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
     """Norm, QKV projection, attention core, output projection, residual."""
     T, e = x.tokens, x.e
     if x.mla:
-        return _latent_attention_block(x)
+        return _fp8(_latent_attention_block(x), x)
     q = x.heads * x.head_dim
     kv = x.kv_heads * x.head_dim
     core_flops = 4.0 * x.b * x.s * x.kv_len * q
@@ -94,8 +124,8 @@ def attention_block(x: Shape) -> tuple[Op, ...]:
     ]
     if x.qk_norm:
         ops.append(_elementwise("qk_norm", 2 * e * T * (q + kv)))
-    return tuple(ops + _core(x, core_flops, io) + [_gemm("out_proj", T, q, x.h, e),
-                                                  _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)])
+    return _fp8(tuple(ops + _core(x, core_flops, io) + [_gemm("out_proj", T, q, x.h, e),
+                                                       _elementwise("attention_residual", 3 * e * x.local_tokens * x.h)]), x)
 
 
 def _latent_attention_block(x: Shape) -> tuple[Op, ...]:
@@ -136,13 +166,13 @@ def _core(x: Shape, core_flops: float, io: float) -> list[Op]:
 def mlp_block(x: Shape) -> tuple[Op, ...]:
     """Norm, up (and gate) projection, activation, down projection, residual."""
     T, e = x.tokens, x.e
-    return (
+    return _fp8((
         _elementwise("post_attention_norm", 2 * e * x.local_tokens * x.h),
         _gemm("mlp_up", T, x.h, x.gates * x.ffn, e),
         _elementwise("mlp_activation", e * T * x.ffn * (x.gates + 1)),
         _gemm("mlp_down", T, x.ffn, x.h, e),
         _elementwise("mlp_residual", 3 * e * x.local_tokens * x.h),
-    )
+    ), x)
 
 
 def moe_blocks(x: Shape, model: ModelConfig, ep: int, imbalance: float) -> tuple[tuple[Op, ...], tuple[Op, ...], float]:
@@ -167,7 +197,7 @@ def moe_blocks(x: Shape, model: ModelConfig, ep: int, imbalance: float) -> tuple
         _gemm("experts_down", routed, f, x.h, e),
         _elementwise("moe_combine_residual", e * T * x.h * (k + 2)),
     )
-    return tuple(pre), experts, e * routed * x.h
+    return _fp8(tuple(pre), x), _fp8(experts, x), e * routed * x.h
 
 
 def expert_load_imbalance(num_experts: int, ep: int, concentration: float | None, seed: int,
@@ -191,9 +221,9 @@ def mtp_block(x: Shape, tp: int) -> tuple[Op, ...]:
     """Entry of a multi-token prediction depth (DeepSeek-V3, Megatron's MTP): the next token's
     embedding looked up, it and the previous depth's hidden state normed, concatenated and
     projected from 2h to h (column-parallel over TP)."""
-    return (_elementwise("mtp_embedding_lookup", 2 * x.e * x.tokens * x.h),
-            _elementwise("mtp_norms", 2 * 2 * x.e * x.local_tokens * x.h),
-            _gemm("mtp_projection", x.tokens, 2 * x.h, x.h // tp, x.e))
+    return _fp8((_elementwise("mtp_embedding_lookup", 2 * x.e * x.tokens * x.h),
+                 _elementwise("mtp_norms", 2 * 2 * x.e * x.local_tokens * x.h),
+                 _gemm("mtp_projection", x.tokens, 2 * x.h, x.h // tp, x.e)), x)
 
 
 MTP_EXTRA_NORMS = 3   # per depth: the hidden-state norm, the embedding norm, the shared head's norm
@@ -202,11 +232,11 @@ MTP_EXTRA_NORMS = 3   # per depth: the hidden-state norm, the embedding norm, th
 def head_block(x: Shape) -> tuple[Op, ...]:
     """Final norm, LM head GEMM over the vocabulary shard, fp32 cross-entropy."""
     T = x.tokens
-    return (
+    return _fp8((
         _elementwise("final_norm", 2 * x.e * x.local_tokens * x.h),
         _gemm("lm_head", T, x.h, x.vocab, x.e),
         _elementwise("cross_entropy", 3 * 4 * T * x.vocab),
-    )
+    ), x)
 
 
 def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
@@ -215,13 +245,16 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
     (part="weight": GEMM wgrad), or both interleaved as frameworks run them."""
     out: list[Op] = []
     for op in reversed(ops):
-        if op.kind == "matmul":
+        if op.kind in ("matmul", "matmul16"):
             if part in ("both", "input"):
-                out.append(Op(op.name + ".dgrad", "matmul", op.flops, op.bytes))
+                out.append(Op(op.name + ".dgrad", op.kind, op.flops, op.bytes, op.shape))
             if part in ("both", "weight"):
-                out.append(Op(op.name + ".wgrad", "matmul", op.flops, op.bytes))
+                out.append(Op(op.name + ".wgrad", op.kind, op.flops, op.bytes, op.shape))
         elif part != "weight":
-            if op.kind == "attention":
+            if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
+                m, _, n = op.shape
+                out.append(Op(op.name + ".bwd", "cast", 0.0, FP8_CAST_BYTES * m * n, op.shape))
+            elif op.kind == "attention":
                 out.append(Op(op.name + ".bwd", "attention", 2 * op.flops, 2 * op.bytes))
             else:
                 out.append(Op(op.name + ".bwd", "elementwise", 0.0, 2 * op.bytes))

@@ -13,7 +13,7 @@ def compute_seconds(scenario, stage=0, phases=("forward", "backward", "recompute
     sc = load_scenario(scenario)
     job = compile_job(sc)
     pred = RooflinePredictor(load_accelerator(sc.system.accelerator), load_calibration(), sc.training.precision)
-    return sum(pred.time(op.kind, op.flops, op.bytes)
+    return sum(pred.time(op)
                for ins in job.programs[stage].instructions if isinstance(ins, Compute) and ins.phase in phases
                for op in ins.ops), job
 
@@ -240,7 +240,7 @@ def test_an_impossible_prediction_is_an_error_not_a_number(monkeypatch):
     longer = {**summary["breakdown_s"], "compute": 2 * summary["iteration_time_s"]}
     with pytest.raises(ImplausibleResult, match="breakdown adds up to"):  # compute longer than the iteration
         check_plausible(summary, [summary["breakdown_s"], longer])
-    monkeypatch.setattr(RooflinePredictor, "time", lambda self, kind, flops, nbytes: float("nan"))
+    monkeypatch.setattr(RooflinePredictor, "time", lambda self, op: float("nan"))
     with pytest.raises(ImplausibleResult, match="iteration time nan"):
         simulate(small_gpt())
 

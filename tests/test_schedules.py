@@ -52,7 +52,7 @@ def test_zero_bubble_h1_matches_its_closed_form():
     layers = 16 // p
 
     def t(ops):
-        return layers * sum(pred.time(o.kind, o.flops, o.bytes) for o in ops)
+        return layers * sum(pred.time(o) for o in ops)
     blocks = (attention_block(x), mlp_block(x))
     F = sum(t(b) for b in blocks)
     B = sum(t(backward(b, "input")) for b in blocks)

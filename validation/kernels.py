@@ -7,9 +7,12 @@
    of validation/data/kernels/gemm.csv of at least 4096^3 multiply-adds: the constants come from
    the largest of these rows (a best-of-sweep where there is one), the other rows check them.
 2. HBM: the achievable bandwidth the model uses against BabelStream (validation/data/kernels/hbm.csv).
-3. fp8 against bf16 for the GEMMs of one layer (their fp8 casts included), against Transformer
+3. Fused attention: R(s) = R_max s / (s + half_keys) per accelerator (`flash_attention` in the
+   accelerator files) against every row of validation/data/kernels/attention.csv, with the least-
+   squares fit the constants come from.
+4. fp8 against bf16 for the GEMMs of one layer (their fp8 casts included), against Transformer
    Engine's GEMM profiling tutorial (a check: nothing is fitted to it).
-4. One transformer layer, forward + backward, as the step simulation prices it (the training
+5. One transformer layer, forward + backward, as the step simulation prices it (the training
    stack's calibration included), on every catalog accelerator in bf16 and fp8, with the ratio to
    the A100: the figure a hardware buyer reads.
 """
@@ -63,6 +66,46 @@ def hbm() -> None:
     print()
 
 
+def attention_throughput(row: dict) -> float:
+    """A row's forward + backward TFLOP/s as the benchmarks count them (backward = 2.5 forwards)."""
+    if row["fwd_bwd_tflops"]:
+        return float(row["fwd_bwd_tflops"])
+    return 3.5 / (1 / float(row["fwd_tflops"]) + 2.5 / float(row["bwd_tflops"]))
+
+
+def fit_flash(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(R_max, half_keys) minimising the squared relative error of the kernel times."""
+    best = None
+    for half in range(0, 20001):
+        g = [s / (s + half) for s, _ in points]
+        a = [r / gi for (_, r), gi in zip(points, g)]
+        x = sum(a) / sum(v * v for v in a)              # 1 / R_max, in closed form
+        err = sum((v * x - 1) ** 2 for v in a)
+        if best is None or err < best[0]:
+            best = (err, 1 / x, half)
+    return best[1], best[2]
+
+
+def attention() -> None:
+    print("Fused attention, causal, head dim 128, forward + backward (TFLOP/s as the benchmarks count)")
+    rows = list(csv.DictReader((KERNELS / "attention.csv").open()))
+    for name in dict.fromkeys(r["accelerator"] for r in rows):
+        acc = load_accelerator(name)
+        mine = [r for r in rows if r["accelerator"] == name and (name != "B200" or int(r["seq"]) >= 2048)]
+        efficiency, half = acc.flash_attention
+        peak = acc.peak("bf16") / 1e12
+        r_max, fit_half = fit_flash([(int(r["seq"]), attention_throughput(r)) for r in mine])
+        print(f"{name} ({mine[0]['implementation']}): model R_max {efficiency * peak:.0f} ({efficiency:.3f} of peak), "
+              f"half_keys {half:.0f}; least squares on these rows: {r_max:.0f} ({r_max / peak:.3f}), {fit_half}")
+        cells = []
+        for r in mine:
+            seq, measured = int(r["seq"]), attention_throughput(r)
+            model = efficiency * peak * seq / (seq + half)
+            cells.append(f"{seq}: {measured:.0f} vs {model:.0f} ({100 * (model / measured - 1):+.1f}%)")
+        print("   " + "; ".join(cells))
+    print()
+
+
 # Transformer Engine docs/examples/gemm_profiling/gemm_profiling.rst (TE HEAD d0067d0d): hidden 4096,
 # intermediate 16384, 32 heads, M = 31 x 512 = 15,872 tokens; the 12 GEMMs of a layer (forward,
 # dgrad, wgrad) per layer, autocast (quantization included), on an H200 NVL: BF16 32.014 ms,
@@ -82,7 +125,7 @@ def fp8_gemms() -> None:
         x = Shape.of(sc.model, sc.training, 1, sc.model.vocab_size)
         ops = attention_block(x) + mlp_block(x)
         predict = RooflinePredictor(load_accelerator("H200"), calib, precision).time
-        times[precision] = sum(predict(op.kind, op.flops, op.bytes) for op in ops + backward(ops)
+        times[precision] = sum(predict(op) for op in ops + backward(ops)
                                if op.kind in ("matmul", "matmul16", "cast"))
     model, measured = times["bf16"] / times["fp8"], TE_TUTORIAL["bf16"] / TE_TUTORIAL["fp8"]
     print("fp8 vs bf16, the GEMMs of one layer with their casts (Transformer Engine GEMM profiling tutorial)")
@@ -118,7 +161,7 @@ def layer_times() -> None:
                 ops = attention_block(x) + mlp_block(x)
                 ops = ops + backward(ops)
                 predict = RooflinePredictor(acc, calib, precision).time
-                t = sum(predict(op.kind, op.flops, op.bytes) for op in ops)
+                t = sum(predict(op) for op in ops)
                 base = t if name == "A100-80GB" else base
                 cells.append(f"{1e3 * t:.2f}" + (f" ({base / t:.2f}x)" if base else ""))
             print(f"{f'{label} s={seq} TP {tp}':<26}{precision:<10}" + "".join(f"{c:>16}" for c in cells))
@@ -128,5 +171,6 @@ def layer_times() -> None:
 if __name__ == "__main__":
     large_gemms()
     hbm()
+    attention()
     fp8_gemms()
     layer_times()

@@ -244,7 +244,7 @@ class StepSimulation:
     def _duration(self, ops) -> float:
         d = self._durations.get(id(ops))
         if d is None:
-            d = sum(self.op_time(op.kind, op.flops, op.bytes) for op in ops)
+            d = sum(self.op_time(op) for op in ops)
             self._durations[id(ops)] = d
         return d
 
@@ -477,7 +477,7 @@ class StepSimulation:
 
 def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
                   algorithms: dict[str, str] | None = None) -> StepResult:
-    """Simulate one iteration of `job` on `cluster`; `op_time(kind, flops, bytes)` prices compute;
+    """Simulate one iteration of `job` on `cluster`; `op_time(op)` prices compute;
     `tuning` holds the collectives' calibrated protocols."""
     return StepSimulation(job, cluster, op_time, tuning, mode, algorithms).run()
 

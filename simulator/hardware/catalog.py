@@ -31,6 +31,7 @@ class Accelerator:
     # measured kernel-level efficiencies (validation/data/kernels/): None where nothing was measured
     gemm_efficiencies: dict[str, float] = field(default_factory=dict)
     measured_hbm_efficiency: float | None = None
+    flash_attention: tuple[float, float] | None = None   # (efficiency, half_keys), see hardware.compute
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
 
     def gemm_efficiency(self, precision: str) -> float | None:
@@ -88,14 +89,23 @@ def _kernels(value, where: str) -> dict:
     each a fraction of the datasheet figure (above 0, at most 1)."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency"}:
-        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction) and hbm_efficiency")
+    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency", "flash_attention"}:
+        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), hbm_efficiency "
+                                        "and flash_attention")
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
     out = {"gemm_efficiencies": {str(p): _fraction(f, f"{where}.gemm_efficiency.{p}") for p, f in gemm.items()}}
     if value.get("hbm_efficiency") is not None:
         out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")
+    flash = value.get("flash_attention")
+    if flash is not None:
+        half = flash.get("half_keys") if isinstance(flash, dict) else None
+        if not isinstance(flash, dict) or set(flash) != {"efficiency", "half_keys"} or isinstance(half, bool) \
+                or not isinstance(half, (int, float)) or not 0 <= half <= 1e6:
+            raise ConfigError(f"{where}.flash_attention", flash, "a mapping with efficiency (a fraction of the 16-bit "
+                                                                 "peak) and half_keys (keys per query, 0 to 1e6)")
+        out["flash_attention"] = (_fraction(flash["efficiency"], f"{where}.flash_attention.efficiency"), float(half))
     return out
 
 

@@ -7,12 +7,21 @@ F_half / (peak x eff_max) seconds per GEMM on top of F / (peak x eff_max). No ke
 than the kernel floor: with small kernels the host's dispatch, not the GPU, sets the pace.
 
 The efficiencies of calibration.yaml were fitted on one accelerator's training runs (its
-`fitted_on`). On another accelerator they are scaled by what kernel microbenchmarks measured on
-the two chips: eff_max by the ratio of their large-GEMM efficiencies at the precision, the memory
+`fitted_on`). On another they are scaled by what kernel microbenchmarks measured on the two
+chips: eff_max by the ratio of their large-GEMM efficiencies at the precision, the memory
 efficiency by the ratio of their measured HBM efficiencies. The training stack's share of the loss
-stays what the fit found; the chip's share follows the kernels. An accelerator without a
-measurement keeps the reference's efficiency, and says so (`compute_notes`). Efficiencies never
-come from a scenario.
+stays what the fit found; the chip's share follows the kernels.
+
+A fused (flash) attention kernel is priced from its own measurements: forward + backward of a
+causal kernel reaches R(s) = R_max x s / (s + s_half) for s keys per query (the measured ramp:
+each query tile walks its keys with a fixed cost per tile row). Benchmarks count a causal
+kernel's FLOPs halved and its backward as 2.5 forwards; the model counts the full s x s scores
+and a backward of 2 forwards (Megatron's convention), so the same kernel time is a rate 12/7
+times the benchmarks' in the model's FLOPs. The training stack's share is the GEMMs'. The
+unfused attention core runs at the calibrated attention efficiency of the GEMM rate.
+
+An accelerator without a measurement keeps the reference's figure (scaled by the GEMM ratio for
+attention) and says so (`compute_notes`). Efficiencies never come from a scenario.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ REFERENCE_PRECISION = "bf16"   # the fitted runs' precision (fp16, at the same t
 # attention kernels keep 16-bit inputs (an fp8 attention kernel is not modelled), and so do the
 # GEMMs outside Transformer Engine layers (kind 'matmul16': the LM head, the MoE router).
 SIXTEEN_BIT = {"fp8": "bf16"}
+BENCHMARK_TO_MODEL_FLOPS = 12 / 7   # causal flash attention: 3 x full forward FLOPs vs 3.5 x half
 
 
 def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision: str) -> tuple[float, float, list[str]]:
@@ -45,13 +55,27 @@ def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision:
     return gemm_scale, memory_scale, notes
 
 
+def flash_attention(accelerator: Accelerator, calibration: Calibration) -> tuple[float, float, list[str]]:
+    """(fraction of the 16-bit peak a causal fused attention kernel approaches in the benchmarks'
+    FLOPs, keys per query at which it reaches half of that, notes)."""
+    if accelerator.flash_attention is not None:
+        return (*accelerator.flash_attention, [])
+    ref = load_accelerator(calibration.fitted_on)
+    efficiency, half = ref.flash_attention
+    ours, theirs = accelerator.gemm_efficiency(REFERENCE_PRECISION), ref.gemm_efficiency(REFERENCE_PRECISION)
+    if ours is not None:
+        efficiency *= ours / theirs
+    return efficiency, half, [f"no fused attention measurement for {accelerator.name}: the {ref.name}'s, "
+                              f"scaled by the two chips' GEMM efficiencies, is used"]
+
+
 def compute_notes(accelerator: Accelerator, calibration: Calibration, precision: str) -> list[str]:
     """What the compute model of `accelerator` at `precision` takes from elsewhere (warnings)."""
-    return kernel_scales(accelerator, calibration, precision)[2]
+    return kernel_scales(accelerator, calibration, precision)[2] + flash_attention(accelerator, calibration)[2]
 
 
 class RooflinePredictor:
-    """Seconds for an op given its FLOPs, bytes and kind ('matmul', 'attention', 'elementwise')."""
+    """Seconds for an op (workload.costs.Op) from its kind, FLOPs, bytes and shape."""
 
     def __init__(self, accelerator: Accelerator, calibration: Calibration, precision: str):
         gemm_scale, memory_scale, _ = kernel_scales(accelerator, calibration, precision)
@@ -60,16 +84,23 @@ class RooflinePredictor:
         wide_scale = gemm_scale if wide == precision else kernel_scales(accelerator, calibration, wide)[0]
         self.matmul16_rate = accelerator.peak(wide) * calibration.matmul_efficiency * wide_scale
         self.attention_rate = self.matmul16_rate * calibration.attention_efficiency
+        efficiency, self.flash_half_keys, _ = flash_attention(accelerator, calibration)
+        stack = calibration.matmul_efficiency / load_accelerator(calibration.fitted_on).gemm_efficiency(REFERENCE_PRECISION)
+        self.flash_rate = accelerator.peak(wide) * efficiency * BENCHMARK_TO_MODEL_FLOPS * stack
         self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
 
-    def time(self, kind: str, flops: float, nbytes: float) -> float:
-        t = nbytes / self.memory_rate
+    def time(self, op) -> float:
+        kind, flops = op.kind, op.flops
+        t = op.bytes / self.memory_rate
         if kind == "matmul":
             t = max((flops + self.half_flops) / self.matmul_rate, t)
         elif kind == "matmul16":
             t = max((flops + self.half_flops) / self.matmul16_rate, t)
         elif kind == "attention":
             t = max((flops + self.half_flops) / self.attention_rate, t)
+        elif kind == "flash_attention":
+            keys = op.shape[1]
+            t = max(flops * (keys + self.flash_half_keys) / (keys * self.flash_rate), t)
         return max(t, self.floor)

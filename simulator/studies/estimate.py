@@ -28,7 +28,7 @@ from ..config import Scenario
 from ..hardware import RooflinePredictor, load_accelerator, load_calibration
 from ..topology import build_cluster, topology_graph
 from ..workload import compile_job
-from ..workload.costs import rank_layer_params
+from ..workload.costs import Op, rank_layer_params
 from ..workload.memory import WEIGHT_BYTES, stage_expert_params, stage_params
 from ..workload.plan import ParallelPlan
 from ..workload.program import BACKWARD, FORWARD, RECOMPUTE, WEIGHT_GRADIENT, Collective, Compute, Send
@@ -130,7 +130,7 @@ class Estimator:
 
     def _instruction(self, ins, plan: ParallelPlan) -> float:
         if isinstance(ins, Compute):
-            return sum(self.op_time(op.kind, op.flops, op.bytes) for op in ins.ops)
+            return sum(self.op_time(op) for op in ins.ops)
         if not ins.blocking:
             return 0.0        # a side-stream collective overlaps the compute beside it
         return self.collective(ins.op, group_of(plan, ins.comm), ins.nbytes)
@@ -176,7 +176,7 @@ class Estimator:
             t += self.collective(op, group_of(plan, "edp"), experts * gbytes)
         shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
             experts / (plan.edp if plan.zero_stage >= 1 else 1)
-        return t + self.op_time("elementwise", 0.0, shard * (gbytes + 3 * 2 * 4 + wbytes))
+        return t + self.op_time(Op("adam", "elementwise", 0.0, shard * (gbytes + 3 * 2 * 4 + wbytes)))
 
     def zero3_exposed(self, sc: Scenario, plan: ParallelPlan, lt: LayerTimes, stage: int) -> float:
         """ZeRO-3, per micro-batch: the first layer's parameter gather in each direction, and each

@@ -22,13 +22,18 @@ ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-b
 @dataclass(frozen=True)
 class Op:
     """One kernel, priced by the roofline by its kind: 'matmul' (at the training precision),
-    'matmul16' (a GEMM kept 16-bit under fp8), 'attention', 'elementwise' or 'cast' (memory-bound)."""
+    'matmul16' (a GEMM kept 16-bit under fp8), 'attention' (the unfused core's batched GEMMs),
+    'flash_attention' (a fused kernel), 'elementwise' or 'cast' (memory-bound)."""
 
     name: str
     kind: str
     flops: float
     bytes: float
-    shape: tuple[float, float, float] | None = None   # GEMMs and their fp8 casts: (m, k, n)
+    shape: tuple[float, float, float] | None = None   # GEMMs and their fp8 casts: (m, k, n);
+    # a fused attention kernel: (queries, keys each query attends to, head size)
+
+
+ATTENTION_KINDS = ("attention", "flash_attention")
 
 
 FP8_CAST_BYTES = 4   # per element: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper)
@@ -154,7 +159,7 @@ def _core(x: Shape, core_flops: float, io: float) -> list[Op]:
     e = x.e
     ops = []
     if x.flash:
-        ops.append(Op("attention_core", "attention", core_flops, io))
+        ops.append(Op("attention_core", "flash_attention", core_flops, io, (x.tokens, min(x.s, x.kv_len), x.head_dim)))
     else:
         scores = x.b * x.heads * x.s * x.kv_len
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
@@ -254,8 +259,8 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
             if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
                 m, _, n = op.shape
                 out.append(Op(op.name + ".bwd", "cast", 0.0, FP8_CAST_BYTES * m * n, op.shape))
-            elif op.kind == "attention":
-                out.append(Op(op.name + ".bwd", "attention", 2 * op.flops, 2 * op.bytes))
+            elif op.kind in ATTENTION_KINDS:
+                out.append(Op(op.name + ".bwd", op.kind, 2 * op.flops, 2 * op.bytes, op.shape))
             else:
                 out.append(Op(op.name + ".bwd", "elementwise", 0.0, 2 * op.bytes))
     return tuple(out)

@@ -137,7 +137,7 @@ def compile_job(scenario: Scenario) -> Job:
     mtp = costs.mtp_block(x, plan.tp)    # entry of a multi-token prediction depth
     mtp_b, mtp_w = costs.backward(mtp, part), costs.backward(mtp, "weight")
     if training.recompute_granularity == "selective":
-        core = tuple(op for op in attn if op.kind == "attention" or op.name.startswith("attention_softmax"))
+        core = tuple(op for op in attn if op.kind in costs.ATTENTION_KINDS or op.name.startswith("attention_softmax"))
         attn_b = core + attn_b  # recompute the attention core right before its backward
     sliding = (attn, attn_b)    # layers that attend over a window of keys (not under CP: modelled whole there)
     if model.sliding_window and model.sliding_window < x.kv_len and plan.cp == 1:
@@ -145,7 +145,7 @@ def compile_job(scenario: Scenario) -> Job:
         a = costs.attention_block(xs)
         a_b = costs.backward(a, part)
         if training.recompute_granularity == "selective":
-            a_b = tuple(op for op in a if op.kind == "attention" or op.name.startswith("attention_softmax")) + a_b
+            a_b = tuple(op for op in a if op.kind in costs.ATTENTION_KINDS or op.name.startswith("attention_softmax")) + a_b
         sliding = (a, a_b)
 
     def attention_ops(layer: int) -> tuple[tuple, tuple]:

@@ -49,3 +49,22 @@ def test_activation_memory_matches_korthikanti_closed_forms():
     """Per-layer activations of every Korthikanti configuration within 5% of the paper's forms."""
     for run, label, ours, closed in korthikanti.activation_check():
         assert abs(ours / closed - 1) < 0.05, (run, label)
+
+
+def test_one_command_reports_every_dataset_within_bounds(tmp_path):
+    """`validation/accuracy.py --fast --out F` writes a row per measurement of every dataset, and
+    each dataset's mean absolute error stays within its bound."""
+    import subprocess
+    out = tmp_path / "accuracy.csv"
+    proc = subprocess.run([sys.executable, str(ROOT / "validation" / "accuracy.py"), "--fast", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    bounds = {"vTrain multi-server": 0.10, "vTrain single-server": 0.12, "Korthikanti 2022 (Selene)": 0.08,
+              "nccl-tests all_reduce": 0.10, "kernels: GEMM": 0.10, "kernels: HBM": 0.05,
+              "kernels: fused attention": 0.05}
+    assert {r["dataset"] for r in rows} == set(bounds)
+    for dataset, bound in bounds.items():
+        errors = [abs(float(r["error"])) for r in rows if r["dataset"] == dataset]
+        assert statistics.mean(errors) < bound, (dataset, statistics.mean(errors))
+    assert "By accelerator and precision" in proc.stdout and "H100-SXM fp8: kernels: GEMM" in proc.stdout

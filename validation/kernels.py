@@ -37,20 +37,40 @@ LARGE = 4096 ** 3          # multiply-adds: a GEMM that fills any of these GPUs 
 SIDE = 1024                # and no side narrower (a skinny GEMM is limited by its shape, not modelled yet)
 
 
-def large_gemms() -> None:
-    print("Large GEMMs: kernel-level throughput, model vs measured (TFLOP/s)")
-    print(f"{'accelerator':<12}{'prec':<6}{'shape (m x n x k)':<22}{'measured':>9}{'model':>8}{'error':>8}  measurement")
-    errors = []
+def gemm_rows() -> list[dict]:
+    """Every large GEMM of gemm.csv: kernel-level model (peak x measured efficiency) vs measured."""
+    out = []
     for row in csv.DictReader((KERNELS / "gemm.csv").open()):
         m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
         if m * n * k < LARGE or min(m, n, k) < SIDE:
             continue
         acc = load_accelerator(row["accelerator"])
-        model = acc.peak(row["precision"]) * acc.gemm_efficiency(row["precision"]) / 1e12
-        measured = float(row["tflops"])
-        errors.append(abs(model / measured - 1))
-        print(f"{row['accelerator']:<12}{row['precision']:<6}{f'{m} x {n} x {k}':<22}{measured:>9.1f}{model:>8.1f}"
-              f"{100 * (model / measured - 1):>+7.1f}%  {row['measurement']}")
+        out.append({"dataset": "kernels: GEMM", "case": f"{m}x{n}x{k} {row['measurement']}",
+                    "accelerator": row["accelerator"], "precision": row["precision"], "quantity": "TFLOP/s",
+                    "measured": float(row["tflops"]),
+                    "predicted": acc.peak(row["precision"]) * acc.gemm_efficiency(row["precision"]) / 1e12})
+    return out
+
+
+def hbm_rows() -> list[dict]:
+    """BabelStream rows of hbm.csv: the bandwidth the model uses vs measured."""
+    out = []
+    for row in csv.DictReader((KERNELS / "hbm.csv").open()):
+        acc = load_accelerator(row["accelerator"])
+        out.append({"dataset": "kernels: HBM", "case": row["kernel"], "accelerator": row["accelerator"],
+                    "precision": "", "quantity": "GB/s", "measured": float(row["measured_gbps"]),
+                    "predicted": acc.hbm_bandwidth * acc.measured_hbm_efficiency / 1e9})
+    return out
+
+
+def large_gemms() -> None:
+    print("Large GEMMs: kernel-level throughput, model vs measured (TFLOP/s)")
+    print(f"{'accelerator':<12}{'prec':<6}{'shape (m x n x k), measurement':<56}{'measured':>9}{'model':>8}{'error':>8}")
+    rows = gemm_rows()
+    for r in rows:
+        print(f"{r['accelerator']:<12}{r['precision']:<6}{r['case']:<56}{r['measured']:>9.1f}{r['predicted']:>8.1f}"
+              f"{100 * (r['predicted'] / r['measured'] - 1):>+7.1f}%")
+    errors = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
     print(f"  {len(errors)} GEMMs: mean |error| {100 * sum(errors) / len(errors):.1f} %, "
           f"largest {100 * max(errors):.1f} %\n")
 
@@ -58,11 +78,9 @@ def large_gemms() -> None:
 def hbm() -> None:
     print("HBM bandwidth: model vs BabelStream (GB/s)")
     print(f"{'accelerator':<12}{'kernel':<20}{'measured':>9}{'model':>8}{'error':>8}")
-    for row in csv.DictReader((KERNELS / "hbm.csv").open()):
-        acc = load_accelerator(row["accelerator"])
-        model = acc.hbm_bandwidth * acc.measured_hbm_efficiency / 1e9
-        measured = float(row["measured_gbps"])
-        print(f"{row['accelerator']:<12}{row['kernel']:<20}{measured:>9.0f}{model:>8.0f}{100 * (model / measured - 1):>+7.1f}%")
+    for r in hbm_rows():
+        print(f"{r['accelerator']:<12}{r['case']:<20}{r['measured']:>9.0f}{r['predicted']:>8.0f}"
+              f"{100 * (r['predicted'] / r['measured'] - 1):>+7.1f}%")
     print()
 
 
@@ -86,23 +104,44 @@ def fit_flash(points: list[tuple[int, float]]) -> tuple[float, float]:
     return best[1], best[2]
 
 
+def attention_sets() -> dict[str, list[dict]]:
+    """attention.csv by accelerator (B200: from 2k keys, where the ramp is fitted)."""
+    out: dict[str, list[dict]] = {}
+    for r in csv.DictReader((KERNELS / "attention.csv").open()):
+        if r["accelerator"] != "B200" or int(r["seq"]) >= 2048:
+            out.setdefault(r["accelerator"], []).append(r)
+    return out
+
+
+def attention_rows() -> list[dict]:
+    """Each fused-attention measurement: the accelerator's curve vs measured (benchmark FLOPs)."""
+    out = []
+    for name, rows in attention_sets().items():
+        acc = load_accelerator(name)
+        efficiency, half = acc.flash_attention
+        for r in rows:
+            seq = int(r["seq"])
+            out.append({"dataset": "kernels: fused attention", "case": f"{r['implementation']}, {seq} keys",
+                        "accelerator": name, "precision": "bf16", "quantity": "TFLOP/s",
+                        "measured": attention_throughput(r),
+                        "predicted": efficiency * acc.peak("bf16") / 1e12 * seq / (seq + half)})
+    return out
+
+
 def attention() -> None:
     print("Fused attention, causal, head dim 128, forward + backward (TFLOP/s as the benchmarks count)")
-    rows = list(csv.DictReader((KERNELS / "attention.csv").open()))
-    for name in dict.fromkeys(r["accelerator"] for r in rows):
+    rows = attention_rows()
+    for name, measured_rows in attention_sets().items():
         acc = load_accelerator(name)
-        mine = [r for r in rows if r["accelerator"] == name and (name != "B200" or int(r["seq"]) >= 2048)]
         efficiency, half = acc.flash_attention
         peak = acc.peak("bf16") / 1e12
-        r_max, fit_half = fit_flash([(int(r["seq"]), attention_throughput(r)) for r in mine])
-        print(f"{name} ({mine[0]['implementation']}): model R_max {efficiency * peak:.0f} ({efficiency:.3f} of peak), "
-              f"half_keys {half:.0f}; least squares on these rows: {r_max:.0f} ({r_max / peak:.3f}), {fit_half}")
-        cells = []
-        for r in mine:
-            seq, measured = int(r["seq"]), attention_throughput(r)
-            model = efficiency * peak * seq / (seq + half)
-            cells.append(f"{seq}: {measured:.0f} vs {model:.0f} ({100 * (model / measured - 1):+.1f}%)")
-        print("   " + "; ".join(cells))
+        r_max, fit_half = fit_flash([(int(r["seq"]), attention_throughput(r)) for r in measured_rows])
+        print(f"{name} ({measured_rows[0]['implementation']}): model R_max {efficiency * peak:.0f} "
+              f"({efficiency:.3f} of peak), half_keys {half:.0f}; least squares on these rows: "
+              f"{r_max:.0f} ({r_max / peak:.3f}), {fit_half}")
+        print("   " + "; ".join(f"{r['case'].split(', ')[-1]}: {r['measured']:.0f} vs {r['predicted']:.0f} "
+                                f"({100 * (r['predicted'] / r['measured'] - 1):+.1f}%)"
+                                for r in rows if r["accelerator"] == name))
     print()
 
 

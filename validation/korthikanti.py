@@ -147,14 +147,28 @@ def main() -> None:
     print("\n4. iteration time, simulated vs measured (Selene)")
     print(f"   {'run':<26}{'GPUs':>6}{'measured s':>12}{'simulated s':>13}{'error':>8}{'MFU sim':>9}{'MFU paper':>11}")
     errors = []
-    for row in rows():
-        r = simulate(scenario(row), check_memory=False)
-        measured = float(row["iteration_time_s"])
-        err = r.iteration_time / measured - 1
+    for r in iteration_rows():
+        err = r["predicted"] / r["measured"] - 1
         errors.append(abs(err))
-        print(f"   {row['id']:<26}{int(float(row['num_gpus'])):>6}{measured:>12.2f}{r.iteration_time:>13.2f}"
-              f"{100 * err:>+7.1f}%{100 * r.summary['mfu']:>8.1f}%{float(row['mfu_pct']):>10.1f}%")
+        print(f"   {r['case']:<26}{r['gpus']:>6}{r['measured']:>12.2f}{r['predicted']:>13.2f}"
+              f"{100 * err:>+7.1f}%{100 * r['mfu']:>8.1f}%{r['mfu_paper']:>10.1f}%")
     print(f"   mean absolute error {100 * sum(errors) / len(errors):.1f} %")
+
+
+def iteration_rows(max_gpus: int | None = None) -> list[dict]:
+    """Each Selene run (up to `max_gpus`): measured and predicted iteration time, in
+    validation/accuracy.py's row form (with the MFUs beside)."""
+    out = []
+    for row in rows():
+        gpus = int(float(row["num_gpus"]))
+        if max_gpus is not None and gpus > max_gpus:
+            continue
+        r = simulate(scenario(row), check_memory=False)
+        out.append({"dataset": "Korthikanti 2022 (Selene)", "case": row["id"], "accelerator": "A100-80GB",
+                    "precision": "bf16", "quantity": "iteration s", "measured": float(row["iteration_time_s"]),
+                    "predicted": r.iteration_time, "gpus": gpus, "mfu": r.summary["mfu"],
+                    "mfu_paper": float(row["mfu_pct"])})
+    return out
 
 
 if __name__ == "__main__":

@@ -39,16 +39,23 @@ def scenario(row: dict) -> dict:
     }
 
 
+def predictions(rows: list[dict], label: str) -> list[dict]:
+    """Each run: measured and predicted iteration time (s), in validation/accuracy.py's row form."""
+    return [{"dataset": f"vTrain {label}", "case": f"{row['# GPUs']} GPUs tp{row['tensor parallelism']} "
+                                                 f"pp{row['pipeline parallelism']} h{row['hidden size']}",
+             "accelerator": "A100-80GB", "precision": "fp16", "quantity": "iteration s",
+             "measured": float(row["iteration time (ms)"]) / 1e3,
+             "predicted": simulate(scenario(row), check_memory=False).iteration_time,
+             "group": f"tp{row['tensor parallelism']} pp{row['pipeline parallelism']}"} for row in rows]
+
+
 def evaluate(rows: list[dict], label: str) -> list[float]:
     errors = []
     by_group: dict[str, list[float]] = {}
-    for row in rows:
-        measured = float(row["iteration time (ms)"]) / 1e3
-        r = simulate(scenario(row), check_memory=False)
-        err = (r.iteration_time - measured) / measured
+    for r in predictions(rows, label):
+        err = (r["predicted"] - r["measured"]) / r["measured"]
         errors.append(err)
-        key = f"tp{row['tensor parallelism']} pp{row['pipeline parallelism']}"
-        by_group.setdefault(key, []).append(err)
+        by_group.setdefault(r["group"], []).append(err)
     print(f"\n{label}: {len(rows)} runs")
     print(f"  {'plan':<10}{'runs':>6}{'MAPE %':>9}{'mean err %':>12}")
     for key in sorted(by_group):
@@ -59,21 +66,20 @@ def evaluate(rows: list[dict], label: str) -> list[float]:
     return errors
 
 
+def runs(kind: str, every: int = 1) -> list[dict]:
+    """The dataset's rows: kind 'multi' or 'single', every N-th."""
+    with open(DATA / f"ground_truth_{kind}.csv") as f:
+        return list(csv.DictReader(f))[::every]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--single", type=int, default=0, help="use every N-th single-node run (0: all)")
     ap.add_argument("--multi-only", action="store_true")
     args = ap.parse_args()
-    with open(DATA / "ground_truth_multi.csv") as f:
-        multi = list(csv.DictReader(f))
-    evaluate(multi, "multi-node (64-512 GPUs)")
+    evaluate(runs("multi"), "multi-node (64-512 GPUs)")
     if not args.multi_only:
-        with open(DATA / "ground_truth_single.csv") as f:
-            single = list(csv.DictReader(f))
-        if args.single:
-            single = single[:: args.single]
-        evaluate(single, "single node (2-8 GPUs)")
-
+        evaluate(runs("single", args.single or 1), "single node (2-8 GPUs)")
 
 if __name__ == "__main__":
     main()

@@ -100,13 +100,15 @@ def test_fp8_casts_each_linear_layers_input_and_output_gradient():
     casts = {op.name: op for op in mlp + backward(mlp) if op.kind == "cast"}
     up = next(op for op in mlp if op.name == "mlp_up")
     m, k, n = up.shape
-    assert casts["mlp_up.fp8_cast"].bytes == FP8_CAST_BYTES * m * k
-    assert casts["mlp_up.fp8_cast.bwd"].bytes == FP8_CAST_BYTES * m * n
+    assert casts["mlp_up.fp8_cast"].bytes == FP8_CAST_BYTES["delayed"] * m * k
+    assert casts["mlp_up.fp8_cast.bwd"].bytes == FP8_CAST_BYTES["delayed"] * m * n
     assert len(casts) == 4                      # up and down, forward and backward
     assert {op.kind for op in head_block(x) if op.name.startswith("lm_head")} == {"matmul16"}
     router, _, _ = moe_blocks(x, dataclasses.replace(sc.model, num_experts=8), 1, 1.0)
     assert {op.kind for op in router if op.name == "router"} == {"matmul16"}
-    assert not any(op.kind == "cast" for op in mlp_block(dataclasses.replace(x, fp8=False)))
+    assert not any(op.kind == "cast" for op in mlp_block(dataclasses.replace(x, fp8=None)))
+    tensorwise = {op.name: op for op in mlp_block(dataclasses.replace(x, fp8="tensorwise")) if op.kind == "cast"}
+    assert tensorwise["mlp_up.fp8_cast"].bytes == 1.5 * casts["mlp_up.fp8_cast"].bytes   # one more 16-bit read
 
 
 def test_fp8_gemm_speedup_agrees_with_transformer_engines_measurement():

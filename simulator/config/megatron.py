@@ -28,7 +28,7 @@ MODEL_RENAMES = {
 SECTIONS = {
     "model": ("hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings", "num_experts",
               *MODEL_RENAMES, "swiglu", "untie_embeddings_and_output_weights", "group_query_attention"),
-    "training": ("micro_batch_size", "global_batch_size", "seq_length", "bf16", "fp16", "fp8_format",
+    "training": ("micro_batch_size", "global_batch_size", "seq_length", "bf16", "fp16", "fp8_format", "fp8_recipe",
                  "recompute_granularity", "recompute_activations", "use_flash_attn",
                  "accumulate_allreduce_grads_in_fp32"),
     "parallelism": ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",

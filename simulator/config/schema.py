@@ -224,6 +224,10 @@ class TrainingConfig:
     recompute_granularity: str = option("none", choices=("none", "selective", "full"),
                                         doc="Activation recompute: none, selective (attention core), full (whole layer).")
     use_flash_attn: bool = option(True, doc="Fused attention: no s x s score matrix in HBM.")
+    fp8_recipe: str = option("delayed", choices=("delayed", "tensorwise"),
+                             doc="With precision fp8, how tensors are scaled (Megatron's --fp8-recipe): delayed "
+                                 "(from past amax values: one read per cast) or tensorwise (Transformer Engine's "
+                                 "current scaling: an amax pass first, two reads per cast).")
     accumulate_allreduce_grads_in_fp32: bool = option(
         True, doc="Gradients kept and all-reduced in fp32 (Megatron's default with bf16).")
     moe_routing_concentration: float | None = option(

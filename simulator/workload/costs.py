@@ -36,14 +36,17 @@ class Op:
 ATTENTION_KINDS = ("attention", "flash_attention")
 
 
-FP8_CAST_BYTES = 4   # per element: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper)
+# Bytes per element of a cast: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper);
+# tensorwise (current) scaling reads the tensor once more for its amax first.
+FP8_CAST_BYTES = {"delayed": 4, "tensorwise": 6}
 SIXTEEN_BIT_GEMMS = ("router", "lm_head")   # not Transformer Engine layers: 16-bit under fp8 too
 
 
 def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
-    """A block as fp8 training runs it (Transformer Engine, delayed scaling): each linear layer's
-    GEMM reads fp8 operands after a cast of its 16-bit input (one read, a row-wise and a transposed
-    copy; the amax is taken in the same pass); its backward casts the output gradient likewise.
+    """A block as fp8 training runs it (Transformer Engine): each linear layer's GEMM reads fp8
+    operands after a cast of its 16-bit input (a row-wise and a transposed copy; delayed scaling
+    takes the amax in the same pass, tensorwise scaling in a pass of its own); its backward casts
+    the output gradient likewise.
     Weights are cast once per step (cached over micro-batches; left out). The router and the LM
     head stay 16-bit. Blackwell reads fp8 column-wise without the transposed copy (not modelled)."""
     if not x.fp8:
@@ -56,7 +59,7 @@ def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
             out.append(dataclasses.replace(op, kind="matmul16"))
         else:
             m, k, n = op.shape
-            out.append(Op(op.name + ".fp8_cast", "cast", 0.0, FP8_CAST_BYTES * m * k, op.shape))
+            out.append(Op(op.name + ".fp8_cast", "cast", 0.0, FP8_CAST_BYTES[x.fp8] * m * k, op.shape))
             out.append(dataclasses.replace(op, bytes=k * n + m * k + x.e * m * n))   # fp8 operands
     return tuple(out)
 
@@ -79,7 +82,7 @@ class Shape:
     seq_shards: int = 1  # sequence parallelism: norms, dropout and residuals see s / t tokens
     kv_len: int = 0      # keys each query attends to: the whole sequence under context parallelism
     mla: tuple[int, int, int, int, int] | None = None   # q_lora, kv_lora, qk_nope, qk_rope, v sizes (whole)
-    fp8: bool = False      # linear layers' GEMMs in fp8 (Transformer Engine)
+    fp8: str | None = None   # linear layers' GEMMs in fp8 (Transformer Engine): the scaling recipe
     qk_norm: bool = False  # queries and keys normed before attention (Qwen3, Gemma 3, OLMo 2)
 
     @classmethod
@@ -93,7 +96,7 @@ class Shape:
                    seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
                    mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
                         model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none",
-                   fp8=training.precision == "fp8")
+                   fp8=training.fp8_recipe if training.precision == "fp8" else None)
 
     @property
     def tokens(self) -> int:
@@ -257,8 +260,8 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
                 out.append(Op(op.name + ".wgrad", op.kind, op.flops, op.bytes, op.shape))
         elif part != "weight":
             if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
-                m, _, n = op.shape
-                out.append(Op(op.name + ".bwd", "cast", 0.0, FP8_CAST_BYTES * m * n, op.shape))
+                m, k, n = op.shape
+                out.append(Op(op.name + ".bwd", "cast", 0.0, op.bytes * n / k, op.shape))   # same bytes per element
             elif op.kind in ATTENTION_KINDS:
                 out.append(Op(op.name + ".bwd", op.kind, 2 * op.flops, 2 * op.bytes, op.shape))
             else:

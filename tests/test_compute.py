@@ -76,6 +76,8 @@ def test_a_missing_measurement_is_a_warning_everywhere(tmp_path):
     ({"hbm_efficiency": "high"}, "kernels.hbm_efficiency"),
     ({"gemm_efficiency": [0.8]}, "kernels.gemm_efficiency"),
     ({"clock": 1.0}, "kernels"),
+    ({"gemm_efficiency": {"bf61": 0.8}}, "kernels.gemm_efficiency.bf61"),
+    ({"flash_attention": {"efficiency": 0.6}}, "kernels.flash_attention"),
 ])
 def test_bad_kernel_figures_in_an_accelerator_file_are_refused(tmp_path, kernels, field):
     spec = yaml.safe_load((ROOT / "simulator/data/accelerators/H100-SXM.yaml").read_text())

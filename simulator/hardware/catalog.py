@@ -67,7 +67,7 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
             sources=_sources(data.get("sources"), where),
             in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
                                       f"{where}.scale_up.in_switch_reduction"),
-            **_kernels(data.get("kernels"), f"{where}.kernels"),
+            **_kernels(data.get("kernels"), f"{where}.kernels", flops),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(where, reason=f"missing or malformed entry {exc}",
@@ -84,9 +84,10 @@ def _rate(value, kind: str, where: str) -> float:
     return rate
 
 
-def _kernels(value, where: str) -> dict:
-    """The `kernels` section: measured large-GEMM efficiency per precision and HBM efficiency,
-    each a fraction of the datasheet figure (above 0, at most 1)."""
+def _kernels(value, where: str, peak_flops: dict) -> dict:
+    """The `kernels` section: measured large-GEMM efficiency per precision (one the accelerator
+    lists in `peak_flops`), HBM efficiency and the fused-attention curve, each efficiency a
+    fraction of the datasheet figure (above 0, at most 1)."""
     if value is None:
         return {}
     if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency", "flash_attention"}:
@@ -95,6 +96,10 @@ def _kernels(value, where: str) -> dict:
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
+    for precision in gemm:
+        if precision not in peak_flops:
+            raise ConfigError(f"{where}.gemm_efficiency.{precision}", reason="not a precision of peak_flops",
+                              accepted=", ".join(peak_flops))
     out = {"gemm_efficiencies": {str(p): _fraction(f, f"{where}.gemm_efficiency.{p}") for p, f in gemm.items()}}
     if value.get("hbm_efficiency") is not None:
         out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")

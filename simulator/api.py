@@ -21,6 +21,7 @@ from . import __version__
 from .analysis import FLOPS_FORMULA, Result, Tables
 from .config import (ConfigError, DoesNotFitError, ImplausibleResult, Scenario, SystemConfig, load_scenario,
                      scenario_to_dict)
+from .engine.collection import sparing
 from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSimulation,
                      simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
@@ -174,6 +175,7 @@ def time_collective(cluster, calib: Calibration, op: str, group: tuple[int, ...]
     return env.now, f"{alg}/{proto}"
 
 
+@sparing
 def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
              check_memory: bool = True, calibration: Calibration | None = None) -> Result:
     """Predict one training iteration.
@@ -194,6 +196,7 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     return _result(prep, cluster, step, time.perf_counter() - wall, detail)
 
 
+@sparing
 def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict | None = None, *,
                       mode: str | None = None, calibration: Calibration | None = None) -> list[Result]:
     """Predict one iteration of several jobs running at once on one cluster network.
@@ -234,6 +237,7 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
     return [_result(p, v, s, wall) for p, v, s in zip(preps, views, steps)]
 
 
+@sparing
 def simulate_campaign(scenario: str | Path | dict | Scenario, *, days: float | None = None,
                       trials: int | None = None, mode: str | None = None, interval_study: bool = False,
                       progress=None, store: str | Path | None = None):

@@ -126,18 +126,23 @@ def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float]
         raise ConfigError(f"{where}.num_nodes", world,
                           reason=f"the job needs {world} GPUs but the topology has {len(gpus)}",
                           accepted=f"at most {len(gpus)} GPUs (num_nodes x gpus_per_node)")
-    edges, seen = [], set()
-    for u, nbrs in g._adj.items():  # each edge once, in g.edges() order, without its view's overhead
-        edges += [(u, v, d) for v, d in nbrs.items() if v not in seen]
+    # each edge once, in g.edges() order (one pass over NetworkX's own dicts, without its views'
+    # overhead), becomes two directed links, (u, v) then (v, u)
+    links, bandwidth, kind, latency, seen = [], [], [], [], set()
+    for u, nbrs in g._adj.items():
+        for v, d in nbrs.items():
+            if v in seen:
+                continue
+            k = d["kind"]
+            if k not in LINK_KINDS:
+                raise ConfigError(f"topology edge ({u}, {v}).kind", k, ", ".join(LINK_KINDS))
+            bw = float(d["bandwidth"])
+            lat = float(d["latency"]) if "latency" in d else hop_latency[k]
+            links += ((u, v), (v, u))
+            bandwidth += (bw, bw)
+            kind += (k, k)
+            latency += (lat, lat)
         seen.add(u)
-    for u, v, d in edges:
-        if d["kind"] not in LINK_KINDS:
-            raise ConfigError(f"topology edge ({u}, {v}).kind", d["kind"], ", ".join(LINK_KINDS))
-    # each edge becomes two directed links, (u, v) then (v, u)
-    links = [link for u, v, _ in edges for link in ((u, v), (v, u))]
-    bandwidth = [float(d["bandwidth"]) for _, _, d in edges for _ in "uv"]
-    kind = [d["kind"] for _, _, d in edges for _ in "uv"]
     capacity = [b * protocol_efficiency[k] for b, k in zip(bandwidth, kind)]
-    latency = [float(d["latency"]) if "latency" in d else hop_latency[d["kind"]] for _, _, d in edges for _ in "uv"]
     link_id = {link: i for i, link in enumerate(links)}
     return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g))

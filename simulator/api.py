@@ -62,7 +62,7 @@ class Prepared:
         plan, tr = self.job.plan, self.scenario.training
         return {"world": plan.world, "tp": plan.tp, "cp": plan.cp, "ep": plan.ep, "pp": plan.pp, "dp": plan.dp,
                 "virtual_stages": plan.chunks, "schedule": plan.schedule, "sequence_parallel": plan.sequence_parallel,
-                "recompute": tr.recompute_granularity, "zero_stage": plan.zero_stage,
+                "tp_comm_overlap": self.scenario.parallelism.tp_comm_overlap, "recompute": tr.recompute_granularity, "zero_stage": plan.zero_stage,
                 "micro_batch_size": plan.micro_batch_size, "microbatches": plan.num_microbatches,
                 "layers_per_stage": list(plan.layers_per_stage)}
 

@@ -60,6 +60,9 @@ def test_1f1b_bubble_matches_closed_form():
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2, "zero_stage": 3}},
     {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
                      "overlap_grad_reduce": True, "overlap_param_gather": True, "ddp_bucket_size": 10_000_000}},
+    # TP collectives pipelined with the GEMMs beside them (Megatron --tp-comm-overlap)
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "sequence_parallel": True,
+                     "tp_comm_overlap": True}},
     # pipeline sends and data-parallel rings over spines, leaves of 2 servers
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4},
      "system": {"num_nodes": 8, "gpus_per_node": 2, "topology": {"nodes_per_leaf": 2, "spines": 2}},
@@ -271,3 +274,28 @@ def test_same_scenario_same_summary():
         for s in (a, b):
             s["simulation"].pop("wall_time_s")
         assert a == b
+
+
+def test_tp_comm_overlap_runs_the_collectives_beside_gemm_chunks():
+    """With --tp-comm-overlap each TP all-gather and reduce-scatter runs on a side stream while
+    t - 1 chunks of the GEMM next to it compute; the rest of the TP time is exposed as tp_comm."""
+    par = {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1, "sequence_parallel": True}
+    plain = simulate(small_gpt(parallelism=par))
+    over = simulate(small_gpt(parallelism={**par, "tp_comm_overlap": True}))
+    ops = over.tables["ops"]
+    side = ops[(ops["stream"] == "side") & ops["name"].str.startswith("tp_")]
+    assert set(side["name"]) == {"tp_all_gather", "tp_reduce_scatter"}
+    assert (ops["name"] == "tp_all_gather").sum() == (plain.tables["ops"]["name"] == "tp_all_gather").sum()
+    compute = ops[ops["stream"] == "compute"]
+    for _, c in side.head(20).iterrows():   # something computes while each collective runs
+        beside = compute[(compute["start"] < c["end"]) & (compute["end"] > c["start"]) & (compute["rank"] == c["rank"])]
+        assert len(beside) > 0
+    # exposed TP time shrinks; the GEMM chunks beside it run slower (calibration overlap_slowdown)
+    assert over.summary["breakdown_s"]["tp_comm"] < 0.5 * plain.summary["breakdown_s"]["tp_comm"]
+    assert over.summary["breakdown_s"]["compute"] > plain.summary["breakdown_s"]["compute"]
+
+
+def test_tp_comm_overlap_needs_sequence_parallel():
+    from simulator.config import ConfigError
+    with pytest.raises(ConfigError, match="tp_comm_overlap"):
+        simulate(small_gpt(parallelism={"tensor_model_parallel_size": 2, "tp_comm_overlap": True}))

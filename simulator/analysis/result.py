@@ -25,7 +25,8 @@ def plan_line(par: dict) -> str:
     """'TP 8, PP 8 (x 2 virtual), DP 16, interleaved_1f1b, SP, recompute full, ZeRO 1, 96 micro-batches of 1'."""
     parts = [f"TP {par['tp']}"] + [f"CP {par['cp']}"] * (par["cp"] > 1) + [f"EP {par['ep']}"] * (par["ep"] > 1)
     parts.append(f"PP {par['pp']}" + (f" (x {par['virtual_stages']} virtual)" if par["virtual_stages"] > 1 else ""))
-    parts += [f"DP {par['dp']}", par["schedule"], "SP" if par["sequence_parallel"] else "no SP",
+    parts += [f"DP {par['dp']}", par["schedule"],
+              ("SP, TP overlap" if par.get("tp_comm_overlap") else "SP") if par["sequence_parallel"] else "no SP",
               f"recompute {par['recompute']}", f"ZeRO {par['zero_stage']}",
               f"{par['microbatches']} micro-batches of {par['micro_batch_size']}"]
     return ", ".join(parts)

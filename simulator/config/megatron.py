@@ -33,7 +33,7 @@ SECTIONS = {
                  "accumulate_allreduce_grads_in_fp32"),
     "parallelism": ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",
                     "expert_model_parallel_size", "virtual_pipeline_model_parallel_size",
-                    "num_layers_per_virtual_pipeline_stage", "sequence_parallel", "use_distributed_optimizer",
+                    "num_layers_per_virtual_pipeline_stage", "sequence_parallel", "tp_comm_overlap", "use_distributed_optimizer",
                     "overlap_grad_reduce", "overlap_param_gather", "ddp_bucket_size"),
 }
 # flags that change nothing clustersim models (numerics of the optimizer, data, logging)

@@ -258,6 +258,9 @@ class ParallelismConfig:
                              doc="0: all-reduce gradients, replicate optimizer; 1: shard optimizer states "
                                  "(Megatron distributed optimizer); 2: also shard gradients; 3: also shard "
                                  "parameters, gathered layer by layer (DeepSpeed ZeRO-3, PyTorch FSDP).")
+    tp_comm_overlap: bool = option(False, doc="Pipeline each TP all-gather and reduce-scatter with the GEMM next "
+                                              "to it, chunk by chunk (Megatron --tp-comm-overlap; needs "
+                                              "sequence_parallel).")
     overlap_grad_reduce: bool = option(False, doc="Reduce gradient buckets during the last backward pass "
                                                   "(Megatron --overlap-grad-reduce).")
     overlap_param_gather: bool = option(False, doc="Distributed optimizer: gather updated parameters per bucket "

@@ -3,8 +3,8 @@
 It prices the very instructions the step simulation runs, without simulating them together:
 - Per-layer times come from the compiled program of the same model with one pipeline stage and
   one micro-batch: each compute instruction by the roofline predictor, each blocking collective
-  alone on an idle fabric over the group it would use. Instructions that overlap (side-stream
-  collectives) are left out. These depend only on TP, CP, EP, sequence parallelism, the
+  alone on an idle fabric over the group it would use; a side-stream collective of a layer (TP
+  overlap, CP's key/value exchange) adds what it costs beside the compute it overlaps. These depend only on TP, CP, EP, sequence parallelism, the
   micro-batch and recompute, so thousands of plans share a few dozen of them.
 - A plan's stage takes the sum of its layers' times, plus the embedding (first stage) and the
   loss head (last stage). The pipeline takes (m - 1) x the slowest stage's micro-batch time plus
@@ -31,7 +31,7 @@ from ..workload import compile_job
 from ..workload.costs import Op, rank_layer_params
 from ..workload.memory import WEIGHT_BYTES, stage_expert_params, stage_params
 from ..workload.plan import ParallelPlan
-from ..workload.program import BACKWARD, FORWARD, RECOMPUTE, WEIGHT_GRADIENT, Collective, Compute, Send
+from ..workload.program import BACKWARD, FORWARD, RECOMPUTE, WEIGHT_GRADIENT, Collective, Compute, Send, Wait
 
 # phases that run in a micro-batch's backward pass
 BACKWARD_PHASES = (BACKWARD, RECOMPUTE, WEIGHT_GRADIENT)
@@ -88,7 +88,8 @@ class Estimator:
     # -- per-layer times from the compiled one-stage program --------------------------------------
     def layer_times(self, sc: Scenario, plan: ParallelPlan) -> LayerTimes:
         tr = sc.training
-        key = (plan.tp, plan.cp, plan.ep, plan.sequence_parallel, tr.micro_batch_size, tr.recompute_granularity)
+        key = (plan.tp, plan.cp, plan.ep, plan.sequence_parallel, sc.parallelism.tp_comm_overlap, tr.micro_batch_size,
+               tr.recompute_granularity)
         lt = self._layers.get(key)
         if lt is None:
             lt = self._layers[key] = self._price_layers(sc, plan)
@@ -106,19 +107,32 @@ class Estimator:
         ends = {FORWARD: [0.0, 0.0], BACKWARD: [0.0, 0.0]}   # [before the layers, after them]
         seen = {FORWARD: False, BACKWARD: False}
         p2p = 0.0
-        for ins in job.programs[0].instructions:
-            if isinstance(ins, Send):
-                p2p = ins.nbytes
-                continue
-            if not isinstance(ins, (Compute, Collective)) or ins.mb < 0:
-                continue      # the optimizer and data-parallel reductions are priced per plan
-            t = self._instruction(ins, job.plan)
+        side = None   # a layer's side-stream collective in flight: [its time, the instruction, compute beside it]
+
+        def add(ins, t: float) -> None:
             direction = FORWARD if ins.phase == FORWARD else BACKWARD
             if ins.layer >= 0:
                 (fwd if direction == FORWARD else bwd)[ins.layer] += t
                 seen[direction] = True
             else:
                 ends[direction][seen[direction]] += t
+
+        for ins in job.programs[0].instructions:
+            if isinstance(ins, Send):
+                p2p = ins.nbytes
+                continue
+            if isinstance(ins, Wait) and side is not None:   # the transfer beside the compute since it began
+                add(side[1], self.beside(side[2], side[0]))
+                side = None
+            if not isinstance(ins, (Compute, Collective)) or ins.mb < 0:
+                continue      # the optimizer and data-parallel reductions are priced per plan
+            if isinstance(ins, Collective) and not ins.blocking:
+                side = [self.collective(ins.op, group_of(job.plan, ins.comm), ins.nbytes), ins, 0.0]
+                continue
+            t = self._instruction(ins, job.plan)
+            if side is not None:
+                side[2] += t
+            add(ins, t)
         # forward: embedding before the layers (first stage), head after (last stage);
         # backward: head before, embedding after
         first = (ends[FORWARD][0], ends[BACKWARD][1])
@@ -131,8 +145,6 @@ class Estimator:
     def _instruction(self, ins, plan: ParallelPlan) -> float:
         if isinstance(ins, Compute):
             return sum(self.op_time(op) for op in ins.ops)
-        if not ins.blocking:
-            return 0.0        # a side-stream collective overlaps the compute beside it
         return self.collective(ins.op, group_of(plan, ins.comm), ins.nbytes)
 
     def collective(self, op: str, group: tuple[int, ...], nbytes: float) -> float:

@@ -51,7 +51,7 @@ class Candidate:
             pipeline_model_parallel_size=self.pp, expert_model_parallel_size=self.ep,
             virtual_pipeline_model_parallel_size=self.vpp if self.vpp > 1 else None,
             pipeline_schedule="1f1b", zero_stage=self.zero_stage, sequence_parallel=self.sequence_parallel,
-            data_parallel_size=None)
+            tp_comm_overlap=sc.parallelism.tp_comm_overlap and self.sequence_parallel, data_parallel_size=None)
         tr = dataclasses.replace(sc.training, micro_batch_size=self.micro_batch_size,
                                  recompute_granularity=self.recompute)
         return dataclasses.replace(sc, parallelism=par, training=tr)

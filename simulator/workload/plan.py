@@ -188,6 +188,10 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                           f"pipeline_model_parallel_size={p} (Megatron's rule)")
     if par.sequence_parallel and t < 2:
         raise ConfigError(f"{where}.sequence_parallel", True, "false unless tensor_model_parallel_size > 1")
+    if par.tp_comm_overlap and not par.sequence_parallel:
+        raise ConfigError(f"{where}.tp_comm_overlap", True, "false unless sequence_parallel is true (Megatron "
+                                                            "overlaps the all-gathers and reduce-scatters of "
+                                                            "sequence parallelism)")
     ep = par.expert_model_parallel_size
     if ep > 1 and not m.num_experts:
         raise ConfigError(f"{where}.expert_model_parallel_size", ep, "1 for a dense model (no num_experts)")

@@ -176,6 +176,52 @@ def compile_job(scenario: Scenario) -> Job:
         """After a row-parallel GEMM: all-reduce, or reduce-scatter of the sequence with SP."""
         tp_comm(prog, "reduce_scatter" if sp else "all_reduce", phase, mb, layer)
 
+    overlap_tp = tp and scenario.parallelism.tp_comm_overlap
+    cut: dict[int, tuple] = {}
+
+    def overlap_cut(ops: tuple) -> tuple:
+        """A block's ops cut for TP overlap (Transformer Engine's userbuffers, Megatron
+        --tp-comm-overlap): each GEMM runs as t chunks, so t - 1 chunks of the block's first GEMM
+        run while the all-gather brings the rest of its input, and t - 1 chunks of its last GEMM
+        while the reduce-scatter sends what the first produced. (before the first GEMM, its t - 1
+        chunks, its last chunk up to the last GEMM's first chunk, the last GEMM's t - 1 chunks,
+        after it); cut once per block."""
+        pieces = cut.get(id(ops))
+        if pieces is None:
+            gemms = [i for i, op in enumerate(ops) if op.kind in ("matmul", "matmul16")]
+            first, last = gemms[0], gemms[-1]
+            t = plan.tp
+
+            def chunk(op: Op) -> Op:
+                shape = (op.shape[0] / t, *op.shape[1:]) if op.shape else op.shape
+                return dataclasses.replace(op, flops=op.flops / t, bytes=op.bytes / t, shape=shape)
+            a, b = chunk(ops[first]), chunk(ops[last])
+            if first == last:   # one GEMM: its chunks serve both collectives in turn
+                pieces = (ops[:first], (a,) * (t - 1), (), (a,), ops[last + 1:])
+            else:
+                pieces = (ops[:first], (a,) * (t - 1), (a, *ops[first + 1:last], b), (b,) * (t - 1), ops[last + 1:])
+            cut[id(ops)] = (ops, pieces)   # the block is kept alive with its pieces: ids stay unique
+        return cut[id(ops)][1]
+
+    def tp_block(prog: list, name: str, phase: str, mb: int, layer: int, ops: tuple) -> None:
+        """A block between its TP all-gather (with SP) and its all-reduce or reduce-scatter; with
+        tp_comm_overlap both run on a side stream beside its first and last GEMMs' chunks, sharing
+        the GPU with them (the overlap slowdown) and the links with everything else."""
+        if not overlap_tp:
+            gather(prog, phase, mb, layer)
+            prog.append(Compute(name, phase, mb, layer, ops))
+            reduce(prog, phase, mb, layer)
+            return
+        tag = f"{name} {phase} {mb} {layer}"
+        for i, piece in enumerate(overlap_cut(ops)):
+            if i in (1, 3):
+                op = "all_gather" if i == 1 else "reduce_scatter"
+                prog.append(Collective(f"tp_{op}", phase, mb, layer, "tp", op, act_bytes, False, f"{tag} {op}"))
+            if piece:
+                prog.append(Compute(name, phase, mb, layer, piece))
+            if i in (1, 3):
+                prog.append(Wait(f"wait_tp_{op}", phase, "tp", f"{tag} {op}"))
+
     def all_to_all(prog: list, what: str, phase: str, mb: int, layer: int) -> None:
         if plan.ep > 1:
             prog.append(Collective(f"ep_all_to_all_{what}", phase, mb, layer, "ep", "all_to_all", a2a_bytes))
@@ -192,13 +238,15 @@ def compile_job(scenario: Scenario) -> Job:
         kv_bytes = 2 * x.e * x.b * training.seq_length * x.kv_heads * x.head_dim  # whole sequence's K, V
 
     def attention(prog: list, mb: int, layer: int, phase: str) -> None:
-        """The attention block; under CP its core runs while K and V are all-gathered beside it
+        """The attention block between its TP collectives; under CP its core runs while K and V
+        are all-gathered beside it
         (and, backward, their gradients are then reduce-scattered)."""
         back = phase == BACKWARD
         if not cp:
             forward_ops, backward_ops = attention_ops(layer)
-            prog.append(Compute("attention", phase, mb, layer, backward_ops if back else forward_ops))
+            tp_block(prog, "attention", phase, mb, layer, backward_ops if back else forward_ops)
             return
+        gather(prog, phase, mb, layer)
         pre, core, post = attn_parts_b if back else attn_parts
         if back:  # the backward runs the block in reverse order
             pre, post = post, pre
@@ -211,24 +259,21 @@ def compile_job(scenario: Scenario) -> Job:
         if back:
             prog.append(Collective("cp_reduce_scatter_dkv", phase, mb, layer, "cp", "reduce_scatter", kv_bytes))
         prog.append(Compute(names[1], phase, mb, layer, post))
+        reduce(prog, phase, mb, layer)
 
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
         predicts = model.is_mtp(layer)
         if predicts:  # [hidden; next token's embedding] projected, its column-parallel output gathered
             prog.append(Compute("mtp_projection", phase, mb, layer, mtp))
             tp_comm(prog, "all_gather", phase, mb, layer)
-        gather(prog, phase, mb, layer)
         attention(prog, mb, layer, phase)
-        reduce(prog, phase, mb, layer)
         if moe and model.is_moe_layer(layer):  # tokens go to their experts and come back
             prog.append(Compute("moe_router", phase, mb, layer, router))
             all_to_all(prog, "dispatch", phase, mb, layer)
             prog.append(Compute("experts", phase, mb, layer, experts))
             all_to_all(prog, "combine", phase, mb, layer)
         else:
-            gather(prog, phase, mb, layer)
-            prog.append(Compute("mlp", phase, mb, layer, mlp))
-            reduce(prog, phase, mb, layer)
+            tp_block(prog, "mlp", phase, mb, layer, mlp)
         if predicts and phase == FORWARD:  # this depth's logits and loss, through the shared head
             gather(prog, phase, mb, layer)
             prog.append(Compute("mtp_head_loss", phase, mb, layer, head))
@@ -248,13 +293,11 @@ def compile_job(scenario: Scenario) -> Job:
             blocks = (("attention", None),)
         else:
             blocks = (("mlp", mlp_b), ("attention", None))   # attention: its own ops, by layer
-        for name, block in blocks:
-            gather(prog, BACKWARD, mb, layer)       # output gradient, sequence-gathered (SP)
+        for name, block in blocks:   # the output gradient sequence-gathered (SP), the input gradient reduced
             if name == "attention":
                 attention(prog, mb, layer, BACKWARD)
             else:
-                prog.append(Compute(name, BACKWARD, mb, layer, block))
-            reduce(prog, BACKWARD, mb, layer)       # input gradient, reduced over TP ranks
+                tp_block(prog, name, BACKWARD, mb, layer, block)
         if predicts:
             tp_comm(prog, "reduce_scatter", BACKWARD, mb, layer)
             prog.append(Compute("mtp_projection", BACKWARD, mb, layer, mtp_b))

@@ -5,11 +5,12 @@
 Datasets: vTrain (Megatron-DeepSpeed on A100: 109 multi-server and 1,440 single-server runs),
 Korthikanti et al. 2022 (Megatron-LM on Selene), nccl-tests all_reduce busbw (A100, 2-128 GPUs,
 1 MiB and up), and the kernel microbenchmarks (large GEMMs, HBM, fused attention; the compute
-constants are taken from some of these rows: validation/data/kernels/README.md). Prints, per
+constants are taken from some of these rows: validation/data/kernels/README.md), and NVIDIA's
+published Megatron-Core runs on DGX-H100 (checks only, validation/h100_runs.py). Prints, per
 dataset and per (accelerator, precision): rows, MAPE, median and largest |error| and the signed
 bias (mean of predicted / measured - 1). `--out` writes every row as CSV. `--fast` takes a subset
 (every 8th multi-server and every 100th single-server vTrain run, the Selene runs up to 64 GPUs,
-nccl-tests up to 16 GPUs) that the test suite runs with asserted bounds.
+nccl-tests and the H100 runs up to 16 GPUs) that the test suite runs with asserted bounds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import h100_runs  # noqa: E402
 import kernels  # noqa: E402
 import korthikanti  # noqa: E402
 import nccl_tests  # noqa: E402
@@ -43,6 +45,7 @@ def collect(fast: bool = False) -> list[dict]:
     rows += korthikanti.iteration_rows(max_gpus=64 if fast else None)
     rows += nccl_rows((2, 4, 8, 16) if fast else (2, 4, 8, 16, 32, 64, 128))
     rows += kernels.gemm_rows() + kernels.hbm_rows() + kernels.attention_rows()
+    rows += h100_runs.predictions(max_gpus=16 if fast else None)
     for r in rows:
         r["error"] = r["predicted"] / r["measured"] - 1
     return [{k: r[k] for k in COLUMNS} for r in rows]

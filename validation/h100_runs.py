@@ -1,0 +1,133 @@
+"""Predicted vs published throughput of Megatron-Core training runs on DGX-H100 (checks, never fitted).
+
+    python validation/h100_runs.py [--no-tp-overlap] [--out rows.csv]
+
+validation/data/h100_runs.csv holds NVIDIA's published pre-training tokens/s per GPU with the whole
+plan (GPUs, batch, TP, PP, CP, virtual stages), NeMo containers 24.07-26.06. The dense models whose
+architecture is public are checked: Llama 2 7B/13B/70B, Llama 3 8B/70B, Llama 3.1 405B, GPT-3
+175B, Nemotron-4 340B (mixture-of-experts and hybrid rows are not: their recipes force expert
+balance and use kernels not modelled). What a row does not state is set as the recipes run:
+- DGX H100: 8 H100 SXM per server on NVSwitch, one 400 Gb/s NIC per GPU, rail-optimized fat-tree;
+- Megatron-Core with Transformer Engine: fused attention, sequence parallelism with TP, TP
+  communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
+  with overlapped gradient reduction and parameter gathers, no activation recompute;
+- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling.
+Prints each row's measured and predicted tokens/s per GPU and the signed error, then per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+from pathlib import Path
+
+from simulator import simulate
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "h100_runs.csv"
+MODELS = HERE.parent / "scenarios" / "models"
+
+
+def llama2(hidden: int, ffn: int, layers: int, heads: int, kv: int) -> dict:
+    """meta-llama/Llama-2-*-hf config.json."""
+    return {"model_type": "llama", "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "num_key_value_heads": kv, "hidden_act": "silu", "vocab_size": 32000,
+            "tie_word_embeddings": False}
+
+
+# model label as printed -> model section (a shipped Hugging Face config, or the published one)
+ARCHITECTURES = {
+    "LLAMA2-7B": llama2(4096, 11008, 32, 32, 32),
+    "LLAMA2-13B": llama2(5120, 13824, 40, 40, 40),
+    "LLAMA2-70B": llama2(8192, 28672, 80, 64, 8),
+    "LLAMA3-8B": {"hf_config": str(MODELS / "llama3-8b.json")},
+    "LLAMA3_8B": {"hf_config": str(MODELS / "llama3-8b.json")},
+    "LLAMA3-70B": {"hf_config": str(MODELS / "llama3-70b.json")},
+    "LLAMA3_70B": {"hf_config": str(MODELS / "llama3-70b.json")},
+    "LLAMA3.1_405B": {"hf_config": str(MODELS / "llama3-405b.json")},
+    "GPT3-175B": {"hf_config": str(MODELS / "gpt3-175b.json")},
+    # nvidia/Nemotron-4-340B-Base model_config.yaml: squared-ReLU MLP (not gated), GQA 8, untied
+    "Nemotron-340B": {"hidden_size": 18432, "intermediate_size": 73728, "num_hidden_layers": 96,
+                      "num_attention_heads": 96, "num_key_value_heads": 8, "hidden_act": "relu",
+                      "vocab_size": 256000, "tie_word_embeddings": False},
+}
+
+
+def scenario(row: dict, tp_overlap: bool = True) -> dict:
+    gpus, tp = int(row["num_gpus"]), int(row["tp"])
+    vp = int(row["vp"] or 1)
+    fp8 = row["precision"] == "fp8"
+    training = {"micro_batch_size": int(row["mbs"]), "global_batch_size": int(row["gbs"]),
+                "seq_length": int(row["seq_length"]), "precision": row["precision"], "use_flash_attn": True,
+                "recompute_granularity": "none"}
+    if fp8:
+        training["fp8_recipe"] = "tensorwise" if "FP8-CS" in row["notes"] else "delayed"
+    return {
+        "name": f"{row['model']} {row['container']}",
+        "model": ARCHITECTURES[row["model"]],
+        "training": training,
+        "parallelism": {"tensor_model_parallel_size": tp, "pipeline_model_parallel_size": int(row["pp"]),
+                        "context_parallel_size": int(row["cp"] or 1),
+                        "virtual_pipeline_model_parallel_size": vp if vp > 1 else None,
+                        "sequence_parallel": tp > 1, "tp_comm_overlap": tp > 1 and tp_overlap, "zero_stage": 1,
+                        "overlap_grad_reduce": True, "overlap_param_gather": True},
+        "system": {"accelerator": "H100-SXM", "num_nodes": max(1, gpus // 8), "gpus_per_node": min(gpus, 8),
+                   "topology": {"nic_bandwidth": "400 Gb/s"}},
+        "output": {"trace": False},
+    }
+
+
+def checked_rows(max_gpus: int | None = None) -> list[dict]:
+    """The rows of dense models with a public architecture, run with Megatron's data parallelism
+    (not FSDP)."""
+    with open(DATA) as f:
+        return [r for r in csv.DictReader(f) if r["model"] in ARCHITECTURES and r["fsdp"] in ("", "0")
+                and (max_gpus is None or int(r["num_gpus"]) <= max_gpus)]
+
+
+def predictions(tp_overlap: bool = True, max_gpus: int | None = None) -> list[dict]:
+    """Each checked run, in validation/accuracy.py's row form (tokens/s per GPU)."""
+    out = []
+    for row in checked_rows(max_gpus):
+        r = simulate(scenario(row, tp_overlap), check_memory=False)
+        out.append({"dataset": "DGX-H100 Megatron-Core runs",
+                    "case": f"{row['model']} {row['container']} {row['num_gpus']} GPUs",
+                    "accelerator": "H100-SXM", "precision": row["precision"], "quantity": "tokens/s per GPU",
+                    "measured": float(row["tokens_per_sec_per_gpu"]),
+                    "predicted": r.summary["tokens_per_s"] / int(row["num_gpus"]),
+                    "model": row["model"].replace("_", "-").upper(), "fits": r.summary["memory"]["fits"],
+                    "breakdown": r.summary["breakdown_s"], "iteration": r.iteration_time})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-tp-overlap", action="store_true", help="run TP collectives without GEMM overlap")
+    ap.add_argument("--out", help="write every row as CSV")
+    a = ap.parse_args()
+    rows = predictions(not a.no_tp_overlap)
+    print(f"{'run':<44}{'measured':>10}{'predicted':>11}{'error':>8}  fits  exposed comm + bubble (of iteration)")
+    by_model: dict[str, list[float]] = {}
+    for r in rows:
+        err = r["predicted"] / r["measured"] - 1
+        by_model.setdefault(r["model"], []).append(err)
+        b = r["breakdown"]
+        waste = sum(v for k, v in b.items() if k not in ("compute", "recompute", "optimizer"))
+        print(f"{r['case']:<44}{r['measured']:>10,.0f}{r['predicted']:>11,.0f}{100 * err:>+7.1f}%  "
+              f"{'yes' if r['fits'] else 'NO ':<4}  {100 * waste / r['iteration']:.0f} %")
+    print(f"\n{'model':<16}{'runs':>5}{'mean error':>12}{'MAPE':>8}")
+    errors = []
+    for m, e in by_model.items():
+        errors += e
+        print(f"{m:<16}{len(e):>5}{100 * statistics.mean(e):>+11.1f}%{100 * statistics.mean(map(abs, e)):>7.1f}%")
+    print(f"{'all':<16}{len(errors):>5}{100 * statistics.mean(errors):>+11.1f}%{100 * statistics.mean(map(abs, errors)):>7.1f}%")
+    if a.out:
+        with open(a.out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["case", "precision", "measured", "predicted", "fits"], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -193,7 +193,7 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     graph = topology_graph(prep.scenario.system, prep.accelerator)
     cluster = build_cluster(graph, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
     step, detail = run_step(prep, cluster, calib, mode)
-    return _result(prep, cluster, step, time.perf_counter() - wall, detail)
+    return _result(prep, cluster, step, time.perf_counter() - wall, detail, calib)
 
 
 @sparing
@@ -234,7 +234,7 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
         sims.append(step_simulation(p, views[-1], calib, mode, fabric, name=f"job{i}"))
     steps = simulate_steps_together(sims)
     wall = time.perf_counter() - wall
-    return [_result(p, v, s, wall) for p, v, s in zip(preps, views, steps)]
+    return [_result(p, v, s, wall, calib=calib) for p, v, s in zip(preps, views, steps)]
 
 
 @sparing
@@ -339,7 +339,27 @@ def _extrapolate(points: list[int], steps: list, m: int):
                                c.fabric_recomputations, extrapolated_from=tuple(points))
 
 
-def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
+def fp8_effect(prep: Prepared, calib: Calibration, stage: int) -> dict | None:
+    """Under fp8, per iteration on one rank of `stage`: the compute time its fp8 GEMMs save
+    against the same GEMMs in bf16, and the time the casts they need add (each op priced alone,
+    as the predictor prices it; overlap and waiting are left out). None at other precisions."""
+    if prep.scenario.training.precision != "fp8":
+        return None
+    fp8 = RooflinePredictor(prep.accelerator, calib, "fp8")
+    bf16 = RooflinePredictor(prep.accelerator, calib, "bf16")
+    saved = added = 0.0
+    program = next(p for p in prep.job.programs if p.stage == stage)
+    for ins in program.instructions:
+        for op in getattr(ins, "ops", ()):
+            if op.kind == "matmul":
+                m, k, n = op.shape
+                saved += bf16.time(dataclasses.replace(op, bytes=2 * (k * n + m * k + m * n))) - fp8.time(op)
+            elif op.kind == "cast":
+                added += fp8.time(op)
+    return {"gemm_time_saved_s": saved, "cast_time_added_s": added}
+
+
+def _result(prep: Prepared, cluster, step, wall: float, detail=None, calib: Calibration | None = None) -> Result:
     """`detail()` returns the StepResult with every op record and transfer (default: `step`)."""
     detail = detail or (lambda: step)
     sc, job, accel = prep.scenario, prep.job, prep.accelerator
@@ -384,6 +404,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None) -> Result:
         "flops_formula": FLOPS_FORMULA,
         "critical_stage": critical,
         "breakdown_s": {k: per_stage[critical][k] for k in BREAKDOWN_KEYS},
+        "fp8": fp8_effect(prep, calib or load_calibration(), critical),
         "parallelism": prep.parallelism,
         "parameters": prep.parameters,
         "warnings": prep.warnings,

@@ -138,3 +138,22 @@ def test_fused_attention_follows_its_measured_ramp_in_the_models_flops():
     assert benchmark_rate == pytest.approx(efficiency * 989.4e12 * keys / (keys + half) * stack, rel=1e-12)
     notes = compute_notes(load_accelerator("MI300X"), CALIB, "bf16")
     assert any("no fused attention measurement for MI300X" in n for n in notes)
+
+
+def test_fp8_reports_what_its_gemms_save_and_its_casts_add():
+    """On one GPU with nothing but compute, the fp8 iteration is the bf16 one less what the fp8
+    GEMMs save plus what their casts add, as summary['fp8'] states them."""
+    from simulator import simulate
+    from .conftest import small_gpt
+    one = {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1},
+           "system": {"accelerator": "H100-SXM", "num_nodes": 1, "gpus_per_node": 1},
+           "training": {"micro_batch_size": 2, "global_batch_size": 4, "seq_length": 2048},
+           "model": {"hidden_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 32, "vocab_size": 32000}}
+    bf16 = simulate(small_gpt(**one))
+    fp8 = simulate(small_gpt(**{**one, "training": {**one["training"], "precision": "fp8"}}))
+    effect = fp8.summary["fp8"]
+    assert bf16.summary["fp8"] is None
+    assert effect["gemm_time_saved_s"] > effect["cast_time_added_s"] > 0
+    expected = bf16.iteration_time - effect["gemm_time_saved_s"] + effect["cast_time_added_s"]
+    assert fp8.iteration_time == pytest.approx(expected, rel=1e-9)
+    assert "fp8              GEMMs" in fp8.report()

@@ -128,6 +128,10 @@ class Result:
         for k, v in s["breakdown_s"].items():
             if v > 0:
                 lines.append(f"    {k:<18}{format_time(v):>12}  {100 * v / t:5.1f} %")
+        if s.get("fp8"):
+            f = s["fp8"]
+            lines.append(f"  fp8              GEMMs {format_time(f['gemm_time_saved_s'])} faster than bf16, casts add "
+                         f"{format_time(f['cast_time_added_s'])} (stage {s['critical_stage']}, compute alone)")
         m = s["memory"]
         lines.append(f"  memory per rank  {format_bytes(m['peak_bytes'])} of {format_bytes(m['capacity_bytes'])}"
                      f" (stage {m['peak_stage']}: " +

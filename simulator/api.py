@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -419,9 +420,10 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None, calib: Cali
         "resolved_scenario": scenario_to_dict(sc),
     }
     check_plausible(summary, per_stage.values())
-    tables = Tables({"ops": lambda: ops_table(detail().records), "flows": lambda: flows_table(detail().transfers),
+    tables = Tables({"ops": lambda: ops_table(detail()), "flows": lambda: flows_table(detail().transfers),
                      "links": links, "memory": memory, "stages": stages})
-    return Result(summary, tables, _trace_args=(lambda: detail().records, cluster.node_of, step.multiplicity, series))
+    return Result(summary, tables, _trace_args=(lambda: detail().op_records(), cluster.node_of,
+                                                step.multiplicity, series))
 
 
 TRACE_LINKS_PER_KIND = 4  # the busiest links of each kind (nvlink, pcie, infiniband, ...) get counter tracks
@@ -448,12 +450,18 @@ def check_plausible(summary: dict, stage_breakdowns=()) -> None:
                                     f"not the {t:.9g} s iteration ({', '.join(f'{k} {v:.6g}' for k, v in b.items())})")
 
 
-def ops_table(records: list[tuple]) -> pd.DataFrame:
-    """One row per op record, by rank and start time, with its duration."""
-    columns = zip(*records) if records else [[] for _ in RECORD_COLUMNS]
-    ops = pd.DataFrame(dict(zip(RECORD_COLUMNS, map(list, columns))), columns=list(RECORD_COLUMNS))
+def ops_table(step) -> pd.DataFrame:
+    """One row per op record of a StepResult, by rank and start time, with its duration; spelt out
+    a chunk at a time, so that millions of records are never all tuples at once."""
+    records, chunks = step.op_records(), []
+    while chunk := list(itertools.islice(records, OPS_CHUNK)):
+        chunks.append(pd.DataFrame(chunk, columns=list(RECORD_COLUMNS)))
+    ops = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(RECORD_COLUMNS))
     ops["duration"] = ops["end"] - ops["start"]
     return ops.sort_values(["rank", "start", "end"], kind="stable").reset_index(drop=True)
+
+
+OPS_CHUNK = 200_000
 
 
 FLOW_COLUMNS = ("op", "algorithm", "phase", "communicator", "ranks", "start", "end", "duration", "bytes_per_flow",

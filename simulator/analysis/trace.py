@@ -47,7 +47,7 @@ def select(records, ranks=None, window=None):
     """The records of `ranks` (all when None) that overlap `window` = (start, end) s (all when None)."""
     keep = set(ranks) if ranks is not None else None
     lo, hi = window if window is not None else (float("-inf"), float("inf"))
-    return [r for r in records if (keep is None or r[0] in keep) and r[7] >= lo and r[6] <= hi]
+    return (r for r in records if (keep is None or r[0] in keep) and r[7] >= lo and r[6] <= hi)
 
 
 def trace_events(records: list[tuple], server_of, multiplicity: dict[int, int],

@@ -38,8 +38,25 @@ COMM_CATEGORY = {"tp": "tp_comm", "ep": "ep_comm", "cp": "cp_comm"}  # every oth
 COMPUTE_CATEGORY = {"optimizer": "optimizer", "recompute": "recompute"}  # every other phase: compute
 ALONE, JOIN = 1, 2  # how an instruction's duration is known without simulating it (StepSimulation._timing)
 
-# one record per op: rank, stream, name, phase, micro-batch, layer, start, end, bytes
+# An op record as the tables and the trace spell it out (StepResult.op_records). The simulation
+# keeps each as (rank, serial number of the instruction, start, end), the rest being the
+# instruction's: full mode makes millions, and a tuple of numbers it already holds is small and
+# never scanned by the garbage collector.
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
+
+
+def op_record(rank: int, ins, start: float, end: float) -> tuple:
+    """The fields of RECORD_COLUMNS for `ins` run by `rank` from `start` to `end`."""
+    kind = type(ins)
+    if kind is Compute:
+        return rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, end, 0.0
+    if kind is Collective:   # a side-stream collective runs on the "side" stream, a blocking one on its communicator's
+        return rank, ins.comm if ins.blocking else "side", ins.name, ins.phase, ins.mb, ins.layer, start, end, ins.nbytes
+    if kind is Wait:
+        return rank, ins.comm, ins.name, ins.phase, -1, -1, start, end, 0.0
+    if kind is Send:
+        return rank, "pp", ins.name, "p2p", ins.mb, -1, start, end, ins.nbytes
+    return rank, "wait", ins.name, "p2p", ins.mb, -1, start, end, 0.0    # Recv: waiting for the bytes
 
 
 class SimulationDeadlock(ImplausibleResult):
@@ -74,7 +91,7 @@ class CountingEnvironment(simpy.Environment):
 class StepResult:
     iteration_time: float
     simulated_ranks: list[int]
-    records: list[tuple]
+    records: list[tuple]                       # (rank, instruction serial number, start, end); see op_records
     breakdown: dict[int, dict[str, float]]      # per simulated rank, seconds by category
     link_bytes: list[float]
     transfers: list[tuple]                     # fabric records: tag, begin, end, bytes per flow, footprint
@@ -83,6 +100,12 @@ class StepResult:
     mode: str
     multiplicity: dict[int, int] = field(default_factory=dict)  # ranks each simulated rank stands for
     extrapolated_from: tuple[int, ...] = ()    # micro-batch counts simulated, when the figures are extrapolated
+    instructions: list = field(default_factory=list, repr=False)   # by serial number, for the records
+
+    def op_records(self):
+        """Every op record as the fields of RECORD_COLUMNS, one at a time."""
+        of = self.instructions
+        return (op_record(rank, of[i], start, end) for rank, i, start, end in self.records)
 
 
 class StepSimulation:
@@ -114,6 +137,8 @@ class StepSimulation:
             self.ranks = list(range(plan.world))
         self.simulated = set(self.ranks)
         self._durations: dict[int, float] = {}
+        self._instructions = [i for p in job.programs for i in p.instructions]
+        self._serial = {id(ins): n for n, ins in enumerate(self._instructions)}   # id -> serial number
         self._groups: dict[int, dict[str, tuple]] = {}      # rank -> comm -> group key
         self._expected: dict[tuple, int] = {}
         self._clear()
@@ -289,7 +314,7 @@ class StepSimulation:
 
         def finished(_):
             self._busy[rank] -= 1
-            record((rank, "side", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, ins.nbytes))
+            record((rank, self._serial[id(ins)], start, self.env.now))
         done.callbacks.append(finished)
 
     def _launch(self, key, ins: Collective) -> simpy.Event:
@@ -310,7 +335,7 @@ class StepSimulation:
         record = self.records.append
 
         def arrived(_):
-            record((rank, "pp", ins.name, "p2p", ins.mb, -1, start, self.env.now, ins.nbytes))
+            record((rank, self._serial[id(ins)], start, self.env.now))
             box.succeed()
 
         self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
@@ -322,7 +347,7 @@ class StepSimulation:
         if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
             d *= self.overlap_slowdown
         yield self.env.timeout(d)
-        self.records.append((rank, "compute", ins.name, ins.phase, ins.mb, ins.layer, start, self.env.now, 0.0))
+        self.records.append((rank, self._serial[id(ins)], start, self.env.now))
         b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += self.env.now - start
 
     def _timing(self, rank: int, ins) -> int:
@@ -350,7 +375,7 @@ class StepSimulation:
         key = self._groups[rank][ins.comm]
         self._seq[(rank, ins.comm)] = self._seq.get((rank, ins.comm), 0) + 1
         end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
-        self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, t, end, ins.nbytes))
+        self.records.append((rank, self._serial[id(ins)], t, end))
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t
         return end
 
@@ -358,7 +383,7 @@ class StepSimulation:
         """Account for a blocking collective joined at `start` and done now: waiting for the
         last member is bubble, the rest communication."""
         now = self.env.now
-        self.records.append((rank, ins.comm, ins.name, ins.phase, ins.mb, ins.layer, start, now, ins.nbytes))
+        self.records.append((rank, self._serial[id(ins)], start, now))
         waited = slot[2] - start if slot else 0.0
         b["pipeline_bubble"] += waited
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += now - start - waited
@@ -366,7 +391,7 @@ class StepSimulation:
     def run_rank(self, rank: int, instructions):
         env = self.env
         record = self.records.append
-        busy, timing, close_collective = self._busy, self._timing, self._close_collective
+        busy, timing, close_collective, serial = self._busy, self._timing, self._close_collective, self._serial
         durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
@@ -387,7 +412,7 @@ class StepSimulation:
                     if type(step) is Compute:  # the hottest loop: kept inline
                         d = durations.get(id(step.ops))
                         end = t + (self._duration(step.ops) if d is None else d) * slow
-                        record((rank, "compute", step.name, step.phase, step.mb, step.layer, t, end, 0.0))
+                        record((rank, serial[id(step)], t, end))
                         b[COMPUTE_CATEGORY.get(step.phase, "compute")] += end - t
                         t = end
                     else:
@@ -414,7 +439,7 @@ class StepSimulation:
                            if not ins.tag or tag == ins.tag]
                 if pending:
                     yield self.env.all_of(pending)
-                record((rank, ins.comm, ins.name, ins.phase, -1, -1, start, env.now, 0.0))
+                record((rank, serial[id(ins)], start, env.now))
                 b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
@@ -430,7 +455,7 @@ class StepSimulation:
                 # waiting for the peer to compute is bubble; waiting for bytes in flight is comm
                 b["pipeline_bubble"] += max(0.0, sent - start)
                 b["pp_comm_exposed"] += env.now - max(start, sent)
-                record((rank, "wait", ins.name, "p2p", ins.mb, -1, start, env.now, 0.0))
+                record((rank, serial[id(ins)], start, env.now))
         self._breakdown[rank] = b
         self._end[rank] = env.now
 
@@ -472,7 +497,8 @@ class StepSimulation:
                           breakdown=self._breakdown, link_bytes=self.fabric.link_bytes,
                           transfers=self.fabric.records,
                           events=self.env.scheduled, fabric_recomputations=self.fabric.recomputations,
-                          mode=self.mode, multiplicity=self.multiplicity())
+                          mode=self.mode, multiplicity=self.multiplicity(),
+                          instructions=self._instructions)
 
 
 def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",

@@ -299,6 +299,29 @@ def validate(scenario: Path = typer.Argument(..., help="Scenario file (YAML or J
         raise typer.Exit(1)
 
 
+@app.command("validate-accuracy")
+def validate_accuracy(fast: bool = typer.Option(False, "--fast", help="A subset of each dataset (about 15 s)."),
+                      out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write every row here as CSV.")):
+    """Every measured dataset (vTrain, Korthikanti, nccl-tests, kernel microbenchmarks, DGX-H100
+    runs) against the prediction: MAPE, median, max and bias per dataset, accelerator and precision.
+    Needs the source repository's validation/ folder (it is not part of the installed package)."""
+    import runpy
+    script = Path(__file__).resolve().parent.parent / "validation" / "accuracy.py"
+    if not script.is_file():
+        raise ConfigError("validate-accuracy", str(script), reason="the validation datasets are not installed",
+                          accepted="run from a clone of the clustersim repository (validation/ beside simulator/)")
+    if out is not None:
+        if out.is_dir():
+            raise ConfigError("--out", str(out), "a file to write (it is a folder)")
+        _out_folder(out.parent)
+    argv = sys.argv
+    sys.argv = [str(script)] + (["--fast"] if fast else []) + (["--out", str(out)] if out else [])
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
 @app.command()
 def topology(source: Path = typer.Argument(..., help="A scenario or system file (its network, built), or a topology "
                                                      "file (.json, .graphml, ASTRA-sim .yaml)."),

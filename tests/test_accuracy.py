@@ -52,12 +52,12 @@ def test_activation_memory_matches_korthikanti_closed_forms():
 
 
 def test_one_command_reports_every_dataset_within_bounds(tmp_path):
-    """`validation/accuracy.py --fast --out F` writes a row per measurement of every dataset, and
-    each dataset's mean absolute error stays within its bound."""
+    """`clustersim validate-accuracy --fast --out F` (validation/accuracy.py) writes a row per
+    measurement of every dataset, and each dataset's mean absolute error stays within its bound."""
     import subprocess
     out = tmp_path / "accuracy.csv"
-    proc = subprocess.run([sys.executable, str(ROOT / "validation" / "accuracy.py"), "--fast", "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate-accuracy", "--fast", "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(out.open()))
     bounds = {"vTrain multi-server": 0.10, "vTrain single-server": 0.12, "Korthikanti 2022 (Selene)": 0.08,
@@ -68,3 +68,10 @@ def test_one_command_reports_every_dataset_within_bounds(tmp_path):
         errors = [abs(float(r["error"])) for r in rows if r["dataset"] == dataset]
         assert statistics.mean(errors) < bound, (dataset, statistics.mean(errors))
     assert "By accelerator and precision" in proc.stdout and "H100-SXM fp8: kernels: GEMM" in proc.stdout
+
+
+def test_validate_accuracy_refuses_a_folder_as_its_csv(tmp_path):
+    import subprocess
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "validate-accuracy", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--out" in proc.stderr

@@ -23,7 +23,7 @@ from .analysis import FLOPS_FORMULA, Result, Tables
 from .config import (ConfigError, DoesNotFitError, ImplausibleResult, Scenario, SystemConfig, load_scenario,
                      scenario_to_dict)
 from .engine.collection import sparing
-from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, StepSimulation,
+from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, RecordLog, StepSimulation,
                      simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
@@ -334,7 +334,7 @@ def _extrapolate(points: list[int], steps: list, m: int):
         link_bytes = [line(x, y, z) for x, y, z in zip(a.link_bytes, b.link_bytes, c.link_bytes)]
     except ValueError:
         return None
-    return dataclasses.replace(c, iteration_time=t, breakdown=breakdown, link_bytes=link_bytes, records=[],
+    return dataclasses.replace(c, iteration_time=t, breakdown=breakdown, link_bytes=link_bytes, records=RecordLog(),
                                transfers=[], events=a.events + b.events + c.events,
                                fabric_recomputations=a.fabric_recomputations + b.fabric_recomputations +
                                c.fabric_recomputations, extrapolated_from=tuple(points))

@@ -19,6 +19,7 @@ join schedules its end. Same sums in the same order as one event per instruction
 from __future__ import annotations
 
 import heapq
+from array import array
 from dataclasses import dataclass, field
 
 import simpy
@@ -39,10 +40,31 @@ COMPUTE_CATEGORY = {"optimizer": "optimizer", "recompute": "recompute"}  # every
 ALONE, JOIN = 1, 2  # how an instruction's duration is known without simulating it (StepSimulation._timing)
 
 # An op record as the tables and the trace spell it out (StepResult.op_records). The simulation
-# keeps each as (rank, serial number of the instruction, start, end), the rest being the
-# instruction's: full mode makes millions, and a tuple of numbers it already holds is small and
-# never scanned by the garbage collector.
+# keeps each as (rank, serial number of the instruction, start, end) in a RecordLog, the rest
+# being the instruction's: full mode makes millions.
 RECORD_COLUMNS = ("rank", "stream", "name", "phase", "microbatch", "layer", "start", "end", "bytes")
+
+
+class RecordLog:
+    """Op records as four typed arrays: rank, instruction serial number, start and end (24 bytes
+    a record, where a tuple of four takes 90). Iterates as (rank, serial, start, end)."""
+
+    __slots__ = ("rank", "serial", "start", "end")
+
+    def __init__(self):
+        self.rank, self.serial, self.start, self.end = array("l"), array("l"), array("d"), array("d")
+
+    def add(self, rank: int, serial: int, start: float, end: float) -> None:
+        self.rank.append(rank)
+        self.serial.append(serial)
+        self.start.append(start)
+        self.end.append(end)
+
+    def __len__(self) -> int:
+        return len(self.rank)
+
+    def __iter__(self):
+        return zip(self.rank, self.serial, self.start, self.end)
 
 
 def op_record(rank: int, ins, start: float, end: float) -> tuple:
@@ -91,7 +113,7 @@ class CountingEnvironment(simpy.Environment):
 class StepResult:
     iteration_time: float
     simulated_ranks: list[int]
-    records: list[tuple]                       # (rank, instruction serial number, start, end); see op_records
+    records: "RecordLog"                       # (rank, instruction serial number, start, end); see op_records
     breakdown: dict[int, dict[str, float]]      # per simulated rank, seconds by category
     link_bytes: list[float]
     transfers: list[tuple]                     # fabric records: tag, begin, end, bytes per flow, footprint
@@ -153,7 +175,7 @@ class StepSimulation:
         self._mail: dict[tuple, simpy.Event] = {}
         self._timings: dict[tuple, int] = {}         # (id of group key, op, bytes) -> ALONE, JOIN or 0
         self._sent_at: dict[tuple, float] = {}
-        self.records: list[tuple] = []
+        self.records = RecordLog()
 
     def rerun(self, slowdown: dict[int, float] | None = None, capacity: list[float] | None = None) -> StepResult:
         """Simulate the iteration again on an idle fabric, each rank in `slowdown` computing that
@@ -310,11 +332,11 @@ class StepSimulation:
         side[:] = [(t, ev) for t, ev in side if not ev.processed]
         side.append((ins.tag, done))
         self._busy[rank] = self._busy.get(rank, 0) + 1
-        start, record = self.env.now, self.records.append
+        start, record = self.env.now, self.records.add
 
         def finished(_):
             self._busy[rank] -= 1
-            record((rank, self._serial[id(ins)], start, self.env.now))
+            record(rank, self._serial[id(ins)], start, self.env.now)
         done.callbacks.append(finished)
 
     def _launch(self, key, ins: Collective) -> simpy.Event:
@@ -332,10 +354,10 @@ class StepSimulation:
         box = self._mailbox(key)
         start = self.env.now
         self._sent_at[key] = start
-        record = self.records.append
+        record = self.records.add
 
         def arrived(_):
-            record((rank, self._serial[id(ins)], start, self.env.now))
+            record(rank, self._serial[id(ins)], start, self.env.now)
             box.succeed()
 
         self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
@@ -347,7 +369,7 @@ class StepSimulation:
         if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
             d *= self.overlap_slowdown
         yield self.env.timeout(d)
-        self.records.append((rank, self._serial[id(ins)], start, self.env.now))
+        self.records.add(rank, self._serial[id(ins)], start, self.env.now)
         b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += self.env.now - start
 
     def _timing(self, rank: int, ins) -> int:
@@ -375,7 +397,7 @@ class StepSimulation:
         key = self._groups[rank][ins.comm]
         self._seq[(rank, ins.comm)] = self._seq.get((rank, ins.comm), 0) + 1
         end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
-        self.records.append((rank, self._serial[id(ins)], t, end))
+        self.records.add(rank, self._serial[id(ins)], t, end)
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t
         return end
 
@@ -383,14 +405,20 @@ class StepSimulation:
         """Account for a blocking collective joined at `start` and done now: waiting for the
         last member is bubble, the rest communication."""
         now = self.env.now
-        self.records.append((rank, self._serial[id(ins)], start, now))
+        log = self.records
+        log.rank.append(rank)
+        log.serial.append(self._serial[id(ins)])
+        log.start.append(start)
+        log.end.append(now)
         waited = slot[2] - start if slot else 0.0
         b["pipeline_bubble"] += waited
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += now - start - waited
 
     def run_rank(self, rank: int, instructions):
         env = self.env
-        record = self.records.append
+        log = self.records
+        record = log.add
+        log_rank, log_serial, log_start, log_end = log.rank.append, log.serial.append, log.start.append, log.end.append
         busy, timing, close_collective, serial = self._busy, self._timing, self._close_collective, self._serial
         durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
@@ -412,7 +440,10 @@ class StepSimulation:
                     if type(step) is Compute:  # the hottest loop: kept inline
                         d = durations.get(id(step.ops))
                         end = t + (self._duration(step.ops) if d is None else d) * slow
-                        record((rank, serial[id(step)], t, end))
+                        log_rank(rank)   # record(...), inline
+                        log_serial(serial[id(step)])
+                        log_start(t)
+                        log_end(end)
                         b[COMPUTE_CATEGORY.get(step.phase, "compute")] += end - t
                         t = end
                     else:
@@ -439,7 +470,7 @@ class StepSimulation:
                            if not ins.tag or tag == ins.tag]
                 if pending:
                     yield self.env.all_of(pending)
-                record((rank, serial[id(ins)], start, env.now))
+                record(rank, serial[id(ins)], start, env.now)
                 b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += env.now - start
             elif kind is Collective:
                 done, slot = self._collective(rank, ins)
@@ -455,7 +486,7 @@ class StepSimulation:
                 # waiting for the peer to compute is bubble; waiting for bytes in flight is comm
                 b["pipeline_bubble"] += max(0.0, sent - start)
                 b["pp_comm_exposed"] += env.now - max(start, sent)
-                record((rank, serial[id(ins)], start, env.now))
+                record(rank, serial[id(ins)], start, env.now)
         self._breakdown[rank] = b
         self._end[rank] = env.now
 

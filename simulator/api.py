@@ -54,8 +54,10 @@ class Prepared:
     def warnings(self) -> list[str]:
         """What the prediction takes from elsewhere: the model's unmodelled keys, and the
         accelerator's missing kernel measurements."""
-        return [*self.scenario.model.unmodelled,
-                *compute_notes(self.accelerator, load_calibration(), self.scenario.training.precision)]
+        sc = self.scenario
+        flash = sc.training.use_flash_attn and sc.model.layers is None   # a transformer with fused attention
+        return [*sc.model.unmodelled, *compute_notes(self.accelerator, load_calibration(), sc.training.precision,
+                                                     sc.model.head_size if flash else None)]
 
     @property
     def parallelism(self) -> dict:

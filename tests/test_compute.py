@@ -136,8 +136,8 @@ def test_fused_attention_follows_its_measured_ramp_in_the_models_flops():
     t = p.time(Op("attention_core", "flash_attention", flops, 0.0, (8192, keys, 128)))
     benchmark_rate = (flops / 2) * 3.5 / 3 / t                    # what a benchmark would print
     assert benchmark_rate == pytest.approx(efficiency * 989.4e12 * keys / (keys + half) * stack, rel=1e-12)
-    notes = compute_notes(load_accelerator("MI300X"), CALIB, "bf16")
-    assert any("no fused attention measurement for MI300X" in n for n in notes)
+    unmeasured = dataclasses.replace(load_accelerator("MI300X"), flash_attention=None)
+    assert any("no fused attention measurement for MI300X" in n for n in compute_notes(unmeasured, CALIB, "bf16"))
 
 
 def test_fp8_reports_what_its_gemms_save_and_its_casts_add():
@@ -157,3 +157,37 @@ def test_fp8_reports_what_its_gemms_save_and_its_casts_add():
     expected = bf16.iteration_time - effect["gemm_time_saved_s"] + effect["cast_time_added_s"]
     assert fp8.iteration_time == pytest.approx(expected, rel=1e-9)
     assert "fp8              GEMMs" in fp8.report()
+
+
+def test_fused_attention_follows_the_measured_rate_by_head_dimension():
+    """A flash-attention op at head dim 64 or 256 runs at the kernel's measured rate relative to
+    head dim 128 (the accelerator file's ratios are the means of the published measurements);
+    between and beyond the measured head dims the ratio is interpolated or held."""
+    import statistics
+    import sys
+    from pathlib import Path
+    from simulator.workload.costs import Op
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "validation"))
+    import kernels
+    ratios = kernels.head_dim_ratios()
+    for acc, kernel, d in (("A100-80GB", "FlashAttention-2 fwd+bwd", 64), ("H100-SXM", "cuDNN fwd", 64),
+                           ("H100-SXM", "cuDNN fwd", 256)):
+        assert load_accelerator(acc).flash_head_dims[d] == pytest.approx(statistics.mean(ratios[(acc, kernel, d)]),
+                                                                         abs=0.002)
+    pred = RooflinePredictor(load_accelerator("H100-SXM"), load_calibration(), "bf16")
+    op = lambda d: Op("attention_core", "flash_attention", 1e13, 0.0, (8192, 8192, d))  # noqa: E731
+    base = pred.time(op(128))
+    assert pred.time(op(64)) == pytest.approx(base / 0.707)
+    assert pred.time(op(256)) == pytest.approx(base / 0.946)
+    assert pred.time(op(512)) == pytest.approx(base / 0.946)
+    assert base / pred.time(op(96)) == pytest.approx(0.707 + (1 - 0.707) * 0.5849625, rel=1e-6)   # log2 96 between 6 and 7
+
+
+def test_a_head_dim_without_attention_measurements_is_a_warning():
+    from simulator.api import prepare
+    from .conftest import small_gpt
+    sc = small_gpt(model={"hidden_size": 3072, "num_hidden_layers": 2, "num_attention_heads": 16, "vocab_size": 32000},
+                   system={"accelerator": "H200", "num_nodes": 1, "gpus_per_node": 4})
+    assert any("H200 at head dim 192" in w for w in prepare(sc).warnings)
+    sc["system"]["accelerator"] = "H100-SXM"
+    assert not any("head dim" in w for w in prepare(sc).warnings)

@@ -1,18 +1,22 @@
 """Predicted vs published throughput of Megatron-Core training runs on DGX-H100 (checks, never fitted).
 
-    python validation/h100_runs.py [--no-tp-overlap] [--out rows.csv]
+    python validation/h100_runs.py [--no-tp-overlap] [--max-gpus N] [--out rows.csv]
 
-validation/data/h100_runs.csv holds NVIDIA's published pre-training tokens/s per GPU with the whole
-plan (GPUs, batch, TP, PP, CP, virtual stages), NeMo containers 24.07-26.06. The dense models whose
-architecture is public are checked: Llama 2 7B/13B/70B, Llama 3 8B/70B, Llama 3.1 405B, GPT-3
-175B, Nemotron-4 340B (mixture-of-experts and hybrid rows are not: their recipes force expert
-balance and use kernels not modelled). What a row does not state is set as the recipes run:
+Two tables of NVIDIA's published pre-training tokens/s per GPU, each row with its whole plan (GPUs,
+batch, TP, PP, CP, virtual stages): validation/data/h100_runs.csv (NeMo / Megatron-Bridge
+performance summaries, NeMo 24.07-26.06, fp8) and validation/data/more_runs.csv (DGX Cloud
+benchmarking recipes, NeMo 24.05-25.04, bf16 and fp8). The dense models whose architecture is
+public are checked: Llama 2 7B/13B/70B, Llama 3 and 3.1 8B/70B/405B, GPT-3 175B, Nemotron-4
+15B/340B; mixture-of-experts rows, FSDP rows and other frameworks are not. What a row does not
+state is set as the recipes run (their configuration files, where the table's notes quote them):
 - DGX H100: 8 H100 SXM per server on NVSwitch, one 400 Gb/s NIC per GPU, rail-optimized fat-tree;
 - Megatron-Core with Transformer Engine: fused attention, sequence parallelism with TP, TP
   communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
-  with overlapped gradient reduction and parameter gathers, no activation recompute;
+  with overlapped gradient reduction and parameter gathers; activation recompute only where the
+  notes say so (selective for Nemotron-4 340B);
 - fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling.
-Prints each row's measured and predicted tokens/s per GPU and the signed error, then per model.
+Prints each row's measured and predicted tokens/s per GPU and the signed error, then per model and
+precision.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from simulator import simulate
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE / "data" / "h100_runs.csv"
+TABLES = (HERE / "data" / "h100_runs.csv", HERE / "data" / "more_runs.csv")
 MODELS = HERE.parent / "scenarios" / "models"
 
 
@@ -35,6 +39,9 @@ def llama2(hidden: int, ffn: int, layers: int, heads: int, kv: int) -> dict:
             "num_attention_heads": heads, "num_key_value_heads": kv, "hidden_act": "silu", "vocab_size": 32000,
             "tie_word_embeddings": False}
 
+
+NEMOTRON4_340B = {"hidden_size": 18432, "intermediate_size": 73728, "num_hidden_layers": 96, "num_attention_heads": 96,
+                  "num_key_value_heads": 8, "hidden_act": "relu", "vocab_size": 256000, "tie_word_embeddings": False}
 
 # model label as printed -> model section (a shipped Hugging Face config, or the published one)
 ARCHITECTURES = {
@@ -46,10 +53,17 @@ ARCHITECTURES = {
     "LLAMA3-70B": {"hf_config": str(MODELS / "llama3-70b.json")},
     "LLAMA3_70B": {"hf_config": str(MODELS / "llama3-70b.json")},
     "LLAMA3.1_405B": {"hf_config": str(MODELS / "llama3-405b.json")},
+    "Llama3.1-8B": {"hf_config": str(MODELS / "llama3-8b.json")},     # the same architecture as Llama 3
+    "Llama3.1-70B": {"hf_config": str(MODELS / "llama3-70b.json")},
+    "Llama3.1-405B": {"hf_config": str(MODELS / "llama3-405b.json")},
     "GPT3-175B": {"hf_config": str(MODELS / "gpt3-175b.json")},
     # nvidia/Nemotron-4-340B-Base model_config.yaml: squared-ReLU MLP (not gated), GQA 8, untied
-    "Nemotron-340B": {"hidden_size": 18432, "intermediate_size": 73728, "num_hidden_layers": 96,
-                      "num_attention_heads": 96, "num_key_value_heads": 8, "hidden_act": "relu",
+    "Nemotron-340B": NEMOTRON4_340B,
+    "Nemotron4-340B": NEMOTRON4_340B,
+    # Nemotron-4 15B (Parmar et al. 2024, arXiv:2402.16819, Table 1): 32 layers, hidden 6144, 48
+    # heads, 8 KV heads, vocabulary 256,000, squared-ReLU MLP of 4 x hidden, untied embeddings
+    "Nemotron4-15B": {"hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 32,
+                      "num_attention_heads": 48, "num_key_value_heads": 8, "hidden_act": "relu",
                       "vocab_size": 256000, "tie_word_embeddings": False},
 }
 
@@ -60,7 +74,7 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
     fp8 = row["precision"] == "fp8"
     training = {"micro_batch_size": int(row["mbs"]), "global_batch_size": int(row["gbs"]),
                 "seq_length": int(row["seq_length"]), "precision": row["precision"], "use_flash_attn": True,
-                "recompute_granularity": "none"}
+                "recompute_granularity": "selective" if "granularity=selective" in row["notes"] else "none"}
     if fp8:
         training["fp8_recipe"] = "tensorwise" if "FP8-CS" in row["notes"] else "delayed"
     return {
@@ -79,11 +93,15 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
 
 
 def checked_rows(max_gpus: int | None = None) -> list[dict]:
-    """The rows of dense models with a public architecture, run with Megatron's data parallelism
-    (not FSDP)."""
-    with open(DATA) as f:
-        return [r for r in csv.DictReader(f) if r["model"] in ARCHITECTURES and r["fsdp"] in ("", "0")
-                and (max_gpus is None or int(r["num_gpus"]) <= max_gpus)]
+    """The Megatron-Core rows of dense models with a public architecture, run with Megatron's data
+    parallelism (not FSDP)."""
+    rows = []
+    for table in TABLES:
+        with open(table) as f:
+            rows += [dict(r, table=table.stem) for r in csv.DictReader(f)
+                     if r["model"] in ARCHITECTURES and r["fsdp"] in ("", "0") and "MaxText" not in r.get("framework", "")
+                     and (max_gpus is None or int(r["num_gpus"]) <= max_gpus)]
+    return rows
 
 
 def predictions(tp_overlap: bool = True, max_gpus: int | None = None) -> list[dict]:
@@ -92,11 +110,12 @@ def predictions(tp_overlap: bool = True, max_gpus: int | None = None) -> list[di
     for row in checked_rows(max_gpus):
         r = simulate(scenario(row, tp_overlap), check_memory=False)
         out.append({"dataset": "DGX-H100 Megatron-Core runs",
-                    "case": f"{row['model']} {row['container']} {row['num_gpus']} GPUs",
+                    "case": f"{row['model']} {row['container']} {row['precision']} {row['num_gpus']} GPUs",
                     "accelerator": "H100-SXM", "precision": row["precision"], "quantity": "tokens/s per GPU",
                     "measured": float(row["tokens_per_sec_per_gpu"]),
                     "predicted": r.summary["tokens_per_s"] / int(row["num_gpus"]),
-                    "model": row["model"].replace("_", "-").upper(), "fits": r.summary["memory"]["fits"],
+                    "model": row["model"].replace("_", "-").replace("3.1", "3").upper() + " " + row["precision"],
+                    "fits": r.summary["memory"]["fits"],
                     "breakdown": r.summary["breakdown_s"], "iteration": r.iteration_time})
     return out
 
@@ -104,9 +123,10 @@ def predictions(tp_overlap: bool = True, max_gpus: int | None = None) -> list[di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-tp-overlap", action="store_true", help="run TP collectives without GEMM overlap")
+    ap.add_argument("--max-gpus", type=int, help="only runs of at most this many GPUs")
     ap.add_argument("--out", help="write every row as CSV")
     a = ap.parse_args()
-    rows = predictions(not a.no_tp_overlap)
+    rows = predictions(not a.no_tp_overlap, a.max_gpus)
     print(f"{'run':<44}{'measured':>10}{'predicted':>11}{'error':>8}  fits  exposed comm + bubble (of iteration)")
     by_model: dict[str, list[float]] = {}
     for r in rows:
@@ -116,12 +136,12 @@ def main() -> None:
         waste = sum(v for k, v in b.items() if k not in ("compute", "recompute", "optimizer"))
         print(f"{r['case']:<44}{r['measured']:>10,.0f}{r['predicted']:>11,.0f}{100 * err:>+7.1f}%  "
               f"{'yes' if r['fits'] else 'NO ':<4}  {100 * waste / r['iteration']:.0f} %")
-    print(f"\n{'model':<16}{'runs':>5}{'mean error':>12}{'MAPE':>8}")
+    print(f"\n{'model':<20}{'runs':>5}{'mean error':>12}{'MAPE':>8}")
     errors = []
     for m, e in by_model.items():
         errors += e
-        print(f"{m:<16}{len(e):>5}{100 * statistics.mean(e):>+11.1f}%{100 * statistics.mean(map(abs, e)):>7.1f}%")
-    print(f"{'all':<16}{len(errors):>5}{100 * statistics.mean(errors):>+11.1f}%{100 * statistics.mean(map(abs, errors)):>7.1f}%")
+        print(f"{m:<20}{len(e):>5}{100 * statistics.mean(e):>+11.1f}%{100 * statistics.mean(map(abs, e)):>7.1f}%")
+    print(f"{'all':<20}{len(errors):>5}{100 * statistics.mean(errors):>+11.1f}%{100 * statistics.mean(map(abs, errors)):>7.1f}%")
     if a.out:
         with open(a.out, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["case", "precision", "measured", "predicted", "fits"], extrasaction="ignore")

@@ -9,7 +9,9 @@
 2. HBM: the achievable bandwidth the model uses against BabelStream (validation/data/kernels/hbm.csv).
 3. Fused attention: R(s) = R_max s / (s + half_keys) per accelerator (`flash_attention` in the
    accelerator files) against every row of validation/data/kernels/attention.csv, with the least-
-   squares fit the constants come from.
+   squares fit the constants come from; and by head dimension: each kernel's rate at head dim 64
+   or 256 over its rate at 128 (validation/data/kernels/attention_more.csv), the ratios the
+   accelerator files use.
 4. fp8 against bf16 for the GEMMs of one layer (their fp8 casts included), against Transformer
    Engine's GEMM profiling tutorial (a check: nothing is fitted to it).
 5. One transformer layer, forward + backward, as the step simulation prices it (the training
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import statistics
 import sys
 from pathlib import Path
 
@@ -128,6 +131,35 @@ def attention_rows() -> list[dict]:
     return out
 
 
+def head_dim_ratios() -> dict[tuple[str, str, int], list[float]]:
+    """(accelerator, implementation and direction, head dim) -> the measured rate over the same
+    kernel's at head dim 128, one ratio per sequence length (attention_more.csv; A100 head dim 128
+    from attention.csv, the same chart)."""
+    rates: dict[tuple, dict] = {}
+    for r in csv.DictReader((KERNELS / "attention_more.csv").open()):
+        if r["precision"] in ("fp16", "bf16") and r["accelerator"] in ("A100-80GB", "H100-SXM"):
+            rates.setdefault((r["accelerator"], f"{r['implementation']} {r['direction']}"), {})[
+                (int(r["head_dim"]), int(r["seq_len"]))] = float(r["tflops"])
+    for r in csv.DictReader((KERNELS / "attention.csv").open()):
+        if r["accelerator"] == "A100-80GB":
+            rates[("A100-80GB", "FlashAttention-2 fwd+bwd")][(128, int(r["seq"]))] = attention_throughput(r)
+    out = {}
+    for (acc, kernel), v in rates.items():
+        for (d, s), rate in v.items():
+            if d != 128 and (128, s) in v:
+                out.setdefault((acc, kernel, d), []).append(rate / v[(128, s)])
+    return out
+
+
+def head_dims() -> None:
+    print("Fused attention by head dimension: rate / rate at head dim 128 (mean over sequence lengths)")
+    for (acc, kernel, d), ratios in sorted(head_dim_ratios().items()):
+        used = load_accelerator(acc).flash_head_dims.get(d)
+        print(f"  {acc:<10} {kernel:<28} head dim {d:>3}: {statistics.mean(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} lengths)" + (f"  <- used: {used}" if used else ""))
+    print()
+
+
 def attention() -> None:
     print("Fused attention, causal, head dim 128, forward + backward (TFLOP/s as the benchmarks count)")
     rows = attention_rows()
@@ -217,5 +249,6 @@ if __name__ == "__main__":
     large_gemms()
     hbm()
     attention()
+    head_dims()
     fp8_gemms()
     layer_times()

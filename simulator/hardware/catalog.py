@@ -32,6 +32,7 @@ class Accelerator:
     gemm_efficiencies: dict[str, float] = field(default_factory=dict)
     measured_hbm_efficiency: float | None = None
     flash_attention: tuple[float, float] | None = None   # (efficiency, half_keys), see hardware.compute
+    flash_head_dims: dict[int, float] = field(default_factory=dict)   # head dim -> rate relative to 128
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
 
     def gemm_efficiency(self, precision: str) -> float | None:
@@ -106,12 +107,27 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
     flash = value.get("flash_attention")
     if flash is not None:
         half = flash.get("half_keys") if isinstance(flash, dict) else None
-        if not isinstance(flash, dict) or set(flash) != {"efficiency", "half_keys"} or isinstance(half, bool) \
-                or not isinstance(half, (int, float)) or not 0 <= half <= 1e6:
+        if not isinstance(flash, dict) or set(flash) - {"head_dim"} != {"efficiency", "half_keys"} \
+                or isinstance(half, bool) or not isinstance(half, (int, float)) or not 0 <= half <= 1e6:
             raise ConfigError(f"{where}.flash_attention", flash, "a mapping with efficiency (a fraction of the 16-bit "
-                                                                 "peak) and half_keys (keys per query, 0 to 1e6)")
+                                                                 "peak), half_keys (keys per query, 0 to 1e6) and "
+                                                                 "optionally head_dim")
         out["flash_attention"] = (_fraction(flash["efficiency"], f"{where}.flash_attention.efficiency"), float(half))
+        dims = flash.get("head_dim") or {}
+        if isinstance(dims, dict):   # keys as numbers, or as their digits (a JSON file's keys are strings)
+            dims = {int(d) if isinstance(d, str) and d.isascii() and d.isdigit() and len(d) < 5 else d: r for d, r in dims.items()}
+        if not isinstance(dims, dict) or any(isinstance(d, bool) or not isinstance(d, int) or not 8 <= d <= 1024
+                                             for d in dims):
+            raise ConfigError(f"{where}.flash_attention.head_dim", dims,
+                              "a mapping from a head dimension (8 to 1024) to its rate relative to head dim 128")
+        out["flash_head_dims"] = {d: _ratio(r, f"{where}.flash_attention.head_dim.{d}") for d, r in dims.items()}
     return out
+
+
+def _ratio(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 2:
+        raise ConfigError(where, value, "a ratio above 0 and at most 2 (measured rate / rate at head dim 128)")
+    return float(value)
 
 
 def _fraction(value, where: str) -> float:

@@ -14,7 +14,9 @@ stays what the fit found; the chip's share follows the kernels.
 
 A fused (flash) attention kernel is priced from its own measurements: forward + backward of a
 causal kernel reaches R(s) = R_max x s / (s + s_half) for s keys per query (the measured ramp:
-each query tile walks its keys with a fixed cost per tile row). Benchmarks count a causal
+each query tile walks its keys with a fixed cost per tile row), at head dim 128; other head
+dimensions scale R by the measured ratio of the kernel's rate at that head dim (interpolated in
+log2 of it between measured points, the nearest beyond them). Benchmarks count a causal
 kernel's FLOPs halved and its backward as 2.5 forwards; the model counts the full s x s scores
 and a backward of 2 forwards (Megatron's convention), so the same kernel time is a rate 12/7
 times the benchmarks' in the model's FLOPs. The training stack's share is the GEMMs'. The
@@ -25,6 +27,8 @@ attention) and says so (`compute_notes`). Efficiencies never come from a scenari
 """
 
 from __future__ import annotations
+
+import math
 
 from .catalog import Accelerator, Calibration, load_accelerator
 
@@ -69,9 +73,29 @@ def flash_attention(accelerator: Accelerator, calibration: Calibration) -> tuple
                               f"scaled by the two chips' GEMM efficiencies, is used"]
 
 
-def compute_notes(accelerator: Accelerator, calibration: Calibration, precision: str) -> list[str]:
-    """What the compute model of `accelerator` at `precision` takes from elsewhere (warnings)."""
-    return kernel_scales(accelerator, calibration, precision)[2] + flash_attention(accelerator, calibration)[2]
+def head_dim_factor(table: dict[int, float], head_dim: int) -> float:
+    """A fused attention kernel's rate at `head_dim` relative to head dim 128, from the measured
+    points (128 -> 1): linear in log2 of the head dimension between them, the nearest beyond."""
+    points = sorted({128: 1.0, **table}.items())
+    if head_dim <= points[0][0]:
+        return points[0][1]
+    for (d0, r0), (d1, r1) in zip(points, points[1:]):
+        if head_dim <= d1:
+            w = (math.log2(head_dim) - math.log2(d0)) / (math.log2(d1) - math.log2(d0))
+            return r0 + w * (r1 - r0)
+    return points[-1][1]
+
+
+def compute_notes(accelerator: Accelerator, calibration: Calibration, precision: str,
+                  head_dim: int | None = None) -> list[str]:
+    """What the compute model of `accelerator` at `precision` takes from elsewhere (warnings);
+    `head_dim`: a fused attention kernel's, where the model runs one."""
+    notes = kernel_scales(accelerator, calibration, precision)[2] + flash_attention(accelerator, calibration)[2]
+    measured = {128, *accelerator.flash_head_dims}
+    if head_dim is not None and not min(measured) <= head_dim <= max(measured):
+        notes.append(f"no fused attention measurement for {accelerator.name} at head dim {head_dim}: "
+                     f"{'the head-dim-128 rate' if len(measured) == 1 else 'the nearest measured head dim'} is used")
+    return notes
 
 
 class RooflinePredictor:
@@ -90,6 +114,12 @@ class RooflinePredictor:
         self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
+        self.head_dim_table = accelerator.flash_head_dims if accelerator.flash_attention is not None else {}
+        self.head_dims: dict[int, float] = {}
+
+    def _head_dim(self, head_dim: int) -> float:
+        f = self.head_dims[head_dim] = head_dim_factor(self.head_dim_table, head_dim)
+        return f
 
     def time(self, op) -> float:
         kind, flops = op.kind, op.flops
@@ -101,6 +131,7 @@ class RooflinePredictor:
         elif kind == "attention":
             t = max((flops + self.half_flops) / self.attention_rate, t)
         elif kind == "flash_attention":
-            keys = op.shape[1]
-            t = max(flops * (keys + self.flash_half_keys) / (keys * self.flash_rate), t)
+            keys, head_dim = op.shape[1], op.shape[2]
+            rate = self.flash_rate * (self.head_dims.get(head_dim) or self._head_dim(head_dim))
+            t = max(flops * (keys + self.flash_half_keys) / (keys * rate), t)
         return max(t, self.floor)

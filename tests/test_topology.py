@@ -325,3 +325,13 @@ def test_an_astra_sim_network_too_large_to_build_is_refused(tmp_path):
                  "latency: [ 500.0, 2000.0 ]\n")
     with pytest.raises(ConfigError, match="at most 1,048,576 NPUs"):
         load_topology(p)
+
+
+def test_an_astra_sim_full_mesh_too_large_to_build_is_refused(tmp_path):
+    """A FullyConnected dimension of 4,000 NPUs (128 M links: 8 M on each of 16 lines) is refused before
+    building, naming the link count; the shipped 4x4x4 network stays within the limit."""
+    p = tmp_path / "net.yaml"
+    p.write_text("topology: [ Ring, FullyConnected, Switch ]\nnpus_count: [ 4, 4000, 4 ]\n"
+                 "bandwidth: [ 150.0, 50.0, 25.0 ]\nlatency: [ 500.0, 1000.0, 2000.0 ]\n")
+    with pytest.raises(ConfigError, match="at most 2,000,000 links .this one has 128,096,000"):
+        load_topology(p)

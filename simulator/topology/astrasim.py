@@ -29,6 +29,7 @@ BLOCKS = ("Ring", "FullyConnected", "Switch")
 
 MAX_LATENCY_NS = 1e9  # one second per hop: beyond it a unit mistake, not a network
 MAX_NPUS = 1_048_576  # a file's network is built node by node: beyond this it would not finish
+MAX_LINKS = 2_000_000  # nor beyond this many links (a full mesh grows with the square of its size)
 
 
 def astra_sim_network(path: Path) -> nx.Graph:
@@ -53,6 +54,12 @@ def astra_sim_network(path: Path) -> nx.Graph:
         raise ConfigError(f"{where}: npus_count", sizes, "positive integers")
     if math.prod(sizes) > MAX_NPUS:
         raise ConfigError(f"{where}: npus_count", sizes, f"at most {MAX_NPUS:,} NPUs in all (their product)")
+    total = math.prod(sizes)
+    per_line = {"Ring": lambda n: n if n > 2 else 1, "FullyConnected": lambda n: n * (n - 1) // 2, "Switch": lambda n: n}
+    links = sum(total // n * per_line[block](n) for block, n in zip(lists["topology"], sizes) if n > 1)
+    if links > MAX_LINKS:
+        raise ConfigError(f"{where}: npus_count", sizes, f"a network of at most {MAX_LINKS:,} links (this one has "
+                                                        f"{links:,}: a FullyConnected dimension has n(n-1)/2 per line)")
     for key, unit, top in (("bandwidth", "GB/s", MAX_BANDWIDTH / 1e9), ("latency", "ns", MAX_LATENCY_NS)):
         numbers = [finite_number(v) for v in lists[key]]
         if not all(v is not None and 0 < v <= top for v in numbers):

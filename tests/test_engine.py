@@ -63,6 +63,8 @@ def test_1f1b_bubble_matches_closed_form():
     # TP collectives pipelined with the GEMMs beside them (Megatron --tp-comm-overlap)
     {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "sequence_parallel": True,
                      "tp_comm_overlap": True}},
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "context_parallel_size": 2,
+                     "sequence_parallel": True, "tp_comm_overlap": True}},
     # pipeline sends and data-parallel rings over spines, leaves of 2 servers
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 4},
      "system": {"num_nodes": 8, "gpus_per_node": 2, "topology": {"nodes_per_leaf": 2, "spines": 2}},
@@ -293,6 +295,16 @@ def test_tp_comm_overlap_runs_the_collectives_beside_gemm_chunks():
     # exposed TP time shrinks; the GEMM chunks beside it run slower (calibration overlap_slowdown)
     assert over.summary["breakdown_s"]["tp_comm"] < 0.5 * plain.summary["breakdown_s"]["tp_comm"]
     assert over.summary["breakdown_s"]["compute"] > plain.summary["breakdown_s"]["compute"]
+
+
+def test_tp_comm_overlap_covers_attention_under_context_parallelism():
+    """Under CP the attention block is cut around its core; the TP all-gather still runs beside
+    the QKV GEMM and the reduce-scatter beside the output projection, so no TP collective blocks."""
+    par = {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "context_parallel_size": 2,
+           "sequence_parallel": True, "tp_comm_overlap": True}
+    ops = simulate(small_gpt(parallelism=par)).tables["ops"]
+    tp = ops[ops["name"].str.startswith("tp_") & (ops["layer"] >= 0)]
+    assert len(tp) > 0 and set(tp["stream"]) == {"side"}
 
 
 def test_tp_comm_overlap_needs_sequence_parallel():

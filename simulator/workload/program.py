@@ -177,49 +177,60 @@ def compile_job(scenario: Scenario) -> Job:
         tp_comm(prog, "reduce_scatter" if sp else "all_reduce", phase, mb, layer)
 
     overlap_tp = tp and scenario.parallelism.tp_comm_overlap
-    cut: dict[int, tuple] = {}
+    cut: dict[tuple, tuple] = {}
 
-    def overlap_cut(ops: tuple) -> tuple:
+    def overlap_cut(ops: tuple, ends: str) -> tuple:
         """A block's ops cut for TP overlap (Transformer Engine's userbuffers, Megatron
         --tp-comm-overlap): each GEMM runs as t chunks, so t - 1 chunks of the block's first GEMM
         run while the all-gather brings the rest of its input, and t - 1 chunks of its last GEMM
-        while the reduce-scatter sends what the first produced. (before the first GEMM, its t - 1
-        chunks, its last chunk up to the last GEMM's first chunk, the last GEMM's t - 1 chunks,
-        after it); cut once per block."""
-        pieces = cut.get(id(ops))
-        if pieces is None:
+        while the reduce-scatter sends what the first produced. `ends`: "both" collectives on
+        this block, or only its "gather" or "reduce". Returns [(ops, collective run beside them
+        or None)], cut once per block; None when the block has no GEMM."""
+        key = (id(ops), ends)
+        if key not in cut:
             gemms = [i for i, op in enumerate(ops) if op.kind in ("matmul", "matmul16")]
-            first, last = gemms[0], gemms[-1]
-            t = plan.tp
+            pieces = None
+            if gemms:
+                first, last, t = gemms[0], gemms[-1], plan.tp
 
-            def chunk(op: Op) -> Op:
-                shape = (op.shape[0] / t, *op.shape[1:]) if op.shape else op.shape
-                return dataclasses.replace(op, flops=op.flops / t, bytes=op.bytes / t, shape=shape)
-            a, b = chunk(ops[first]), chunk(ops[last])
-            if first == last:   # one GEMM: its chunks serve both collectives in turn
-                pieces = (ops[:first], (a,) * (t - 1), (), (a,), ops[last + 1:])
-            else:
-                pieces = (ops[:first], (a,) * (t - 1), (a, *ops[first + 1:last], b), (b,) * (t - 1), ops[last + 1:])
-            cut[id(ops)] = (ops, pieces)   # the block is kept alive with its pieces: ids stay unique
-        return cut[id(ops)][1]
+                def chunk(op: Op) -> Op:
+                    shape = (op.shape[0] / t, *op.shape[1:]) if op.shape else op.shape
+                    return dataclasses.replace(op, flops=op.flops / t, bytes=op.bytes / t, shape=shape)
+                a, b = chunk(ops[first]), chunk(ops[last])
+                if ends == "gather":
+                    pieces = [(ops[:first], None), ((a,) * (t - 1), "all_gather"), ((a, *ops[first + 1:]), None)]
+                elif ends == "reduce":
+                    pieces = [((*ops[:last], b), None), ((b,) * (t - 1), "reduce_scatter"), (ops[last + 1:], None)]
+                elif first == last:   # one GEMM: its chunks serve both collectives in turn
+                    pieces = [(ops[:first], None), ((a,) * (t - 1), "all_gather"), ((a,), "reduce_scatter"),
+                              (ops[last + 1:], None)]
+                else:
+                    pieces = [(ops[:first], None), ((a,) * (t - 1), "all_gather"),
+                              ((a, *ops[first + 1:last], b), None), ((b,) * (t - 1), "reduce_scatter"),
+                              (ops[last + 1:], None)]
+            cut[key] = (ops, pieces)   # the block is kept alive with its pieces: ids stay unique
+        return cut[key][1]
 
-    def tp_block(prog: list, name: str, phase: str, mb: int, layer: int, ops: tuple) -> None:
-        """A block between its TP all-gather (with SP) and its all-reduce or reduce-scatter; with
-        tp_comm_overlap both run on a side stream beside its first and last GEMMs' chunks, sharing
-        the GPU with them (the overlap slowdown) and the links with everything else."""
-        if not overlap_tp:
-            gather(prog, phase, mb, layer)
+    def tp_block(prog: list, name: str, phase: str, mb: int, layer: int, ops: tuple, ends: str = "both") -> None:
+        """A block after its TP all-gather (with SP) and before its all-reduce or reduce-scatter
+        (`ends`: both, or only the "gather" or the "reduce"); with tp_comm_overlap they run on a
+        side stream beside the first and last GEMMs' chunks, sharing the GPU with them (the
+        overlap slowdown) and the links with everything else."""
+        pieces = overlap_cut(ops, ends) if overlap_tp else None
+        if pieces is None:
+            if ends != "reduce":
+                gather(prog, phase, mb, layer)
             prog.append(Compute(name, phase, mb, layer, ops))
-            reduce(prog, phase, mb, layer)
+            if ends != "gather":
+                reduce(prog, phase, mb, layer)
             return
         tag = f"{name} {phase} {mb} {layer}"
-        for i, piece in enumerate(overlap_cut(ops)):
-            if i in (1, 3):
-                op = "all_gather" if i == 1 else "reduce_scatter"
+        for piece, op in pieces:
+            if op:
                 prog.append(Collective(f"tp_{op}", phase, mb, layer, "tp", op, act_bytes, False, f"{tag} {op}"))
             if piece:
                 prog.append(Compute(name, phase, mb, layer, piece))
-            if i in (1, 3):
+            if op:
                 prog.append(Wait(f"wait_tp_{op}", phase, "tp", f"{tag} {op}"))
 
     def all_to_all(prog: list, what: str, phase: str, mb: int, layer: int) -> None:
@@ -239,27 +250,25 @@ def compile_job(scenario: Scenario) -> Job:
 
     def attention(prog: list, mb: int, layer: int, phase: str) -> None:
         """The attention block between its TP collectives; under CP its core runs while K and V
-        are all-gathered beside it
-        (and, backward, their gradients are then reduce-scattered)."""
+        are all-gathered beside it (and, backward, their gradients are then reduce-scattered),
+        the TP all-gather before the part ahead of the core and the reduce after the part behind."""
         back = phase == BACKWARD
         if not cp:
             forward_ops, backward_ops = attention_ops(layer)
             tp_block(prog, "attention", phase, mb, layer, backward_ops if back else forward_ops)
             return
-        gather(prog, phase, mb, layer)
         pre, core, post = attn_parts_b if back else attn_parts
         if back:  # the backward runs the block in reverse order
             pre, post = post, pre
         names = ("attention_out", "attention_qkv") if back else ("attention_qkv", "attention_out")
-        prog.append(Compute(names[0], phase, mb, layer, pre))
+        tp_block(prog, names[0], phase, mb, layer, pre, "gather")
         tag = f"kv {mb} {phase} {layer}"
         prog.append(Collective("cp_all_gather_kv", phase, mb, layer, "cp", "all_gather", kv_bytes, False, tag))
         prog.append(Compute("attention_core", phase, mb, layer, core))
         prog.append(Wait("wait_kv", phase, "cp", tag))
         if back:
             prog.append(Collective("cp_reduce_scatter_dkv", phase, mb, layer, "cp", "reduce_scatter", kv_bytes))
-        prog.append(Compute(names[1], phase, mb, layer, post))
-        reduce(prog, phase, mb, layer)
+        tp_block(prog, names[1], phase, mb, layer, post, "reduce")
 
     def layer_forward(prog: list, mb: int, layer: int, phase: str) -> None:
         predicts = model.is_mtp(layer)

@@ -191,3 +191,15 @@ def test_a_head_dim_without_attention_measurements_is_a_warning():
     assert any("H200 at head dim 192" in w for w in prepare(sc).warnings)
     sc["system"]["accelerator"] = "H100-SXM"
     assert not any("head dim" in w for w in prepare(sc).warnings)
+
+
+def test_blackwell_fp8_casts_write_no_transposed_copy():
+    """On Hopper an fp8 GEMM reads only row-wise operands, so each cast also writes a transposed
+    copy (4 bytes per element with delayed scaling); Blackwell's read either layout (3 bytes)."""
+    from simulator.workload.costs import Op
+    cast = Op("qkv_proj.fp8_cast", "cast", 0.0, 4 * 65536 * 4096, (65536, 4096, 1536))   # well above the kernel floor
+    for name, per_element in (("H100-SXM", 4), ("B200", 3)):
+        acc = load_accelerator(name)
+        p = RooflinePredictor(acc, CALIB, "fp8")
+        assert p.time(cast) == pytest.approx(per_element * 65536 * 4096 / p.memory_rate)
+    assert load_accelerator("H100-SXM").fp8_gemm_layouts == "tn" and load_accelerator("B200").fp8_gemm_layouts == "any"

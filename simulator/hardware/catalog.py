@@ -34,6 +34,7 @@ class Accelerator:
     flash_attention: tuple[float, float] | None = None   # (efficiency, half_keys), see hardware.compute
     flash_head_dims: dict[int, float] = field(default_factory=dict)   # head dim -> rate relative to 128
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
+    fp8_gemm_layouts: str = "tn"   # "tn": fp8 GEMMs read only row-wise operands (Hopper); "any" (Blackwell)
 
     def gemm_efficiency(self, precision: str) -> float | None:
         """Largest dense GEMM throughput measured at `precision`, as a fraction of its peak."""
@@ -91,9 +92,10 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
     fraction of the datasheet figure (above 0, at most 1)."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency", "flash_attention"}:
-        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), hbm_efficiency "
-                                        "and flash_attention")
+    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency", "flash_attention",
+                                                    "fp8_gemm_layouts"}:
+        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), hbm_efficiency, "
+                                        "flash_attention and fp8_gemm_layouts")
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
@@ -102,6 +104,11 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
             raise ConfigError(f"{where}.gemm_efficiency.{precision}", reason="not a precision of peak_flops",
                               accepted=", ".join(peak_flops))
     out = {"gemm_efficiencies": {str(p): _fraction(f, f"{where}.gemm_efficiency.{p}") for p, f in gemm.items()}}
+    layouts = value.get("fp8_gemm_layouts", "tn")
+    if layouts not in ("tn", "any"):
+        raise ConfigError(f"{where}.fp8_gemm_layouts", layouts, "tn (fp8 GEMMs read row-wise operands only: a "
+                                                                "transposed copy is cast too) or any")
+    out["fp8_gemm_layouts"] = layouts
     if value.get("hbm_efficiency") is not None:
         out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")
     flash = value.get("flash_attention")

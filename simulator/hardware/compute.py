@@ -115,6 +115,7 @@ class RooflinePredictor:
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
         self.head_dim_table = accelerator.flash_head_dims if accelerator.flash_attention is not None else {}
+        self.any_layout = accelerator.fp8_gemm_layouts == "any"
         self.head_dims: dict[int, float] = {}
 
     def _head_dim(self, head_dim: int) -> float:
@@ -124,6 +125,8 @@ class RooflinePredictor:
     def time(self, op) -> float:
         kind, flops = op.kind, op.flops
         t = op.bytes / self.memory_rate
+        if kind == "cast" and self.any_layout:   # no transposed fp8 copy: one byte less per element
+            t = (op.bytes - op.shape[0] * op.shape[1]) / self.memory_rate
         if kind == "matmul":
             t = max((flops + self.half_flops) / self.matmul_rate, t)
         elif kind == "matmul16":

@@ -29,8 +29,8 @@ class Op:
     kind: str
     flops: float
     bytes: float
-    shape: tuple[float, float, float] | None = None   # GEMMs and their fp8 casts: (m, k, n);
-    # a fused attention kernel: (queries, keys each query attends to, head size)
+    shape: tuple[float, float, float] | None = None   # GEMMs: (m, k, n); an fp8 cast: (rows, columns
+    # cast, the GEMM's other size); a fused attention kernel: (queries, keys each query attends to, head size)
 
 
 ATTENTION_KINDS = ("attention", "flash_attention")
@@ -48,7 +48,9 @@ def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
     takes the amax in the same pass, tensorwise scaling in a pass of its own); its backward casts
     the output gradient likewise.
     Weights are cast once per step (cached over micro-batches; left out). The router and the LM
-    head stay 16-bit. Blackwell reads fp8 column-wise without the transposed copy (not modelled)."""
+    head stay 16-bit. A cast op's shape starts with the rows and columns it casts (m x k forward,
+    m x n for the output gradient): a chip whose fp8 GEMMs read either layout (Blackwell) writes
+    no transposed copy (hardware.compute)."""
     if not x.fp8:
         return ops
     out = []
@@ -261,7 +263,7 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
         elif part != "weight":
             if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
                 m, k, n = op.shape
-                out.append(Op(op.name + ".bwd", "cast", 0.0, op.bytes * n / k, op.shape))   # same bytes per element
+                out.append(Op(op.name + ".bwd", "cast", 0.0, op.bytes * n / k, (m, n, k)))   # same bytes per element
             elif op.kind in ATTENTION_KINDS:
                 out.append(Op(op.name + ".bwd", op.kind, 2 * op.flops, 2 * op.bytes, op.shape))
             else:

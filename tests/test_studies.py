@@ -164,14 +164,19 @@ def test_compare_puts_scenarios_side_by_side_with_differences(tmp_path):
     assert bad.returncode == 2 and "2 to 64 scenario files" in bad.stderr
 
 
-@pytest.mark.parametrize("model", [{}, {"mtp_layers": 1}])
-def test_search_ranks_plans_that_fit_and_simulates_the_best(model):
+@pytest.mark.parametrize("model, parallelism", [
+    ({}, {}), ({"mtp_layers": 1}, {}),
+    ({}, {"tensor_model_parallel_size": 2, "sequence_parallel": True, "tp_comm_overlap": True}),
+])
+def test_search_ranks_plans_that_fit_and_simulates_the_best(model, parallelism):
     """The search keeps only valid plans, never simulates one that does not fit, ranks the
     simulated ones by step time, includes the scenario's own plan, and its estimate of each
-    simulated plan is within 10 % of the simulation (with multi-token prediction too)."""
+    simulated plan is within 10 % of the simulation (with multi-token prediction, and with TP
+    communication overlapped, too)."""
     from simulator.config import load_scenario
     from simulator.studies.search import search
-    sc = load_scenario(small_gpt(model={**small_gpt()["model"], **model}, training={"global_batch_size": 64}))
+    sc = load_scenario(small_gpt(model={**small_gpt()["model"], **model}, training={"global_batch_size": 64},
+                                 parallelism={**small_gpt()["parallelism"], **parallelism}))
     result = search(sc, top=4)
     df = result.table
     sim = df[df["simulated_s"].notna()]

@@ -127,6 +127,8 @@ class Estimator:
             if not isinstance(ins, (Compute, Collective)) or ins.mb < 0:
                 continue      # the optimizer and data-parallel reductions are priced per plan
             if isinstance(ins, Collective) and not ins.blocking:
+                if side is not None:   # one side transfer at a time: the previous one ends here
+                    add(side[1], self.beside(side[2], side[0]))
                 side = [self.collective(ins.op, group_of(job.plan, ins.comm), ins.nbytes), ins, 0.0]
                 continue
             t = self._instruction(ins, job.plan)

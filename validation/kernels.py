@@ -6,6 +6,8 @@
    large-GEMM efficiency, `kernels:` in simulator/data/accelerators/*.yaml) against every GEMM
    of validation/data/kernels/gemm.csv of at least 4096^3 multiply-adds: the constants come from
    the largest of these rows (a best-of-sweep where there is one), the other rows check them.
+   Then the same size curve against GEMMs of every shape (gemm_shapes.csv), by size: what a
+   shape model would have to capture.
 2. HBM: the achievable bandwidth the model uses against BabelStream (validation/data/kernels/hbm.csv).
 3. Fused attention: R(s) = R_max s / (s + half_keys) per accelerator (`flash_attention` in the
    accelerator files) against every row of validation/data/kernels/attention.csv, with the least-
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -76,6 +79,33 @@ def large_gemms() -> None:
     errors = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
     print(f"  {len(errors)} GEMMs: mean |error| {100 * sum(errors) / len(errors):.1f} %, "
           f"largest {100 * max(errors):.1f} %\n")
+
+
+def gemm_shapes() -> None:
+    """The GEMM model by size against gemm_shapes.csv (a check of what is not modelled yet): the
+    step simulation prices a GEMM at peak x large-GEMM efficiency x F / (F + F_half), F_half the
+    calibration's (fitted on training runs, so it holds the training stack's per-GEMM cost too).
+    Rows the README flags as split-K timings are left out."""
+    calib = load_calibration()
+    bands: dict[tuple[str, str, int], list[float]] = {}
+    for row in csv.DictReader((KERNELS / "gemm_shapes.csv").open()):
+        if row["accelerator"] not in catalog_names() or "split" in row["notes"].lower():
+            continue
+        acc = load_accelerator(row["accelerator"])
+        eff = acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16")
+        if eff is None or row["precision"] not in acc.peak_flops:
+            continue
+        f = 2 * int(row["m"]) * int(row["n"]) * int(row["k"])
+        model = acc.peak(row["precision"]) * eff * f / (f + calib.matmul_half_efficiency_flops) / 1e12
+        band = min(12, max(8, int(math.log10(f))))
+        bands.setdefault((row["accelerator"], row["precision"], band), []).append(model / float(row["tflops"]) - 1)
+    print("GEMMs by shape (gemm_shapes.csv): the size-curve model vs measured, by FLOPs per GEMM")
+    print(f"  {'accelerator':<12}{'prec':<6}{'FLOPs':<10}{'rows':>5}{'bias':>8}{'spread (min..max)':>22}")
+    for (acc, prec, band), errors in sorted(bands.items()):
+        label = "<1e9" if band == 8 else (">=1e12" if band == 12 else f"1e{band}")
+        print(f"  {acc:<12}{prec:<6}{label:<10}{len(errors):>5}{100 * statistics.mean(errors):>+7.0f}%"
+              f"{100 * min(errors):>+11.0f}% .. {100 * max(errors):+.0f}%")
+    print("  (negative: the model is slower than the kernel; at a fixed size the spread is the shape's effect)\n")
 
 
 def hbm() -> None:
@@ -247,6 +277,7 @@ def layer_times() -> None:
 
 if __name__ == "__main__":
     large_gemms()
+    gemm_shapes()
     hbm()
     attention()
     head_dims()

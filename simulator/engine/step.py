@@ -52,7 +52,7 @@ class RecordLog:
     __slots__ = ("rank", "serial", "start", "end")
 
     def __init__(self):
-        self.rank, self.serial, self.start, self.end = array("l"), array("l"), array("d"), array("d")
+        self.rank, self.serial, self.start, self.end = array("i"), array("i"), array("d"), array("d")
 
     def add(self, rank: int, serial: int, start: float, end: float) -> None:
         self.rank.append(rank)
@@ -405,7 +405,7 @@ class StepSimulation:
         """Account for a blocking collective joined at `start` and done now: waiting for the
         last member is bubble, the rest communication."""
         now = self.env.now
-        log = self.records
+        log = self.records   # RecordLog.add, inline: every member of every collective comes here
         log.rank.append(rank)
         log.serial.append(self._serial[id(ins)])
         log.start.append(start)

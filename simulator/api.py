@@ -30,6 +30,7 @@ from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelera
 from .hardware.compute import compute_notes
 from .topology import build_cluster, topology_graph
 from .workload import Job, compile_job
+from .workload.costs import sixteen_bit
 from .workload.parameters import parameter_counts
 
 
@@ -65,7 +66,8 @@ class Prepared:
         plan, tr = self.job.plan, self.scenario.training
         return {"world": plan.world, "tp": plan.tp, "cp": plan.cp, "ep": plan.ep, "pp": plan.pp, "dp": plan.dp,
                 "virtual_stages": plan.chunks, "schedule": plan.schedule, "sequence_parallel": plan.sequence_parallel,
-                "tp_comm_overlap": self.scenario.parallelism.tp_comm_overlap, "recompute": tr.recompute_granularity, "zero_stage": plan.zero_stage,
+                "tp_comm_overlap": self.scenario.parallelism.tp_comm_overlap, "recompute": tr.recompute_granularity,
+                "zero_stage": plan.zero_stage,
                 "micro_batch_size": plan.micro_batch_size, "microbatches": plan.num_microbatches,
                 "layers_per_stage": list(plan.layers_per_stage)}
 
@@ -355,8 +357,7 @@ def fp8_effect(prep: Prepared, calib: Calibration, stage: int) -> dict | None:
     for ins in program.instructions:
         for op in getattr(ins, "ops", ()):
             if op.kind == "matmul":
-                m, k, n = op.shape
-                saved += bf16.time(dataclasses.replace(op, bytes=2 * (k * n + m * k + m * n))) - fp8.time(op)
+                saved += bf16.time(sixteen_bit(op)) - fp8.time(op)
             elif op.kind == "cast":
                 added += fp8.time(op)
     return {"gemm_time_saved_s": saved, "cast_time_added_s": added}

@@ -122,7 +122,8 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
         out["flash_attention"] = (_fraction(flash["efficiency"], f"{where}.flash_attention.efficiency"), float(half))
         dims = flash.get("head_dim") or {}
         if isinstance(dims, dict):   # keys as numbers, or as their digits (a JSON file's keys are strings)
-            dims = {int(d) if isinstance(d, str) and d.isascii() and d.isdigit() and len(d) < 5 else d: r for d, r in dims.items()}
+            dims = {int(d) if isinstance(d, str) and d.isascii() and d.isdigit() and len(d) < 5 else d: r
+                    for d, r in dims.items()}
         if not isinstance(dims, dict) or any(isinstance(d, bool) or not isinstance(d, int) or not 8 <= d <= 1024
                                              for d in dims):
             raise ConfigError(f"{where}.flash_attention.head_dim", dims,

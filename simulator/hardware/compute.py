@@ -116,11 +116,7 @@ class RooflinePredictor:
         self.floor = calibration.kernel_floor
         self.head_dim_table = accelerator.flash_head_dims if accelerator.flash_attention is not None else {}
         self.any_layout = accelerator.fp8_gemm_layouts == "any"
-        self.head_dims: dict[int, float] = {}
-
-    def _head_dim(self, head_dim: int) -> float:
-        f = self.head_dims[head_dim] = head_dim_factor(self.head_dim_table, head_dim)
-        return f
+        self.head_dims: dict[int, float] = {}   # head dim -> head_dim_factor, as met
 
     def time(self, op) -> float:
         kind, flops = op.kind, op.flops
@@ -135,6 +131,9 @@ class RooflinePredictor:
             t = max((flops + self.half_flops) / self.attention_rate, t)
         elif kind == "flash_attention":
             keys, head_dim = op.shape[1], op.shape[2]
-            rate = self.flash_rate * (self.head_dims.get(head_dim) or self._head_dim(head_dim))
+            factor = self.head_dims.get(head_dim)
+            if factor is None:
+                factor = self.head_dims[head_dim] = head_dim_factor(self.head_dim_table, head_dim)
+            rate = self.flash_rate * factor
             t = max(flops * (keys + self.flash_half_keys) / (keys * rate), t)
         return max(t, self.floor)

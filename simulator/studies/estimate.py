@@ -4,8 +4,9 @@ It prices the very instructions the step simulation runs, without simulating the
 - Per-layer times come from the compiled program of the same model with one pipeline stage and
   one micro-batch: each compute instruction by the roofline predictor, each blocking collective
   alone on an idle fabric over the group it would use; a side-stream collective of a layer (TP
-  overlap, CP's key/value exchange) adds what it costs beside the compute it overlaps. These depend only on TP, CP, EP, sequence parallelism, the
-  micro-batch and recompute, so thousands of plans share a few dozen of them.
+  overlap, CP's key/value exchange) adds what it costs beside the compute it overlaps. These
+  depend only on TP, CP, EP, sequence parallelism, TP overlap, the micro-batch and recompute, so
+  thousands of plans share a few dozen of them.
 - A plan's stage takes the sum of its layers' times, plus the embedding (first stage) and the
   loss head (last stage). The pipeline takes (m - 1) x the slowest stage's micro-batch time plus
   the sum over stages, the warm-up and drain of 1F1B; interleaving divides that bubble by the

@@ -115,6 +115,11 @@ def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
     return Op(name, "matmul", 2.0 * tokens * k * n, e * (k * n + tokens * k + tokens * n), (tokens, k, n))
 
 
+def sixteen_bit(gemm: Op) -> Op:
+    """An fp8 GEMM as it would run with 16-bit operands (what fp8 is compared with)."""
+    return _gemm(gemm.name, *gemm.shape, 2)
+
+
 def _elementwise(name: str, nbytes: float) -> Op:
     return Op(name, "elementwise", 0.0, nbytes)
 

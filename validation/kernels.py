@@ -38,6 +38,9 @@ from simulator.hardware import RooflinePredictor, load_accelerator, load_calibra
 from simulator.hardware.catalog import catalog_names  # noqa: E402
 from simulator.workload.costs import Shape, attention_block, backward, mlp_block  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "validation"))
+from calibrate_gemm import log_error  # noqa: E402
+
 KERNELS = ROOT / "validation" / "data" / "kernels"
 LARGE = 4096 ** 3          # multiply-adds: a GEMM that fills any of these GPUs many times over
 SIDE = 1024                # and no side narrower (a skinny GEMM is limited by its shape, not modelled yet)
@@ -82,29 +85,37 @@ def large_gemms() -> None:
 
 
 def gemm_shapes() -> None:
-    """The GEMM model by size against gemm_shapes.csv (a check of what is not modelled yet): the
-    step simulation prices a GEMM at peak x large-GEMM efficiency x F / (F + F_half), F_half the
-    calibration's (fitted on training runs, so it holds the training stack's per-GEMM cost too).
-    Rows the README flags as split-K timings are left out."""
+    """Two GEMM models by size against gemm_shapes.csv: the size curve the step simulation prices
+    a GEMM with (peak x large-GEMM efficiency x F / (F + F_half), F_half the calibration's, fitted
+    on training runs, so it holds the training stack's per-GEMM cost too), and the kernel shape
+    model (hardware.compute.gemm_kernel_time with the accelerator's kernels.gemm_shape). Rows the
+    README flags as split-K timings and grouped GEMMs are left out."""
     calib = load_calibration()
-    bands: dict[tuple[str, str, int], list[float]] = {}
+    bands: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
     for row in csv.DictReader((KERNELS / "gemm_shapes.csv").open()):
-        if row["accelerator"] not in catalog_names() or "split" in row["notes"].lower():
+        if row["accelerator"] not in catalog_names() or "split" in row["notes"].lower() \
+                or "grouped" in row["measurement"]:   # a grouped row's shape is one group's
             continue
         acc = load_accelerator(row["accelerator"])
         eff = acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16")
         if eff is None or row["precision"] not in acc.peak_flops:
             continue
         f = 2 * int(row["m"]) * int(row["n"]) * int(row["k"])
-        model = acc.peak(row["precision"]) * eff * f / (f + calib.matmul_half_efficiency_flops) / 1e12
+        curve = acc.peak(row["precision"]) * eff * f / (f + calib.matmul_half_efficiency_flops) / 1e12
+        shape = math.exp(-log_error(dict(row, notes=row["notes"] or ""), *acc.gemm_shape))
         band = min(12, max(8, int(math.log10(f))))
-        bands.setdefault((row["accelerator"], row["precision"], band), []).append(model / float(row["tflops"]) - 1)
-    print("GEMMs by shape (gemm_shapes.csv): the size-curve model vs measured, by FLOPs per GEMM")
-    print(f"  {'accelerator':<12}{'prec':<6}{'FLOPs':<10}{'rows':>5}{'bias':>8}{'spread (min..max)':>22}")
+        bands.setdefault((row["accelerator"], row["precision"], band), []).append(
+            (curve / float(row["tflops"]) - 1, shape - 1))
+    print("GEMMs by shape (gemm_shapes.csv): throughput of the size curve (step simulation) and of the kernel "
+          "shape model vs measured, by FLOPs per GEMM")
+    print(f"  {'accelerator':<12}{'prec':<6}{'FLOPs':<10}{'rows':>5}{'curve bias':>12}{'spread':>18}"
+          f"{'shape bias':>12}{'spread':>18}")
     for (acc, prec, band), errors in sorted(bands.items()):
         label = "<1e9" if band == 8 else (">=1e12" if band == 12 else f"1e{band}")
-        print(f"  {acc:<12}{prec:<6}{label:<10}{len(errors):>5}{100 * statistics.mean(errors):>+7.0f}%"
-              f"{100 * min(errors):>+11.0f}% .. {100 * max(errors):+.0f}%")
+        cols = ""
+        for errs in zip(*errors):
+            cols += f"{100 * statistics.mean(errs):>+11.0f}%{100 * min(errs):>+9.0f}% .. {100 * max(errs):+.0f}%"
+        print(f"  {acc:<12}{prec:<6}{label:<10}{len(errors):>5}{cols}")
     print("  (negative: the model is slower than the kernel; at a fixed size the spread is the shape's effect)\n")
 
 

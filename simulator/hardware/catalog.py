@@ -35,6 +35,8 @@ class Accelerator:
     flash_head_dims: dict[int, float] = field(default_factory=dict)   # head dim -> rate relative to 128
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
     fp8_gemm_layouts: str = "tn"   # "tn": fp8 GEMMs read only row-wise operands (Hopper); "any" (Blackwell)
+    compute_units: int | None = None   # streaming multiprocessors (NVIDIA) or compute units (AMD)
+    gemm_shape: tuple[float, float] | None = None   # (fixed time per GEMM kernel s, tile prologue in k steps)
 
     def gemm_efficiency(self, precision: str) -> float | None:
         """Largest dense GEMM throughput measured at `precision`, as a fraction of its peak."""
@@ -47,7 +49,8 @@ class Accelerator:
         return self.peak_flops[precision]
 
 
-_KEYS = {"name", "vendor", "description", "peak_flops", "hbm", "scale_up", "host_link", "kernels", "sources"}
+_KEYS = {"name", "vendor", "description", "peak_flops", "compute_units", "hbm", "scale_up", "host_link", "kernels",
+         "sources"}
 
 
 def parse_accelerator(data: dict, where: str) -> Accelerator:
@@ -69,6 +72,7 @@ def parse_accelerator(data: dict, where: str) -> Accelerator:
             sources=_sources(data.get("sources"), where),
             in_switch_reduction=_flag(data["scale_up"].get("in_switch_reduction", False),
                                       f"{where}.scale_up.in_switch_reduction"),
+            compute_units=_count(data.get("compute_units"), f"{where}.compute_units"),
             **_kernels(data.get("kernels"), f"{where}.kernels", flops),
         )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -92,10 +96,10 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
     fraction of the datasheet figure (above 0, at most 1)."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "hbm_efficiency", "flash_attention",
-                                                    "fp8_gemm_layouts"}:
-        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), hbm_efficiency, "
-                                        "flash_attention and fp8_gemm_layouts")
+    if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "gemm_shape", "hbm_efficiency",
+                                                    "flash_attention", "fp8_gemm_layouts"}:
+        raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), gemm_shape, "
+                                        "hbm_efficiency, flash_attention and fp8_gemm_layouts")
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
@@ -109,6 +113,17 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
         raise ConfigError(f"{where}.fp8_gemm_layouts", layouts, "tn (fp8 GEMMs read row-wise operands only: a "
                                                                 "transposed copy is cast too) or any")
     out["fp8_gemm_layouts"] = layouts
+    shape = value.get("gemm_shape")
+    if shape is not None:
+        prologue = shape.get("tile_prologue") if isinstance(shape, dict) else None
+        if not isinstance(shape, dict) or set(shape) != {"fixed_time", "tile_prologue"} \
+                or isinstance(prologue, bool) or not isinstance(prologue, (int, float)) or not 0 <= prologue <= 65536:
+            raise ConfigError(f"{where}.gemm_shape", shape, "a mapping with fixed_time (a time per GEMM kernel) and "
+                                                            "tile_prologue (k steps, 0 to 65536)")
+        fixed = parse_quantity(shape["fixed_time"], "time", f"{where}.gemm_shape.fixed_time")
+        if not 0 <= fixed <= 1e-2:
+            raise ConfigError(f"{where}.gemm_shape.fixed_time", shape["fixed_time"], "0 to 10 ms")
+        out["gemm_shape"] = (fixed, float(prologue))
     if value.get("hbm_efficiency") is not None:
         out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")
     flash = value.get("flash_attention")
@@ -130,6 +145,14 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
                               "a mapping from a head dimension (8 to 1024) to its rate relative to head dim 128")
         out["flash_head_dims"] = {d: _ratio(r, f"{where}.flash_attention.head_dim.{d}") for d, r in dims.items()}
     return out
+
+
+def _count(value, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise ConfigError(where, value, "a whole number of streaming multiprocessors / compute units, 1 to 100,000")
+    return value
 
 
 def _ratio(value, where: str) -> float:

@@ -12,6 +12,21 @@ chips: eff_max by the ratio of their large-GEMM efficiencies at the precision, t
 efficiency by the ratio of their measured HBM efficiencies. The training stack's share of the loss
 stays what the fit found; the chip's share follows the kernels.
 
+A single GEMM kernel's time by its shape is `gemm_kernel_time`: the output is cut into tiles,
+the tiles run in waves over the chip's compute units (SMs / CUs), and a wave lasts as long as its
+tiles' k steps plus a fixed prologue/epilogue per tile; a library may split k over more tiles
+(split-K / stream-K) at the cost of writing and re-reading fp32 partial sums. The kernel takes the
+best of a few tile shapes and splits, as cuBLAS's and hipBLASLt's heuristics pick, plus a fixed
+launch time; the fixed time and the prologue are each accelerator's (kernels.gemm_shape, fitted
+by validation/calibrate_gemm.py to published GEMM tables). It prices kernels, not yet training
+steps: on the A100 training runs it shifts the error between the single-server and the
+multi-server runs (docs/architecture.md, "Compute model"), so the step simulation keeps the size
+curve above until that gap is explained.
+
+The sustained clock under load is in the measurements: a GEMM benchmark runs the chip at the
+clock its power and thermal limits allow (MI300X GEMMs near 1.2 GHz of its 2.1 GHz peak), so no
+separate clock figure is applied.
+
 A fused (flash) attention kernel is priced from its own measurements: forward + backward of a
 causal kernel reaches R(s) = R_max x s / (s + s_half) for s keys per query (the measured ramp:
 each query tile walks its keys with a fixed cost per tile row), at head dim 128; other head
@@ -38,6 +53,32 @@ REFERENCE_PRECISION = "bf16"   # the fitted runs' precision (fp16, at the same t
 # GEMMs outside Transformer Engine layers (kind 'matmul16': the LM head, the MoE router).
 SIXTEEN_BIT = {"fp8": "bf16"}
 BENCHMARK_TO_MODEL_FLOPS = 12 / 7   # causal flash attention: 3 x full forward FLOPs vs 3.5 x half
+# Output tiles GEMM libraries pick among for large bf16 / fp8 GEMMs on these chips (CUTLASS's and
+# cuBLAS's Ampere / Hopper kernels, hipBLASLt's MI300 ones: 128 x 128, 128 x 256, 256 x 128).
+GEMM_TILES = ((128, 128), (128, 256), (256, 128))
+K_SPLITS = (1, 2, 4, 8, 16)   # split-K / stream-K: k cut into this many parts...
+MIN_SPLIT_K = 256             # ...of at least this many steps
+PARTIAL_SUM_BYTES = 8         # a split's fp32 partial output: written once, read once by the reduction
+
+
+def gemm_kernel_time(m: float, k: float, n: float, rate: float, units: int, fixed: float, prologue: float,
+                     memory_rate: float) -> float:
+    """Seconds of one [m x k] @ [k x n] GEMM kernel at `rate` FLOP/s (its large-GEMM rate) on
+    `units` SMs / CUs: the best tile shape and k split, each wave as long as one tile's k / split
+    + `prologue` steps, a split's partial sums through HBM at `memory_rate`, plus `fixed`."""
+    unit_rate = rate / units
+    best = math.inf
+    for tm, tn in GEMM_TILES:
+        tiles = math.ceil(m / tm) * math.ceil(n / tn)
+        tile_flops = 2.0 * tm * tn
+        for split in K_SPLITS:
+            if split > 1 and k / split < MIN_SPLIT_K:
+                break
+            t = math.ceil(tiles * split / units) * tile_flops * (k / split + prologue) / unit_rate
+            if split > 1:
+                t += PARTIAL_SUM_BYTES * split * m * n / memory_rate
+            best = min(best, t)
+    return fixed + best
 
 
 def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision: str) -> tuple[float, float, list[str]]:
@@ -137,3 +178,4 @@ class RooflinePredictor:
             rate = self.flash_rate * factor
             t = max(flops * (keys + self.flash_half_keys) / (keys * rate), t)
         return max(t, self.floor)
+

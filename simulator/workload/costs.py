@@ -29,7 +29,8 @@ class Op:
     kind: str
     flops: float
     bytes: float
-    shape: tuple[float, float, float] | None = None   # GEMMs: (m, k, n); an fp8 cast: (rows, columns
+    shape: tuple[float, float, float] | None = None   # GEMMs: (m, k, n) of [m x k] @ [k x n] (a weight
+    # gradient's m is the weight's rows, its k the tokens); an fp8 cast: (rows, columns
     # cast, the GEMM's other size); a fused attention kernel: (queries, keys each query attends to, head size)
 
 
@@ -113,6 +114,16 @@ class Shape:
 def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
     """[tokens x k] @ [k x n]."""
     return Op(name, "matmul", 2.0 * tokens * k * n, e * (k * n + tokens * k + tokens * n), (tokens, k, n))
+
+
+def token_chunk(op: Op, chunks: int) -> Op:
+    """One of `chunks` equal parts of a GEMM cut along its tokens (the rows of a forward or an
+    input-gradient GEMM, the reduction of a weight-gradient one)."""
+    shape = op.shape
+    if shape:
+        at = 1 if op.name.endswith(".wgrad") else 0
+        shape = tuple(x / chunks if i == at else x for i, x in enumerate(shape))
+    return dataclasses.replace(op, flops=op.flops / chunks, bytes=op.bytes / chunks, shape=shape)
 
 
 def sixteen_bit(gemm: Op) -> Op:
@@ -261,10 +272,11 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
     out: list[Op] = []
     for op in reversed(ops):
         if op.kind in ("matmul", "matmul16"):
-            if part in ("both", "input"):
-                out.append(Op(op.name + ".dgrad", op.kind, op.flops, op.bytes, op.shape))
-            if part in ("both", "weight"):
-                out.append(Op(op.name + ".wgrad", op.kind, op.flops, op.bytes, op.shape))
+            m, k, n = op.shape if op.shape else (None, None, None)
+            if part in ("both", "input"):   # [m x n] @ [n x k]
+                out.append(Op(op.name + ".dgrad", op.kind, op.flops, op.bytes, op.shape and (m, n, k)))
+            if part in ("both", "weight"):  # [k x m] @ [m x n]: the tokens are the reduction
+                out.append(Op(op.name + ".wgrad", op.kind, op.flops, op.bytes, op.shape and (k, m, n)))
         elif part != "weight":
             if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
                 m, k, n = op.shape

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..config import ConfigError, Scenario
 from . import costs
-from .costs import Op, Shape
+from .costs import Op, Shape, token_chunk
 from .memory import WEIGHT_BYTES, memory_per_rank, stage_expert_params, stage_layer_indices, stage_params
 from .plan import ParallelPlan, make_plan
 from .schedule import schedule
@@ -192,11 +192,7 @@ def compile_job(scenario: Scenario) -> Job:
             pieces = None
             if gemms:
                 first, last, t = gemms[0], gemms[-1], plan.tp
-
-                def chunk(op: Op) -> Op:
-                    shape = (op.shape[0] / t, *op.shape[1:]) if op.shape else op.shape
-                    return dataclasses.replace(op, flops=op.flops / t, bytes=op.bytes / t, shape=shape)
-                a, b = chunk(ops[first]), chunk(ops[last])
+                a, b = token_chunk(ops[first], t), token_chunk(ops[last], t)
                 if ends == "gather":
                     pieces = [(ops[:first], None), ((a,) * (t - 1), "all_gather"), ((a, *ops[first + 1:]), None)]
                 elif ends == "reduce":

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.hardware import load_accelerator  # noqa: E402
+from simulator.hardware import load_accelerator, load_calibration  # noqa: E402
 from simulator.hardware.compute import gemm_kernel_time  # noqa: E402
 
 KERNELS = ROOT / "validation" / "data" / "kernels"
@@ -65,6 +65,15 @@ def log_error(row: dict, fixed: float, prologue: float) -> float:
     return math.log(model / measured)
 
 
+def curve_log_error(row: dict) -> float:
+    """log(model time / measured time) of the size curve the step simulation prices GEMMs with."""
+    acc = load_accelerator(CATALOG_NAME.get(row["accelerator"], row["accelerator"]))
+    efficiency = acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16")
+    flops = 2.0 * int(row["m"]) * int(row["n"]) * int(row["k"])
+    model = (flops + load_calibration().matmul_half_efficiency_flops) / (acc.peak(row["precision"]) * efficiency)
+    return math.log(model * float(row["tflops"]) * 1e12 / flops)
+
+
 def fit(family_rows: list[dict]) -> tuple[float, float, float]:
     best = (math.inf, 0.0, 0.0)
     for fixed in FIXED_GRID:
@@ -94,8 +103,10 @@ def main() -> None:
         fitted[family] = (fixed, prologue)
         errors = [(r, log_error(r, fixed, prologue)) for r in family_rows]
         worst = max(abs(e) for _, e in errors)
+        curve = statistics.mean(abs(curve_log_error(r)) for r in family_rows)
         print(f"{family:9s} {len(family_rows):3d} rows  fixed_time {fixed * 1e6:.1f} us  tile_prologue {prologue:3.0f}"
-              f"  mean |log error| {score:.3f} (about {math.exp(score) - 1:.0%}), worst {math.exp(worst) - 1:.0%}")
+              f"  mean |log error| {score:.3f} (about {math.exp(score) - 1:.0%}), worst {math.exp(worst) - 1:.0%};"
+              f" size curve {curve:.3f}")
         print("          by precision and FLOPs per GEMM:", bands(errors))
     print("\nChecks (not fitted): specialised kernels against the vendor-library model of their chip")
     checks: dict[tuple, list] = {}

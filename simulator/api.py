@@ -22,6 +22,7 @@ from . import __version__
 from .analysis import FLOPS_FORMULA, Result, Tables
 from .config import (ConfigError, DoesNotFitError, ImplausibleResult, Scenario, SystemConfig, load_scenario,
                      scenario_to_dict)
+from .config.frameworks import FRAMEWORKS
 from .engine.collection import sparing
 from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, RecordLog, StepSimulation,
                      simulate_steps_together)
@@ -58,7 +59,8 @@ class Prepared:
         sc = self.scenario
         flash = sc.training.use_flash_attn and sc.model.layers is None   # a transformer with fused attention
         return [*sc.model.unmodelled, *compute_notes(self.accelerator, load_calibration(), sc.training.precision,
-                                                     sc.model.head_size if flash else None)]
+                                                     sc.model.head_size if flash else None),
+                *FRAMEWORKS[sc.training.framework].notes]
 
     @property
     def parallelism(self) -> dict:
@@ -398,6 +400,7 @@ def _result(prep: Prepared, cluster, step, wall: float, detail=None, calib: Cali
         "scenario": sc.name,
         "model": sc.model.name,
         "accelerator": accel.name,
+        "framework": sc.training.framework,
         "iteration_time_s": t,
         "tokens_per_s": job.tokens / t,
         "samples_per_s": plan.global_batch_size / t,

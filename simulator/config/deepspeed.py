@@ -32,7 +32,8 @@ def scenario_from_deepspeed(ds: dict, system: dict, seq_length: int) -> tuple[di
         if micro is None:
             raise ConfigError("deepspeed config.train_batch_size", total,
                               f"a multiple of gradient_accumulation_steps x {world} GPUs")
-    training: dict[str, Any] = {"micro_batch_size": micro, "global_batch_size": total, "seq_length": seq_length}
+    training: dict[str, Any] = {"micro_batch_size": micro, "global_batch_size": total, "seq_length": seq_length,
+                                "framework": "deepspeed-zero"}
     for key, precision in (("bf16", "bf16"), ("fp16", "fp16")):
         if isinstance(ds.get(key), dict) and ds[key].get("enabled") in (True, "auto"):
             training["precision"] = precision

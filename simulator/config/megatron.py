@@ -149,15 +149,18 @@ def scenario_from_megatron(args: dict[str, Any], system: dict[str, Any]) -> tupl
     """A scenario mapping from Megatron arguments (as `parse_launch_line` gives them) and a
     `system` section; and the arguments not modelled (listed, never dropped silently; those in
     NOT_COST change nothing the simulator predicts)."""
-    data: dict[str, Any] = {"model": {}, "training": {}, "parallelism": {}, "system": dict(system)}
+    # --deepspeed: a Megatron-DeepSpeed launch; otherwise Megatron-LM (Megatron-Core)
+    framework = "megatron-deepspeed" if args.get("deepspeed") not in (None, False) else "megatron-core"
+    data: dict[str, Any] = {"model": {}, "training": {"framework": framework}, "parallelism": {},
+                            "system": dict(system)}
     ignored = []
     for name, value in args.items():
         section = next((s for s, names in SECTIONS.items() if name in names), None)
         if section is not None:
             data[section][name] = value
         elif name in ("nnodes", "nproc_per_node", "node_rank", "master_addr", "master_port", "rdzv_endpoint",
-                      "rdzv_backend", "rdzv_id"):
-            continue     # torchrun's: the system section says how many servers and GPUs
+                      "rdzv_backend", "rdzv_id", "deepspeed"):
+            continue     # torchrun's (the system section says how many servers and GPUs); --deepspeed: the framework
         else:
             ignored.append(name)
     return data, sorted(ignored)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .frameworks import FRAMEWORK_NAMES
 from .reliability import ReliabilityConfig
 from .strict import option
 
@@ -224,6 +225,10 @@ class TrainingConfig:
     recompute_granularity: str = option("none", choices=("none", "selective", "full"),
                                         doc="Activation recompute: none, selective (attention core), full (whole layer).")
     use_flash_attn: bool = option(True, doc="Fused attention: no s x s score matrix in HBM.")
+    framework: str = option("megatron-core", choices=FRAMEWORK_NAMES,
+                            doc="The training software stack (simulator/data/frameworks.yaml): its default "
+                                "gradient buckets, whether it can overlap TP communication with GEMMs, and "
+                                "whether the compute constants were fitted on its runs.")
     fp8_recipe: str = option("delayed", choices=("delayed", "tensorwise"),
                              doc="With precision fp8, how tensors are scaled (Megatron's --fp8-recipe): delayed "
                                  "(from past amax values: one read per cast) or tensorwise (Transformer Engine's "

@@ -26,6 +26,7 @@ import functools
 from dataclasses import dataclass
 
 from ..config import Scenario
+from ..config.frameworks import FRAMEWORKS
 from ..hardware import RooflinePredictor, load_accelerator, load_calibration
 from ..topology import build_cluster, topology_graph
 from ..workload import compile_job
@@ -180,7 +181,10 @@ class Estimator:
             op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
             reduce = self.collective(op, group, dense * gbytes)
             if sc.parallelism.overlap_grad_reduce:   # buckets reduce beside the last backward, but the last
-                bucket = sc.parallelism.ddp_bucket_size or max(40e6, 1e6 * plan.grad_ranks)
+                bucket = FRAMEWORKS[sc.training.framework].bucket_size(sc.parallelism.ddp_bucket_size,
+                                                                       plan.grad_ranks)
+                if bucket is None:   # one bucket per layer: the last is one layer's
+                    bucket = dense / max(1, sum(len(plan.layers(stage, c)) for c in range(plan.chunks)))
                 last = min(1.0, bucket / max(dense, 1.0))
                 reduce = self.beside(last_backward, reduce * (1 - last)) + reduce * last
             t += reduce

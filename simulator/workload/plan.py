@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ConfigError, Scenario
+from ..config.frameworks import FRAMEWORKS
 
 VOCAB_DIVISOR = 128  # Megatron's make_vocab_size_divisible_by default
 
@@ -188,6 +189,12 @@ def make_plan(scenario: Scenario) -> ParallelPlan:
                           f"pipeline_model_parallel_size={p} (Megatron's rule)")
     if par.sequence_parallel and t < 2:
         raise ConfigError(f"{where}.sequence_parallel", True, "false unless tensor_model_parallel_size > 1")
+    stack = FRAMEWORKS[tr.framework]
+    if par.tp_comm_overlap and not stack.tp_comm_overlap:
+        raise ConfigError(f"{where}.tp_comm_overlap", True,
+                          f"false with training.framework {stack.name} (it cannot overlap TP communication with "
+                          f"GEMMs; stacks that can: "
+                          f"{', '.join(n for n, f in FRAMEWORKS.items() if f.tp_comm_overlap)})")
     if par.tp_comm_overlap and not par.sequence_parallel:
         raise ConfigError(f"{where}.tp_comm_overlap", True, "false unless sequence_parallel is true (Megatron "
                                                             "overlaps the all-gathers and reduce-scatters of "

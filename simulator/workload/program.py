@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, Scenario
+from ..config.frameworks import FRAMEWORKS
 from . import costs
 from .costs import Op, Shape, token_chunk
 from .memory import WEIGHT_BYTES, memory_per_rank, stage_expert_params, stage_layer_indices, stage_params
@@ -321,7 +322,8 @@ def compile_job(scenario: Scenario) -> Job:
     grad_op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
     overlap_grads = dp and par.overlap_grad_reduce and not zero3
     gather_early = dp and par.overlap_param_gather and plan.zero_stage in (1, 2)
-    bucket_limit = par.ddp_bucket_size or max(40_000_000, 1_000_000 * plan.grad_ranks)
+    # the stack's default bucket; one per layer (an FSDP unit) closes a bucket after every layer
+    bucket_limit = FRAMEWORKS[scenario.training.framework].bucket_size(par.ddp_bucket_size, plan.grad_ranks) or 1
     if zero3 and moe:
         raise ConfigError("scenario.parallelism.zero_stage", 3, "0, 1 or 2 for an MoE model")
     if zero3 and split:

@@ -1,0 +1,58 @@
+"""Training software stacks as data (simulator/data/frameworks.yaml): what a scenario's
+`training.framework` changes. A stack sets the default gradient bucket of data-parallel
+reductions, whether tensor-parallel communication can overlap the GEMMs beside it, and says
+whether the compute constants of calibration.yaml were fitted on its runs, carried over from the
+stack they were fitted on, or borrowed without any check (then every prediction says so). Each
+behaviour cites where the stack documents it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "frameworks.yaml"
+FITTED_STACK = "megatron-deepspeed"   # the stack calibration.yaml's compute constants were fitted on
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    description: str
+    compute: str                 # fitted, shared or borrowed
+    gradient_bucket: str | int   # "megatron", "layer" or a number of parameters
+    tp_comm_overlap: bool
+    sources: dict[str, str]
+
+    def bucket_size(self, explicit: int | None, grad_ranks: int) -> float | None:
+        """Parameters per gradient reduction: the scenario's, else the stack's default; None
+        for one reduction per layer."""
+        if explicit:
+            return explicit
+        if self.gradient_bucket == "megatron":
+            return max(40_000_000, 1_000_000 * grad_ranks)
+        if self.gradient_bucket == "layer":
+            return None
+        return self.gradient_bucket
+
+    @property
+    def notes(self) -> list[str]:
+        """What the prediction borrows for this stack (a warning)."""
+        if self.compute != "borrowed":
+            return []
+        return [f"no compute calibration for training.framework {self.name}: the constants fitted on "
+                f"{FITTED_STACK} runs are used"]
+
+
+def _load() -> dict[str, Framework]:
+    out = {}
+    for name, entry in yaml.safe_load(DATA.read_text()).items():
+        out[name] = Framework(name=name, description=entry["description"], compute=entry["compute"],
+                              gradient_bucket=entry["gradient_bucket"], tp_comm_overlap=bool(entry["tp_comm_overlap"]),
+                              sources=dict(entry["sources"]))
+    return out
+
+
+FRAMEWORKS = _load()
+FRAMEWORK_NAMES = tuple(FRAMEWORKS)

@@ -1,0 +1,80 @@
+"""Software stacks (training.framework): their data, the gradient buckets and TP overlap they
+allow, and the warning of a stack whose compute was never calibrated."""
+
+import pytest
+import yaml
+
+from simulator import simulate
+from simulator.config import ConfigError, load_scenario
+from simulator.config.frameworks import DATA, FITTED_STACK, FRAMEWORKS
+from simulator.config.megatron import scenario_from_megatron
+
+from .conftest import small_gpt
+
+
+def test_every_stack_says_how_it_is_priced_and_where_each_behaviour_is_documented():
+    raw = yaml.safe_load(DATA.read_text())
+    assert set(raw) == set(FRAMEWORKS) >= {"megatron-core", "megatron-deepspeed", "deepspeed-zero", "pytorch-fsdp",
+                                           "torchtitan"}
+    for name, stack in FRAMEWORKS.items():
+        assert stack.compute in ("fitted", "shared", "borrowed"), name
+        assert stack.gradient_bucket in ("megatron", "layer") or isinstance(stack.gradient_bucket, int), name
+        assert set(stack.sources) == {"compute", "gradient_bucket", "tp_comm_overlap"}, name
+        assert all(len(text) > 30 for text in stack.sources.values()), name
+    assert [n for n, s in FRAMEWORKS.items() if s.compute == "fitted"] == [FITTED_STACK]
+
+
+def test_the_default_stack_is_megatron_core_and_summary_names_it():
+    r = simulate(small_gpt())
+    assert r.summary["framework"] == "megatron-core"
+    assert not any("compute calibration" in w for w in r.summary["warnings"])
+
+
+@pytest.mark.parametrize("name", ["deepspeed-zero", "pytorch-fsdp", "torchtitan"])
+def test_a_stack_without_compute_calibration_is_a_warning(name):
+    r = simulate(small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                                     "framework": name}))
+    assert f"no compute calibration for training.framework {name}" in " ".join(r.summary["warnings"])
+
+
+def test_an_unknown_stack_names_the_field_and_the_choices():
+    with pytest.raises(ConfigError, match=r"training\.framework.*megatron-core"):
+        load_scenario(small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                                          "framework": "jax"}))
+
+
+def test_tp_comm_overlap_needs_a_stack_that_can_overlap():
+    sc = small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                             "framework": "pytorch-fsdp"},
+                   parallelism={"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2,
+                                "sequence_parallel": True, "tp_comm_overlap": True})
+    with pytest.raises(ConfigError, match=r"tp_comm_overlap.*pytorch-fsdp.*megatron-core, torchtitan"):
+        simulate(sc)
+    sc["training"]["framework"] = "torchtitan"
+    assert simulate(sc).iteration_time > 0
+
+
+def _buckets(framework: str, **parallelism) -> int:
+    sc = small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                             "framework": framework},
+                   parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1,
+                                "overlap_grad_reduce": True, **parallelism},
+                   system={"num_nodes": 2, "gpus_per_node": 8})
+    ops = simulate(sc).tables["ops"]
+    return len(ops.query("name == 'dp_all_reduce_bucket' and rank == 0"))
+
+
+def test_each_stack_reduces_gradients_in_its_own_buckets():
+    """8 layers of 12.6 M parameters: Megatron's 40 M buckets hold 4 layers (2 buckets), DeepSpeed's
+    5e8 all of them (1), an FSDP unit is one layer (8); a scenario's ddp_bucket_size wins."""
+    assert _buckets("megatron-core") == 2
+    assert _buckets("deepspeed-zero") == 1
+    assert _buckets("pytorch-fsdp") == _buckets("torchtitan") == 8
+    assert _buckets("pytorch-fsdp", ddp_bucket_size=40_000_000) == 2
+
+
+def test_megatron_launch_lines_name_their_stack():
+    data, ignored = scenario_from_megatron({"deepspeed": True, "micro_batch_size": 1}, {})
+    assert data["training"]["framework"] == "megatron-deepspeed" and "deepspeed" not in ignored
+    data, _ = scenario_from_megatron({"micro_batch_size": 1}, {})
+    assert data["training"]["framework"] == "megatron-core"

@@ -59,7 +59,8 @@ class Prepared:
         sc = self.scenario
         flash = sc.training.use_flash_attn and sc.model.layers is None   # a transformer with fused attention
         return [*sc.model.unmodelled, *compute_notes(self.accelerator, load_calibration(), sc.training.precision,
-                                                     sc.model.head_size if flash else None),
+                                                     sc.model.head_size if flash else None,
+                                                     sc.training.fp8_attention),
                 *FRAMEWORKS[sc.training.framework].notes]
 
     @property

@@ -261,3 +261,40 @@ def test_backward_gemms_carry_their_own_shapes():
     assert dgrad.flops == wgrad.flops == fwd.flops
     assert token_chunk(dgrad, 4).shape == (2, 2, 4) and token_chunk(wgrad, 4).shape == (4, 2, 2)
     assert token_chunk(fwd, 2).flops == fwd.flops / 2
+
+
+def _fp8_layer(accelerator: str, fp8_attention: bool):
+    sc = small_gpt(system={"accelerator": accelerator, "num_nodes": 1, "gpus_per_node": 8},
+                   model={"hidden_size": 4096, "num_hidden_layers": 4, "num_attention_heads": 32,
+                          "vocab_size": 32000},
+                   training={"micro_batch_size": 1, "global_batch_size": 8, "seq_length": 8192,
+                             "precision": "fp8", "fp8_attention": fp8_attention},
+                   parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1})
+    return simulate(sc, check_memory=False)
+
+
+def test_fp8_attention_runs_at_the_measured_fp8_kernel_rate():
+    """B200's fp8 fused attention follows its own measured curve: at 8,192 keys the ratio of the
+    kernels' times is that of the two curves, and the whole layer is faster; H100 has no fp8
+    measurement, keeps the 16-bit rate and says so."""
+    from simulator.workload.costs import Op
+    acc = load_accelerator("B200")
+    (e16, h16), (e8, h8) = acc.flash_attention, acc.flash_attention_fp8
+    predictor = RooflinePredictor(acc, CALIB, "fp8")
+    flops = 4.0 * 8192 * 8192 * 4096
+    t16, t8 = (predictor.time(Op("attention_core", kind, flops, 0.0, (8192, 8192, 128)))
+               for kind in ("flash_attention", "flash_attention_fp8"))
+    assert t8 / t16 == pytest.approx((e16 * 8192 / (8192 + h16)) / (e8 * 8192 / (8192 + h8)), rel=1e-12)
+    assert _fp8_layer("B200", True).iteration_time < _fp8_layer("B200", False).iteration_time
+    h100 = _fp8_layer("H100-SXM", True)
+    assert h100.iteration_time == _fp8_layer("H100-SXM", False).iteration_time
+    assert "no fp8 fused attention measurement for H100-SXM" in " ".join(h100.summary["warnings"])
+
+
+@pytest.mark.parametrize("training", [{"precision": "bf16", "fp8_attention": True},
+                                      {"precision": "fp8", "use_flash_attn": False, "fp8_attention": True}])
+def test_fp8_attention_needs_fp8_and_a_fused_kernel(training):
+    sc = small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024, **training},
+                   system={"accelerator": "H100-SXM", "num_nodes": 2, "gpus_per_node": 4})
+    with pytest.raises(ConfigError, match=r"training\.fp8_attention"):
+        simulate(sc)

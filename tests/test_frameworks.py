@@ -73,6 +73,12 @@ def test_each_stack_reduces_gradients_in_its_own_buckets():
     assert _buckets("pytorch-fsdp", ddp_bucket_size=40_000_000) == 2
 
 
+def test_megatron_fp8_dot_product_attention_sets_fp8_attention():
+    from simulator.config.megatron import megatron_names
+    out = megatron_names({"training": {"fp8_format": "hybrid", "fp8_dot_product_attention": True}})
+    assert out["training"] == {"precision": "fp8", "fp8_attention": True}
+
+
 def test_megatron_launch_lines_name_their_stack():
     data, ignored = scenario_from_megatron({"deepspeed": True, "micro_batch_size": 1}, {})
     assert data["training"]["framework"] == "megatron-deepspeed" and "deepspeed" not in ignored

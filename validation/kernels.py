@@ -149,26 +149,34 @@ def fit_flash(points: list[tuple[int, float]]) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def attention_sets() -> dict[str, list[dict]]:
-    """attention.csv by accelerator (B200: from 2k keys, where the ramp is fitted)."""
-    out: dict[str, list[dict]] = {}
+def attention_sets() -> dict[tuple[str, str], list[tuple[int, float, str]]]:
+    """(accelerator, precision) -> [(keys, fwd + bwd TFLOP/s as benchmarks count, implementation)]:
+    attention.csv (16-bit; B200 from 2k keys, where the ramp is fitted) and the fp8 kernels of
+    attention_more.csv (forward and backward rows joined per length, from 2k keys)."""
+    out: dict[tuple[str, str], list[tuple[int, float, str]]] = {}
     for r in csv.DictReader((KERNELS / "attention.csv").open()):
         if r["accelerator"] != "B200" or int(r["seq"]) >= 2048:
-            out.setdefault(r["accelerator"], []).append(r)
+            out.setdefault((r["accelerator"], "bf16"), []).append((int(r["seq"]), attention_throughput(r),
+                                                                   r["implementation"]))
+    fp8: dict[tuple, dict] = {}
+    for r in csv.DictReader((KERNELS / "attention_more.csv").open()):
+        if r["precision"] == "fp8" and int(r["seq_len"]) >= 2048:
+            fp8.setdefault((r["accelerator"], int(r["seq_len"]), r["implementation"]), {})[r["direction"]] = r["tflops"]
+    for (name, seq, implementation), t in sorted(fp8.items()):
+        throughput = attention_throughput({"fwd_bwd_tflops": "", "fwd_tflops": t["fwd"], "bwd_tflops": t["bwd"]})
+        out.setdefault((name, "fp8"), []).append((seq, throughput, implementation + " fp8"))
     return out
 
 
 def attention_rows() -> list[dict]:
     """Each fused-attention measurement: the accelerator's curve vs measured (benchmark FLOPs)."""
     out = []
-    for name, rows in attention_sets().items():
+    for (name, precision), points in attention_sets().items():
         acc = load_accelerator(name)
-        efficiency, half = acc.flash_attention
-        for r in rows:
-            seq = int(r["seq"])
-            out.append({"dataset": "kernels: fused attention", "case": f"{r['implementation']}, {seq} keys",
-                        "accelerator": name, "precision": "bf16", "quantity": "TFLOP/s",
-                        "measured": attention_throughput(r),
+        efficiency, half = acc.flash_attention_fp8 if precision == "fp8" else acc.flash_attention
+        for seq, throughput, implementation in points:
+            out.append({"dataset": "kernels: fused attention", "case": f"{implementation}, {seq} keys",
+                        "accelerator": name, "precision": precision, "quantity": "TFLOP/s", "measured": throughput,
                         "predicted": efficiency * acc.peak("bf16") / 1e12 * seq / (seq + half)})
     return out
 
@@ -205,17 +213,17 @@ def head_dims() -> None:
 def attention() -> None:
     print("Fused attention, causal, head dim 128, forward + backward (TFLOP/s as the benchmarks count)")
     rows = attention_rows()
-    for name, measured_rows in attention_sets().items():
+    for (name, precision), points in attention_sets().items():
         acc = load_accelerator(name)
-        efficiency, half = acc.flash_attention
+        efficiency, half = acc.flash_attention_fp8 if precision == "fp8" else acc.flash_attention
         peak = acc.peak("bf16") / 1e12
-        r_max, fit_half = fit_flash([(int(r["seq"]), attention_throughput(r)) for r in measured_rows])
-        print(f"{name} ({measured_rows[0]['implementation']}): model R_max {efficiency * peak:.0f} "
-              f"({efficiency:.3f} of peak), half_keys {half:.0f}; least squares on these rows: "
+        r_max, fit_half = fit_flash([(seq, throughput) for seq, throughput, _ in points])
+        print(f"{name} ({points[0][2]}): model R_max {efficiency * peak:.0f} "
+              f"({efficiency:.3f} of the 16-bit peak), half_keys {half:.0f}; least squares on these rows: "
               f"{r_max:.0f} ({r_max / peak:.3f}), {fit_half}")
         print("   " + "; ".join(f"{r['case'].split(', ')[-1]}: {r['measured']:.0f} vs {r['predicted']:.0f} "
                                 f"({100 * (r['predicted'] / r['measured'] - 1):+.1f}%)"
-                                for r in rows if r["accelerator"] == name))
+                                for r in rows if r["accelerator"] == name and r["precision"] == precision))
     print()
 
 

@@ -29,6 +29,7 @@ SECTIONS = {
     "model": ("hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings", "num_experts",
               *MODEL_RENAMES, "swiglu", "untie_embeddings_and_output_weights", "group_query_attention"),
     "training": ("micro_batch_size", "global_batch_size", "seq_length", "bf16", "fp16", "fp8_format", "fp8_recipe",
+                 "fp8_dot_product_attention",
                  "recompute_granularity", "recompute_activations", "use_flash_attn",
                  "accumulate_allreduce_grads_in_fp32"),
     "parallelism": ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",
@@ -73,6 +74,10 @@ def megatron_names(data: dict, where: str = "scenario") -> dict:
         if "fp8_format" in training:
             training.pop("fp8_format")
             _set(training, "precision", "fp8", f"{where}.training.fp8_format")
+        if "fp8_dot_product_attention" in training:
+            _set(training, "fp8_attention", _flag(training.pop("fp8_dot_product_attention"),
+                                                  f"{where}.training.fp8_dot_product_attention"),
+                 f"{where}.training.fp8_dot_product_attention")
         if "recompute_activations" in training:
             if _flag(training.pop("recompute_activations"), f"{where}.training.recompute_activations"):
                 _set(training, "recompute_granularity", "selective", f"{where}.training.recompute_activations")

@@ -233,6 +233,8 @@ class TrainingConfig:
                              doc="With precision fp8, how tensors are scaled (Megatron's --fp8-recipe): delayed "
                                  "(from past amax values: one read per cast) or tensorwise (Transformer Engine's "
                                  "current scaling: an amax pass first, two reads per cast).")
+    fp8_attention: bool = option(False, doc="With precision fp8 and fused attention, run the attention kernel on "
+                                            "fp8 Q, K, V too (Megatron's --fp8-dot-product-attention).")
     accumulate_allreduce_grads_in_fp32: bool = option(
         True, doc="Gradients kept and all-reduced in fp32 (Megatron's default with bf16).")
     moe_routing_concentration: float | None = option(
@@ -240,7 +242,9 @@ class TrainingConfig:
                                 "of this concentration (smaller: more skewed); unset: perfectly balanced.")
 
     def check(self, path: str) -> None:
-        pass
+        if self.fp8_attention and (self.precision != "fp8" or not self.use_flash_attn):
+            raise ConfigError(f"{path}.fp8_attention", True, "false unless precision is fp8 and use_flash_attn is "
+                                                             "true (an fp8 fused attention kernel)")
 
 
 @dataclass(frozen=True)

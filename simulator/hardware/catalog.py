@@ -33,6 +33,7 @@ class Accelerator:
     measured_hbm_efficiency: float | None = None
     flash_attention: tuple[float, float] | None = None   # (efficiency, half_keys), see hardware.compute
     flash_head_dims: dict[int, float] = field(default_factory=dict)   # head dim -> rate relative to 128
+    flash_attention_fp8: tuple[float, float] | None = None   # an fp8 fused kernel's (efficiency, half_keys)
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
     fp8_gemm_layouts: str = "tn"   # "tn": fp8 GEMMs read only row-wise operands (Hopper); "any" (Blackwell)
     compute_units: int | None = None   # streaming multiprocessors (NVIDIA) or compute units (AMD)
@@ -97,9 +98,9 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "gemm_shape", "hbm_efficiency",
-                                                    "flash_attention", "fp8_gemm_layouts"}:
+                                                    "flash_attention", "flash_attention_fp8", "fp8_gemm_layouts"}:
         raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), gemm_shape, "
-                                        "hbm_efficiency, flash_attention and fp8_gemm_layouts")
+                                        "hbm_efficiency, flash_attention, flash_attention_fp8 and fp8_gemm_layouts")
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
@@ -126,15 +127,11 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
         out["gemm_shape"] = (fixed, float(prologue))
     if value.get("hbm_efficiency") is not None:
         out["measured_hbm_efficiency"] = _fraction(value["hbm_efficiency"], f"{where}.hbm_efficiency")
+    if value.get("flash_attention_fp8") is not None:
+        out["flash_attention_fp8"] = _flash_curve(value["flash_attention_fp8"], f"{where}.flash_attention_fp8", ())
     flash = value.get("flash_attention")
     if flash is not None:
-        half = flash.get("half_keys") if isinstance(flash, dict) else None
-        if not isinstance(flash, dict) or set(flash) - {"head_dim"} != {"efficiency", "half_keys"} \
-                or isinstance(half, bool) or not isinstance(half, (int, float)) or not 0 <= half <= 1e6:
-            raise ConfigError(f"{where}.flash_attention", flash, "a mapping with efficiency (a fraction of the 16-bit "
-                                                                 "peak), half_keys (keys per query, 0 to 1e6) and "
-                                                                 "optionally head_dim")
-        out["flash_attention"] = (_fraction(flash["efficiency"], f"{where}.flash_attention.efficiency"), float(half))
+        out["flash_attention"] = _flash_curve(flash, f"{where}.flash_attention", ("head_dim",))
         dims = flash.get("head_dim") or {}
         if isinstance(dims, dict):   # keys as numbers, or as their digits (a JSON file's keys are strings)
             dims = {int(d) if isinstance(d, str) and d.isascii() and d.isdigit() and len(d) < 5 else d: r
@@ -145,6 +142,16 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
                               "a mapping from a head dimension (8 to 1024) to its rate relative to head dim 128")
         out["flash_head_dims"] = {d: _ratio(r, f"{where}.flash_attention.head_dim.{d}") for d, r in dims.items()}
     return out
+
+
+def _flash_curve(flash, where: str, optional: tuple[str, ...]) -> tuple[float, float]:
+    """(efficiency, half_keys) of a fused attention kernel's curve."""
+    half = flash.get("half_keys") if isinstance(flash, dict) else None
+    if not isinstance(flash, dict) or set(flash) - set(optional) != {"efficiency", "half_keys"} \
+            or isinstance(half, bool) or not isinstance(half, (int, float)) or not 0 <= half <= 1e6:
+        raise ConfigError(where, flash, "a mapping with efficiency (a fraction of the 16-bit peak), half_keys (keys "
+                                        "per query, 0 to 1e6)" + (" and optionally head_dim" if optional else ""))
+    return _fraction(flash["efficiency"], f"{where}.efficiency"), float(half)
 
 
 def _count(value, where: str) -> int | None:

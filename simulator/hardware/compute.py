@@ -35,7 +35,9 @@ log2 of it between measured points, the nearest beyond them). Benchmarks count a
 kernel's FLOPs halved and its backward as 2.5 forwards; the model counts the full s x s scores
 and a backward of 2 forwards (Megatron's convention), so the same kernel time is a rate 12/7
 times the benchmarks' in the model's FLOPs. The training stack's share is the GEMMs'. The
-unfused attention core runs at the calibrated attention efficiency of the GEMM rate.
+unfused attention core runs at the calibrated attention efficiency of the GEMM rate. An fp8 fused
+kernel (fp8 Q, K, V) has its own measured curve where there is one (`flash_attention_fp8`), with
+the same head-dim ratios; elsewhere it runs at the 16-bit kernel's rate, and says so.
 
 An accelerator without a measurement keeps the reference's figure (scaled by the GEMM ratio for
 attention) and says so (`compute_notes`). Efficiencies never come from a scenario.
@@ -128,10 +130,13 @@ def head_dim_factor(table: dict[int, float], head_dim: int) -> float:
 
 
 def compute_notes(accelerator: Accelerator, calibration: Calibration, precision: str,
-                  head_dim: int | None = None) -> list[str]:
+                  head_dim: int | None = None, fp8_attention: bool = False) -> list[str]:
     """What the compute model of `accelerator` at `precision` takes from elsewhere (warnings);
-    `head_dim`: a fused attention kernel's, where the model runs one."""
+    `head_dim`: a fused attention kernel's, where the model runs one; `fp8_attention`: whether
+    that kernel runs on fp8 inputs."""
     notes = kernel_scales(accelerator, calibration, precision)[2] + flash_attention(accelerator, calibration)[2]
+    if fp8_attention and accelerator.flash_attention_fp8 is None:
+        notes.append(f"no fp8 fused attention measurement for {accelerator.name}: the 16-bit kernel's rate is used")
     measured = {128, *accelerator.flash_head_dims}
     if head_dim is not None and not min(measured) <= head_dim <= max(measured):
         notes.append(f"no fused attention measurement for {accelerator.name} at head dim {head_dim}: "
@@ -152,6 +157,10 @@ class RooflinePredictor:
         efficiency, self.flash_half_keys, _ = flash_attention(accelerator, calibration)
         stack = calibration.matmul_efficiency / load_accelerator(calibration.fitted_on).gemm_efficiency(REFERENCE_PRECISION)
         self.flash_rate = accelerator.peak(wide) * efficiency * BENCHMARK_TO_MODEL_FLOPS * stack
+        fp8 = accelerator.flash_attention_fp8   # (efficiency, half keys), else the 16-bit kernel's
+        self.flash = {"flash_attention": (self.flash_rate, self.flash_half_keys),
+                      "flash_attention_fp8": (accelerator.peak(wide) * fp8[0] * BENCHMARK_TO_MODEL_FLOPS * stack, fp8[1])
+                      if fp8 else (self.flash_rate, self.flash_half_keys)}
         self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor
@@ -170,12 +179,13 @@ class RooflinePredictor:
             t = max((flops + self.half_flops) / self.matmul16_rate, t)
         elif kind == "attention":
             t = max((flops + self.half_flops) / self.attention_rate, t)
-        elif kind == "flash_attention":
+        elif kind in self.flash:
             keys, head_dim = op.shape[1], op.shape[2]
             factor = self.head_dims.get(head_dim)
             if factor is None:
                 factor = self.head_dims[head_dim] = head_dim_factor(self.head_dim_table, head_dim)
-            rate = self.flash_rate * factor
-            t = max(flops * (keys + self.flash_half_keys) / (keys * rate), t)
+            rate, half_keys = self.flash[kind]
+            rate = rate * factor
+            t = max(flops * (keys + half_keys) / (keys * rate), t)
         return max(t, self.floor)
 

@@ -23,7 +23,8 @@ ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-b
 class Op:
     """One kernel, priced by the roofline by its kind: 'matmul' (at the training precision),
     'matmul16' (a GEMM kept 16-bit under fp8), 'attention' (the unfused core's batched GEMMs),
-    'flash_attention' (a fused kernel), 'elementwise' or 'cast' (memory-bound)."""
+    'flash_attention' (a fused kernel; 'flash_attention_fp8' on fp8 Q, K, V), 'elementwise' or 'cast'
+    (memory-bound)."""
 
     name: str
     kind: str
@@ -34,7 +35,7 @@ class Op:
     # cast, the GEMM's other size); a fused attention kernel: (queries, keys each query attends to, head size)
 
 
-ATTENTION_KINDS = ("attention", "flash_attention")
+ATTENTION_KINDS = ("attention", "flash_attention", "flash_attention_fp8")
 
 
 # Bytes per element of a cast: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper);
@@ -87,6 +88,7 @@ class Shape:
     mla: tuple[int, int, int, int, int] | None = None   # q_lora, kv_lora, qk_nope, qk_rope, v sizes (whole)
     fp8: str | None = None   # linear layers' GEMMs in fp8 (Transformer Engine): the scaling recipe
     qk_norm: bool = False  # queries and keys normed before attention (Qwen3, Gemma 3, OLMo 2)
+    fp8_attention: bool = False   # the fused attention kernel on fp8 Q, K, V
 
     @classmethod
     def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
@@ -99,7 +101,8 @@ class Shape:
                    seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
                    mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
                         model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none",
-                   fp8=training.fp8_recipe if training.precision == "fp8" else None)
+                   fp8=training.fp8_recipe if training.precision == "fp8" else None,
+                   fp8_attention=training.fp8_attention)
 
     @property
     def tokens(self) -> int:
@@ -180,7 +183,8 @@ def _core(x: Shape, core_flops: float, io: float) -> list[Op]:
     e = x.e
     ops = []
     if x.flash:
-        ops.append(Op("attention_core", "flash_attention", core_flops, io, (x.tokens, min(x.s, x.kv_len), x.head_dim)))
+        kind = "flash_attention_fp8" if x.fp8_attention else "flash_attention"
+        ops.append(Op("attention_core", kind, core_flops, io, (x.tokens, min(x.s, x.kv_len), x.head_dim)))
     else:
         scores = x.b * x.heads * x.s * x.kv_len
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))

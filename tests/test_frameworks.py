@@ -1,5 +1,5 @@
-"""Software stacks (training.framework): their data, the gradient buckets and TP overlap they
-allow, and the warning of a stack whose compute was never calibrated."""
+"""Software stacks (training.framework): their data, the gradient buckets, TP overlap and softmax
+fusion they allow, and the warning of a stack whose compute was never calibrated."""
 
 import pytest
 import yaml
@@ -19,7 +19,8 @@ def test_every_stack_says_how_it_is_priced_and_where_each_behaviour_is_documente
     for name, stack in FRAMEWORKS.items():
         assert stack.compute in ("fitted", "shared", "borrowed"), name
         assert stack.gradient_bucket in ("megatron", "layer") or isinstance(stack.gradient_bucket, int), name
-        assert set(stack.sources) == {"compute", "gradient_bucket", "tp_comm_overlap"}, name
+        assert stack.softmax_fusion in ("megatron", "none"), name
+        assert set(stack.sources) == {"compute", "gradient_bucket", "tp_comm_overlap", "softmax_fusion"}, name
         assert all(len(text) > 30 for text in stack.sources.values()), name
     assert [n for n, s in FRAMEWORKS.items() if s.compute == "fitted"] == [FITTED_STACK]
 
@@ -84,3 +85,33 @@ def test_megatron_launch_lines_name_their_stack():
     assert data["training"]["framework"] == "megatron-deepspeed" and "deepspeed" not in ignored
     data, _ = scenario_from_megatron({"micro_batch_size": 1}, {})
     assert data["training"]["framework"] == "megatron-core"
+
+
+def _shape(framework: str, micro_batch: int, seq: int, tp: int = 8, precision: str = "fp16"):
+    from simulator.workload.costs import Shape
+    sc = load_scenario(small_gpt(training={"micro_batch_size": micro_batch, "global_batch_size": 8 * micro_batch,
+                                           "seq_length": seq, "precision": precision, "use_flash_attn": False,
+                                           "framework": framework}))
+    return Shape.of(sc.model, sc.training, tp, 32000)
+
+
+def test_megatron_fuses_the_softmax_only_where_its_kernel_applies():
+    """16 heads on 8 TP ranks: 2 per rank, so one sequence per micro-batch gives 2 attention
+    batches (not a multiple of 4: PyTorch's path), two give 4 (fused); more than 4,096 keys or
+    fp32 scores never fuse; a stack without Megatron's kernel never does."""
+    assert not _shape("megatron-deepspeed", 1, 1024).fused_softmax
+    assert _shape("megatron-deepspeed", 2, 1024).fused_softmax
+    assert _shape("megatron-core", 1, 1024, tp=4).fused_softmax
+    assert not _shape("megatron-core", 2, 8192).fused_softmax
+    assert not _shape("megatron-core", 2, 1024, precision="tf32").fused_softmax
+    assert not _shape("pytorch-fsdp", 2, 1024).fused_softmax
+
+
+def test_pytorchs_softmax_path_is_a_chain_of_kernels_recomputed_with_the_core():
+    from simulator.workload.costs import attention_block
+    fused = [op for op in attention_block(_shape("megatron-core", 2, 1024)) if op.name.startswith("attention_softmax")]
+    chain = [op for op in attention_block(_shape("megatron-core", 1, 1024)) if op.name.startswith("attention_softmax")]
+    assert len(fused) == 1 and len(chain) == 6   # upcast, scale, mask, softmax, downcast, dropout
+    scores = 1 * 2 * 1024 * 1024   # micro-batch x heads per rank x queries x keys
+    assert sum(op.bytes for op in chain) == (6 + 8 + 8 + 8 + 6 + 5) * scores
+    assert fused[0].bytes == 9 * 2 * scores   # two sequences: softmax and dropout in 16 bits, a 1-byte mask

@@ -1,6 +1,7 @@
 """Training software stacks as data (simulator/data/frameworks.yaml): what a scenario's
 `training.framework` changes. A stack sets the default gradient bucket of data-parallel
-reductions, whether tensor-parallel communication can overlap the GEMMs beside it, and says
+reductions, whether tensor-parallel communication can overlap the GEMMs beside it, whether an
+unfused attention's softmax runs as one fused kernel or as PyTorch's chain of kernels, and says
 whether the compute constants of calibration.yaml were fitted on its runs, carried over from the
 stack they were fitted on, or borrowed without any check (then every prediction says so). Each
 behaviour cites where the stack documents it."""
@@ -23,7 +24,15 @@ class Framework:
     compute: str                 # fitted, shared or borrowed
     gradient_bucket: str | int   # "megatron", "layer" or a number of parameters
     tp_comm_overlap: bool
+    softmax_fusion: str          # "megatron" or "none"
     sources: dict[str, str]
+
+    def fused_softmax(self, micro_batch: int, heads: int, queries: int, keys: int, element_bytes: int) -> bool:
+        """Whether the unfused attention's softmax runs as one fused kernel: Megatron's
+        conditions (16-bit scores, 16 < keys <= 4096, queries and keys multiples of 4,
+        micro-batch x heads on the rank a multiple of 4), on a stack that has the kernel."""
+        return (self.softmax_fusion == "megatron" and element_bytes == 2 and 16 < keys <= 4096
+                and queries % 4 == 0 and keys % 4 == 0 and micro_batch * heads % 4 == 0)
 
     def bucket_size(self, explicit: int | None, grad_ranks: int) -> float | None:
         """Parameters per gradient reduction: the scenario's, else the stack's default; None
@@ -50,7 +59,7 @@ def _load() -> dict[str, Framework]:
     for name, entry in yaml.safe_load(DATA.read_text()).items():
         out[name] = Framework(name=name, description=entry["description"], compute=entry["compute"],
                               gradient_bucket=entry["gradient_bucket"], tp_comm_overlap=bool(entry["tp_comm_overlap"]),
-                              sources=dict(entry["sources"]))
+                              softmax_fusion=entry["softmax_fusion"], sources=dict(entry["sources"]))
     return out
 
 

@@ -23,6 +23,7 @@ PER_SERVER = 1_024         # accelerators or NICs in one server
 MAX_GPUS = 4_194_304       # accelerators in one system (2^22; 32 times the largest cluster built)
 
 PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
+WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}   # bytes per weight, by training precision
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish",
                "swiglu")
 GATED_ACTIVATIONS = ("silu", "swish", "swiglu")  # Llama-family configs name the gated MLP by its activation
@@ -235,11 +236,21 @@ class TrainingConfig:
                                  "current scaling: an amax pass first, two reads per cast).")
     fp8_attention: bool = option(False, doc="With precision fp8 and fused attention, run the attention kernel on "
                                             "fp8 Q, K, V too (Megatron's --fp8-dot-product-attention).")
-    accumulate_allreduce_grads_in_fp32: bool = option(
-        True, doc="Gradients kept and all-reduced in fp32 (Megatron's default with bf16).")
+    accumulate_allreduce_grads_in_fp32: bool | None = option(
+        None, doc="Gradients kept and all-reduced in fp32; unset: Megatron's default, on with bf16 and fp8 "
+                  "(Megatron turns it on for bf16), off with fp16 (16-bit gradients).")
     moe_routing_concentration: float | None = option(
         None, minimum=1e-6, doc="MoE load imbalance: per-expert token shares drawn from a symmetric Dirichlet "
                                 "of this concentration (smaller: more skewed); unset: perfectly balanced.")
+
+    @property
+    def gradient_bytes(self) -> int:
+        """Bytes per gradient element, kept and all-reduced: fp32 if accumulated in fp32 (as
+        given, or Megatron's default for the precision), else the weights' own."""
+        fp32 = self.accumulate_allreduce_grads_in_fp32
+        if fp32 is None:
+            fp32 = self.precision in ("bf16", "fp8")
+        return 4 if fp32 else WEIGHT_BYTES[self.precision]
 
     def check(self, path: str) -> None:
         if self.fp8_attention and (self.precision != "fp8" or not self.use_flash_attn):

@@ -166,7 +166,7 @@ class Estimator:
     def after_backward(self, sc: Scenario, plan: ParallelPlan, stage: int, last_backward: float) -> float:
         """Gradient reduction, parameter all-gather and the optimizer step of one stage's rank."""
         wbytes = WEIGHT_BYTES[sc.training.precision]
-        gbytes = 4 if sc.training.accumulate_allreduce_grads_in_fp32 else wbytes
+        gbytes = sc.training.gradient_bytes
         experts = stage_expert_params(sc.model, plan, stage)
         dense = stage_params(sc.model, plan, stage) - experts
         t = 0.0
@@ -204,7 +204,7 @@ class Estimator:
         if plan.zero_stage != 3 or plan.grad_ranks < 2:
             return 0.0
         wbytes = WEIGHT_BYTES[sc.training.precision]
-        gbytes = 4 if sc.training.accumulate_allreduce_grads_in_fp32 else wbytes
+        gbytes = sc.training.gradient_bytes
         group = group_of(plan, "dp")
         t = 0.0
         for c in range(plan.chunks):

@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass
 
 from ..config import ModelConfig, TrainingConfig
+from ..config.frameworks import FRAMEWORKS
 
 ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-bit under fp8 GEMMs
 
@@ -89,20 +90,25 @@ class Shape:
     fp8: str | None = None   # linear layers' GEMMs in fp8 (Transformer Engine): the scaling recipe
     qk_norm: bool = False  # queries and keys normed before attention (Qwen3, Gemma 3, OLMo 2)
     fp8_attention: bool = False   # the fused attention kernel on fp8 Q, K, V
+    fused_softmax: bool = True    # unfused attention: softmax in one fused kernel (else PyTorch's chain)
 
     @classmethod
     def of(cls, model: ModelConfig, training: TrainingConfig, tp: int, padded_vocab: int,
            sequence_parallel: bool = False, cp: int = 1) -> "Shape":
         """Sizes on one rank; `cp` context-parallel ranks hold s / cp tokens each."""
+        e = ACT_BYTES[training.precision]
+        fused_softmax = FRAMEWORKS[training.framework].fused_softmax(
+            training.micro_batch_size, model.num_attention_heads // tp, training.seq_length // cp,
+            training.seq_length, e)
         return cls(b=training.micro_batch_size, s=training.seq_length // cp, h=model.hidden_size,
                    heads=model.num_attention_heads // tp, kv_heads=model.kv_heads // tp,
                    head_dim=model.head_size, ffn=model.ffn_size // tp, gates=2 if model.gated_mlp else 1,
-                   vocab=padded_vocab // tp, e=ACT_BYTES[training.precision], flash=training.use_flash_attn,
+                   vocab=padded_vocab // tp, e=e, flash=training.use_flash_attn,
                    seq_shards=tp if sequence_parallel else 1, kv_len=training.seq_length,
                    mla=(model.q_lora_rank or 0, model.kv_lora_rank, model.qk_nope_head_dim, model.qk_rope_head_dim,
                         model.v_head_dim) if model.mla else None, qk_norm=model.qk_norm != "none",
                    fp8=training.fp8_recipe if training.precision == "fp8" else None,
-                   fp8_attention=training.fp8_attention)
+                   fp8_attention=training.fp8_attention, fused_softmax=fused_softmax)
 
     @property
     def tokens(self) -> int:
@@ -188,8 +194,16 @@ def _core(x: Shape, core_flops: float, io: float) -> list[Op]:
     else:
         scores = x.b * x.heads * x.s * x.kv_len
         ops.append(Op("attention_core", "attention", core_flops, io + 2 * e * scores))
-        # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
-        ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))
+        if x.fused_softmax:
+            # softmax (read, write) + dropout (read, write, 1-byte mask) over the s x s scores
+            ops.append(_elementwise("attention_softmax_dropout", (4 * e + 1) * scores))
+        else:   # PyTorch's path, a kernel each: to fp32, scale, mask, softmax, back to 16 bits; dropout
+            ops += [_elementwise("attention_softmax_upcast", (e + 4) * scores),
+                    _elementwise("attention_softmax_scale", 8 * scores),
+                    _elementwise("attention_softmax_mask", 8 * scores),
+                    _elementwise("attention_softmax", 8 * scores),
+                    _elementwise("attention_softmax_downcast", (4 + e) * scores),
+                    _elementwise("attention_softmax_dropout", (2 * e + 1) * scores)]
     return ops
 
 

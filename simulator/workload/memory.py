@@ -18,11 +18,11 @@ import dataclasses
 import functools
 
 from ..config import ModelConfig, TrainingConfig
+from ..config.schema import WEIGHT_BYTES
 from .costs import Shape, layer_param_table, rank_layer_params
 from .plan import ParallelPlan
 from .schedule import peak_in_flight, schedule
 
-WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}
 
 
 def stage_layer_indices(plan: ParallelPlan, stage: int) -> list[int]:
@@ -78,7 +78,7 @@ def memory_per_rank(model: ModelConfig, training: TrainingConfig, plan: Parallel
     params = stage_params(model, plan, stage)
     experts = stage_expert_params(model, plan, stage)
     wbytes = WEIGHT_BYTES[training.precision]
-    gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
+    gbytes = training.gradient_bytes
     master = 0 if wbytes == 4 else 4
     opt_bytes = master + 8  # fp32 master copy + Adam's two moments
 

@@ -314,7 +314,7 @@ def compile_job(scenario: Scenario) -> Job:
         return (("mlp", mlp_part), ("attention", attn_w)) + entry
 
     wbytes = WEIGHT_BYTES[training.precision]
-    gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
+    gbytes = training.gradient_bytes
     last_vs = plan.pp * plan.chunks - 1
     par = scenario.parallelism
     dp = plan.grad_ranks > 1

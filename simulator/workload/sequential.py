@@ -67,7 +67,7 @@ def compile_sequential(scenario: Scenario) -> Job:
     model, training = scenario.model, scenario.training
     plan = make_plan(scenario)
     e, wbytes = ACT_BYTES[training.precision], WEIGHT_BYTES[training.precision]
-    gbytes = 4 if training.accumulate_allreduce_grads_in_fp32 else wbytes
+    gbytes = training.gradient_bytes
     b = plan.micro_batch_size
     layers = layer_costs(model, b, e)
     full = training.recompute_granularity == "full"

@@ -19,7 +19,7 @@ def test_every_stack_says_how_it_is_priced_and_where_each_behaviour_is_documente
     for name, stack in FRAMEWORKS.items():
         assert stack.compute in ("fitted", "shared", "borrowed"), name
         assert stack.gradient_bucket in ("megatron", "layer") or isinstance(stack.gradient_bucket, int), name
-        assert stack.softmax_fusion in ("megatron", "none"), name
+        assert stack.softmax_fusion in (None, 2048, 4096), name
         assert set(stack.sources) == {"compute", "gradient_bucket", "tp_comm_overlap", "softmax_fusion"}, name
         assert all(len(text) > 30 for text in stack.sources.values()), name
     assert [n for n, s in FRAMEWORKS.items() if s.compute == "fitted"] == [FITTED_STACK]
@@ -97,11 +97,13 @@ def _shape(framework: str, micro_batch: int, seq: int, tp: int = 8, precision: s
 
 def test_megatron_fuses_the_softmax_only_where_its_kernel_applies():
     """16 heads on 8 TP ranks: 2 per rank, so one sequence per micro-batch gives 2 attention
-    batches (not a multiple of 4: PyTorch's path), two give 4 (fused); more than 4,096 keys or
-    fp32 scores never fuse; a stack without Megatron's kernel never does."""
+    batches (not a multiple of 4: PyTorch's path), two give 4 (fused); more keys than the stack's
+    kernel takes (4,096 in Megatron-Core, 2,048 in Megatron-DeepSpeed) or fp32 scores never fuse;
+    a stack without Megatron's kernel never does."""
     assert not _shape("megatron-deepspeed", 1, 1024).fused_softmax
     assert _shape("megatron-deepspeed", 2, 1024).fused_softmax
     assert _shape("megatron-core", 1, 1024, tp=4).fused_softmax
+    assert _shape("megatron-core", 2, 4096).fused_softmax and not _shape("megatron-deepspeed", 2, 4096).fused_softmax
     assert not _shape("megatron-core", 2, 8192).fused_softmax
     assert not _shape("megatron-core", 2, 1024, precision="tf32").fused_softmax
     assert not _shape("pytorch-fsdp", 2, 1024).fused_softmax

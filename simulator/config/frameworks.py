@@ -24,14 +24,14 @@ class Framework:
     compute: str                 # fitted, shared or borrowed
     gradient_bucket: str | int   # "megatron", "layer" or a number of parameters
     tp_comm_overlap: bool
-    softmax_fusion: str          # "megatron" or "none"
+    softmax_fusion: int | None   # most keys Megatron's fused softmax kernel takes; None: no such kernel
     sources: dict[str, str]
 
     def fused_softmax(self, micro_batch: int, heads: int, queries: int, keys: int, element_bytes: int) -> bool:
         """Whether the unfused attention's softmax runs as one fused kernel: Megatron's
-        conditions (16-bit scores, 16 < keys <= 4096, queries and keys multiples of 4,
-        micro-batch x heads on the rank a multiple of 4), on a stack that has the kernel."""
-        return (self.softmax_fusion == "megatron" and element_bytes == 2 and 16 < keys <= 4096
+        conditions (16-bit scores, 16 < keys <= the stack's limit, queries and keys multiples
+        of 4, micro-batch x heads on the rank a multiple of 4), on a stack that has the kernel."""
+        return (self.softmax_fusion is not None and element_bytes == 2 and 16 < keys <= self.softmax_fusion
                 and queries % 4 == 0 and keys % 4 == 0 and micro_batch * heads % 4 == 0)
 
     def bucket_size(self, explicit: int | None, grad_ranks: int) -> float | None:

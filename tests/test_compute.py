@@ -79,6 +79,9 @@ def test_a_missing_measurement_is_a_warning_everywhere(tmp_path):
     ({"gemm_efficiency": {"bf61": 0.8}}, "kernels.gemm_efficiency.bf61"),
     ({"flash_attention": {"efficiency": 0.6}}, "kernels.flash_attention"),
     ({"gemm_shape": {"fixed_time": "3 us"}}, "kernels.gemm_shape"),
+    ({"flash_attention_fp8": {"efficiency": 0.8}}, "kernels.flash_attention_fp8"),
+    ({"flash_attention_fp8": {"efficiency": 0.8, "half_keys": 100, "head_dim": {64: 0.7}}},
+     "kernels.flash_attention_fp8"),
     ({"gemm_shape": {"fixed_time": "1 s", "tile_prologue": 64}}, "kernels.gemm_shape.fixed_time"),
     ({"gemm_shape": {"fixed_time": "3 us", "tile_prologue": -1}}, "kernels.gemm_shape"),
 ])

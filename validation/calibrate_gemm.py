@@ -49,29 +49,41 @@ def fitting(row: dict) -> bool:
     return "FLAG" not in row["notes"] and not any(s in row["measurement"] for s in SPECIALISED)
 
 
-def log_error(row: dict, fixed: float, prologue: float) -> float:
-    """log(model time / measured time) of one published GEMM."""
+def _flops(row: dict) -> float:
+    return 2.0 * int(row["m"]) * int(row["n"]) * int(row["k"])
+
+
+def _large_gemm_rate(row: dict) -> float:
+    """The row's chip's peak x large-GEMM efficiency at the row's precision (bf16's for fp16)."""
     acc = load_accelerator(CATALOG_NAME.get(row["accelerator"], row["accelerator"]))
-    precision = row["precision"]
-    efficiency = acc.gemm_efficiency(precision) or acc.gemm_efficiency("bf16")
+    return acc.peak(row["precision"]) * (acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16"))
+
+
+def model_time(row: dict, fixed: float, prologue: float) -> float:
+    """Seconds the shape model gives one published GEMM, with these constants."""
+    acc = load_accelerator(CATALOG_NAME.get(row["accelerator"], row["accelerator"]))
     m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
     # a chip without a bandwidth measurement (B200) takes the A100's fraction, as the simulator does
     memory_rate = acc.hbm_bandwidth * (acc.measured_hbm_efficiency or load_accelerator("A100-80GB").measured_hbm_efficiency)
-    measured = 2.0 * m * n * k / (float(row["tflops"]) * 1e12)
-    operand = 1 if precision == "fp8" else 2
+    operand = 1 if row["precision"] == "fp8" else 2
     moved = operand * (m * k + k * n) + 2 * m * n   # operands in, 16-bit result out
-    model = max(gemm_kernel_time(m, k, n, acc.peak(precision) * efficiency, acc.compute_units, fixed, prologue,
-                                 memory_rate), moved / memory_rate)
-    return math.log(model / measured)
+    return max(gemm_kernel_time(m, k, n, _large_gemm_rate(row), acc.compute_units, fixed, prologue, memory_rate),
+               moved / memory_rate)
+
+
+def measured_time(row: dict) -> float:
+    return _flops(row) / (float(row["tflops"]) * 1e12)
+
+
+def log_error(row: dict, fixed: float, prologue: float) -> float:
+    """log(model time / measured time) of one published GEMM."""
+    return math.log(model_time(row, fixed, prologue) / measured_time(row))
 
 
 def curve_log_error(row: dict) -> float:
     """log(model time / measured time) of the size curve the step simulation prices GEMMs with."""
-    acc = load_accelerator(CATALOG_NAME.get(row["accelerator"], row["accelerator"]))
-    efficiency = acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16")
-    flops = 2.0 * int(row["m"]) * int(row["n"]) * int(row["k"])
-    model = (flops + load_calibration().matmul_half_efficiency_flops) / (acc.peak(row["precision"]) * efficiency)
-    return math.log(model * float(row["tflops"]) * 1e12 / flops)
+    model = (_flops(row) + load_calibration().matmul_half_efficiency_flops) / _large_gemm_rate(row)
+    return math.log(model / measured_time(row))
 
 
 def fit(family_rows: list[dict]) -> tuple[float, float, float]:
@@ -87,8 +99,7 @@ def fit(family_rows: list[dict]) -> tuple[float, float, float]:
 def bands(errors: list[tuple[dict, float]]) -> str:
     groups: dict[tuple, list] = {}
     for r, e in errors:
-        flops = 2.0 * int(r["m"]) * int(r["n"]) * int(r["k"])
-        groups.setdefault((r["precision"], int(math.log10(flops))), []).append(e)
+        groups.setdefault((r["precision"], int(math.log10(_flops(r)))), []).append(e)
     return "  ".join(f"{p} 1e{b}: {math.exp(statistics.mean(v)) - 1:+.0%} ({len(v)})" for (p, b), v in sorted(groups.items()))
 
 

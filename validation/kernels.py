@@ -39,7 +39,7 @@ from simulator.hardware.catalog import catalog_names  # noqa: E402
 from simulator.workload.costs import Shape, attention_block, backward, mlp_block  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "validation"))
-from calibrate_gemm import log_error  # noqa: E402
+from calibrate_gemm import curve_log_error, measured_time, model_time  # noqa: E402
 
 KERNELS = ROOT / "validation" / "data" / "kernels"
 LARGE = 4096 ** 3          # multiply-adds: a GEMM that fills any of these GPUs many times over
@@ -55,10 +55,10 @@ def gemm_rows() -> list[dict]:
         if m * n * k < LARGE or min(m, n, k) < SIDE:
             continue
         acc = load_accelerator(row["accelerator"])
-        time = math.exp(log_error(dict(row, notes=""), *acc.gemm_shape)) * 2 * m * n * k / (float(row["tflops"]) * 1e12)
         out.append({"dataset": "kernels: GEMM", "case": f"{m}x{n}x{k} {row['measurement']}",
                     "accelerator": row["accelerator"], "precision": row["precision"], "quantity": "TFLOP/s",
-                    "measured": float(row["tflops"]), "predicted": 2 * m * n * k / time / 1e12})
+                    "measured": float(row["tflops"]),
+                    "predicted": 2 * m * n * k / model_time(row, *acc.gemm_shape) / 1e12})
     return out
 
 
@@ -91,22 +91,20 @@ def gemm_shapes() -> None:
     on training runs, so it holds the training stack's per-GEMM cost too), and the kernel shape
     model (hardware.compute.gemm_kernel_time with the accelerator's kernels.gemm_shape). Rows the
     README flags as split-K timings and grouped GEMMs are left out."""
-    calib = load_calibration()
     bands: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
     for row in csv.DictReader((KERNELS / "gemm_shapes.csv").open()):
         if row["accelerator"] not in catalog_names() or "split" in row["notes"].lower() \
                 or "grouped" in row["measurement"]:   # a grouped row's shape is one group's
             continue
         acc = load_accelerator(row["accelerator"])
-        eff = acc.gemm_efficiency(row["precision"]) or acc.gemm_efficiency("bf16")
-        if eff is None or row["precision"] not in acc.peak_flops:
+        if row["precision"] not in acc.peak_flops or acc.gemm_efficiency(row["precision"]) is None \
+                and acc.gemm_efficiency("bf16") is None:
             continue
-        f = 2 * int(row["m"]) * int(row["n"]) * int(row["k"])
-        curve = acc.peak(row["precision"]) * eff * f / (f + calib.matmul_half_efficiency_flops) / 1e12
-        shape = math.exp(-log_error(dict(row, notes=row["notes"] or ""), *acc.gemm_shape))
-        band = min(12, max(8, int(math.log10(f))))
-        bands.setdefault((row["accelerator"], row["precision"], band), []).append(
-            (curve / float(row["tflops"]) - 1, shape - 1))
+        # model throughput / measured - 1 = measured time / model time - 1
+        curve = math.exp(-curve_log_error(row)) - 1
+        shape = measured_time(row) / model_time(row, *acc.gemm_shape) - 1
+        band = min(12, max(8, int(math.log10(2 * int(row["m"]) * int(row["n"]) * int(row["k"])))))
+        bands.setdefault((row["accelerator"], row["precision"], band), []).append((curve, shape))
     print("GEMMs by shape (gemm_shapes.csv): throughput of the size curve (step simulation) and of the kernel "
           "shape model vs measured, by FLOPs per GEMM")
     print(f"  {'accelerator':<12}{'prec':<6}{'FLOPs':<10}{'rows':>5}{'curve bias':>12}{'spread':>18}"

@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "frameworks.yaml"
-FITTED_STACK = "megatron-deepspeed"   # the stack calibration.yaml's compute constants were fitted on
 
 
 @dataclass(frozen=True)
@@ -65,3 +64,5 @@ def _load() -> dict[str, Framework]:
 
 FRAMEWORKS = _load()
 FRAMEWORK_NAMES = tuple(FRAMEWORKS)
+# the stack calibration.yaml's compute constants were fitted on (the data names exactly one)
+(FITTED_STACK,) = (name for name, stack in FRAMEWORKS.items() if stack.compute == "fitted")

@@ -154,13 +154,15 @@ class RooflinePredictor:
         wide_scale = gemm_scale if wide == precision else kernel_scales(accelerator, calibration, wide)[0]
         self.matmul16_rate = accelerator.peak(wide) * calibration.matmul_efficiency * wide_scale
         self.attention_rate = self.matmul16_rate * calibration.attention_efficiency
-        efficiency, self.flash_half_keys, _ = flash_attention(accelerator, calibration)
+        efficiency, half_keys, _ = flash_attention(accelerator, calibration)
         stack = calibration.matmul_efficiency / load_accelerator(calibration.fitted_on).gemm_efficiency(REFERENCE_PRECISION)
-        self.flash_rate = accelerator.peak(wide) * efficiency * BENCHMARK_TO_MODEL_FLOPS * stack
-        fp8 = accelerator.flash_attention_fp8   # (efficiency, half keys), else the 16-bit kernel's
-        self.flash = {"flash_attention": (self.flash_rate, self.flash_half_keys),
+        # fused attention kind -> (rate in the model's FLOPs at head dim 128, keys at half that rate);
+        # an fp8 kernel without its own measurement runs at the 16-bit kernel's
+        sixteen = (accelerator.peak(wide) * efficiency * BENCHMARK_TO_MODEL_FLOPS * stack, half_keys)
+        fp8 = accelerator.flash_attention_fp8
+        self.flash = {"flash_attention": sixteen,
                       "flash_attention_fp8": (accelerator.peak(wide) * fp8[0] * BENCHMARK_TO_MODEL_FLOPS * stack, fp8[1])
-                      if fp8 else (self.flash_rate, self.flash_half_keys)}
+                      if fp8 else sixteen}
         self.memory_rate = accelerator.hbm_bandwidth * calibration.memory_efficiency * memory_scale
         self.half_flops = calibration.matmul_half_efficiency_flops
         self.floor = calibration.kernel_floor

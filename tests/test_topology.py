@@ -300,6 +300,18 @@ def test_shared_switch_cones_give_the_routes_of_a_whole_search(g):
 
 
 @pytest.mark.parametrize("g", list(_topologies()))
+def test_routes_as_link_ids_follow_the_node_paths(g):
+    """Routes assembled from each GPU's chain and the switches' part (the fast way) are the
+    node paths' links, for every pair."""
+    n = sum(1 for _, d in g.nodes(data=True) if d["kind"] == "gpu")
+    cl = build_cluster(g, n, EFF, LAT)
+    for a in range(n):
+        for b in range(n):
+            nodes = cl.router.path(cl.gpus[a], cl.gpus[b])
+            assert cl.route(a, b) == tuple(cl.link_id[x, y] for x, y in zip(nodes, nodes[1:])), (a, b)
+
+
+@pytest.mark.parametrize("g", list(_topologies()))
 def test_crossing_never_rules_out_a_path_that_crosses(g):
     """The test that skips routing mirrored flows keeps every pair whose route uses one of the
     links (and, on these graphs, rules some out)."""

@@ -223,7 +223,8 @@ class StepSimulation:
         on tori, dragonflies and untiered files the shortest paths of two groups can differ."""
         if not self.cluster.router.tiered:
             return False
-        plan, server = self.plan, self.cluster.node_of
+        plan = self.plan
+        server = [self.cluster.node_of(r) for r in range(plan.world)]
         kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
         peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
         for s in range(plan.pp):
@@ -232,13 +233,15 @@ class StepSimulation:
                 for g in self._stage_groups(kind, s):
                     counts: dict[int, int] = {}
                     for m in g:
-                        counts[server(m)] = counts.get(server(m), 0) + 1
+                        counts[server[m]] = counts.get(server[m], 0) + 1
                     shapes.add(tuple(sorted(counts.values())))
                     if len(shapes) > 1:
                         return False
-            near = {tuple(server(r) == server(plan.stage_peer(r, q)) for q in peers[s]) for r in plan.stage_ranks(s)}
-            if len(near) > 1:
-                return False
+            ranks = plan.stage_ranks(s)
+            for q in peers[s]:
+                peer = plan.stage_peer(ranks[0], q) - ranks[0]   # the same offset for the whole stage
+                if len({server[r] == server[r + peer] for r in ranks}) > 1:
+                    return False
         return True
 
     def _mirrors(self, rank: int, kind: str) -> list[tuple[int, ...]]:

@@ -38,9 +38,7 @@ class Cluster:
         key = (src_rank, dst_rank)
         r = self._routes.get(key)
         if r is None:
-            nodes = self.router.path(self.gpus[src_rank], self.gpus[dst_rank])
-            r = tuple(self.link_id[(a, b)] for a, b in zip(nodes, nodes[1:]))
-            self._routes[key] = r
+            r = self._routes[key] = self.router.links(self.gpus[src_rank], self.gpus[dst_rank])
         return r
 
     def crossing(self, links: list[int]) -> "RankCrossing":
@@ -145,4 +143,4 @@ def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float]
         seen.add(u)
     capacity = [b * protocol_efficiency[k] for b, k in zip(bandwidth, kind)]
     link_id = {link: i for i, link in enumerate(links)}
-    return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g))
+    return Cluster(g, gpus[:world], links, capacity, bandwidth, latency, kind, link_id, Router(g, link_id))

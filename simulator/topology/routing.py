@@ -101,8 +101,12 @@ class _Parents(dict):
 
 
 class Router:
-    def __init__(self, g: nx.Graph):
+    def __init__(self, g: nx.Graph, link_id: dict[tuple[str, str], int] | None = None):
+        """`link_id` ((from, to) -> id) lets `links` give routes as link ids."""
         self.g = g
+        self.link_id = link_id
+        self._chains: dict[str, tuple | None] = {}   # GPU -> (cone, link ids up its chain, and down)
+        self._climbs: dict[tuple, list[int]] = {}    # (switch, top) -> the climb's option counts
         self.tiered = all("tier" in d for _, d in g.nodes(data=True))
         self._cones: dict[str, _Cone] = {}
         self._switch_cones: dict[str, tuple[dict, bool]] = {}   # node -> (cone, widths never differed)
@@ -253,7 +257,7 @@ class Router:
                 out = memo[node] = frozenset((node,)) if attrs[node].get("kind") == "gpu" else frozenset()
                 return out
             gpus, todo, seen = set(), [node], {node}
-            while todo:  # descend; only `node` is remembered (a leaf's GPUs are not worth a set each)
+            while todo:  # descend, taking the sets of switches above the first tier whole (remembered)
                 n = todo.pop()
                 if attrs[n].get("kind") == "gpu":
                     gpus.add(n)
@@ -261,9 +265,9 @@ class Router:
                 for m in adj[n]:
                     if tier[m] < t and m not in seen:
                         seen.add(m)
-                        if m in memo:
-                            gpus |= memo[m]
-                        else:
+                        if m in memo or tier[m] > 1:
+                            gpus |= self.below(m)
+                        else:   # servers' parts: not worth a set each
                             todo.append(m)
             out = memo[node] = frozenset(gpus)
         return out
@@ -285,20 +289,10 @@ class Router:
         if self._rooted is None:
             tier, adj = self.tier, self.g._adj
             top = min(tier, key=lambda n: (-tier[n], n)) if tier else None  # builders wire the first ones
-            seen, todo = {top}, [top]
-            graded = True  # every link joins adjacent tiers: a climb's length is the tier it reaches
-            while todo:  # descend from the top node
-                n = todo.pop()
-                t = tier[n]
-                for m in adj[n]:
-                    tm = tier[m]
-                    if tm < t and m not in seen:
-                        seen.add(m)
-                        todo.append(m)
-                    graded = graded and (tm - t == 1 or t - tm == 1)
-            self._rooted = top is not None and all(n in seen for n, d in self.g._node.items() if d["kind"] == "gpu")
-            # links among nodes the descent did not reach (other top-tier switches) count too
-            self.graded = graded and all(abs(tier[a] - tier[b]) == 1 for a in tier if a not in seen for b in adj[a])
+            gpus = sum(1 for d in self.g._node.values() if d["kind"] == "gpu")
+            self._rooted = top is not None and len(self.below(top)) == gpus
+            # every link joins adjacent tiers: a climb's length is the tier it reaches
+            self.graded = all(tier[a] - tier[b] in (1, -1) for a, nbrs in adj.items() for b in nbrs)
         return self._rooted
 
     def crossing(self, links: list[tuple[str, str]]) -> "Crossing":
@@ -319,6 +313,77 @@ class Router:
                 descend = self._walk(down, top, choices.descend)
                 return climb[::-1] + descend[1:]
         return self._bfs_path(src, dst, self._gpu_number(dst))
+
+    def links(self, src: str, dst: str) -> tuple[int, ...]:
+        """`path(src, dst)` as link ids. Between GPUs on single chains up to their first branching
+        switches (a GPU's NIC and leaf) whose chains meet only at that switch or not at all, the
+        route is the source's chain, the switches' part and the destination's chain: the chains'
+        ids are kept per GPU and only the switches' part is walked, by the same choices."""
+        if src == dst:
+            return ()
+        a, b = (self._chain(src), self._chain(dst)) if self.tiered else (None, None)
+        if a is not None and b is not None:
+            up, down = a[0], b[0]
+            common = up.own.keys() & down.own.keys()
+            if not common and up.top != down.top:
+                mid = self._switch_links(up, down, dst)
+                if mid is not None:
+                    return a[1] + mid + b[2]
+            if up.top == down.top and len(common) == 1:  # the chains meet at their common top only
+                return a[1] + b[2]
+        lid = self.link_id
+        nodes = self.path(src, dst)
+        return tuple(lid[x, y] for x, y in zip(nodes, nodes[1:]))
+
+    def _chain(self, gpu: str) -> tuple | None:
+        """(cone, link ids from the GPU up to its chain top, link ids back down), when the GPU's
+        cone is a single chain on a shared switch cone (else None)."""
+        if gpu in self._chains:
+            return self._chains[gpu]
+        out = None
+        cone = self._cone(gpu)
+        if cone.base is not None:
+            nodes = [cone.top]
+            while parents := cone.own[nodes[-1]][1]:
+                if len(parents) > 1:
+                    break
+                nodes.append(parents[0])
+            else:
+                lid = self.link_id
+                hops = list(zip(nodes[1:], nodes))            # (lower, upper), from the top down
+                out = (cone, tuple(lid[h] for h in reversed(hops)), tuple(lid[u, l] for l, u in hops))
+        self._chains[gpu] = out
+        return out
+
+    def _switch_links(self, up: _Cone, down: _Cone, dst: str) -> tuple[int, ...] | None:
+        """Link ids from `up`'s chain top over the switches to `down`'s (the cone of `dst`),
+        choosing as `path` does (the chains below have one option per step: no choice); None
+        when the two switches have no common ancestor."""
+        key = (up.top, down.top, up.shift + down.shift, min(up.cap, down.cap))
+        tops = self._tops.get(key)
+        if tops is None:
+            tops = self._tops[key] = self._shared_tops(up, down, key[2], key[3], (INF, 0.0), [])
+        if not tops:
+            return None
+        d = self._number(dst, down)
+        counts = self._climbs.get((up.top, tops[0]))
+        if counts is None:
+            counts = self._climbs[(up.top, tops[0])] = self._climb_counts(up, tops[0])
+        choices = _Choices(d, [len(tops)] + counts)
+        top = choices.climb(tops)
+        climb = self._walk_to(up.base, top, up.top, choices.climb)
+        descend = self._walk_to(down.base, top, down.top, choices.descend)
+        lid = self.link_id
+        return tuple(lid[x, y] for x, y in zip(climb[:0:-1], climb[-2::-1])) + \
+            tuple(lid[x, y] for x, y in zip(descend, descend[1:]))
+
+    @staticmethod
+    def _walk_to(base: dict, top: str, origin: str, choose) -> list[str]:
+        """From `top` down a switch cone to its `origin`, `choose` picking among parents."""
+        out = [top]
+        while out[-1] != origin:
+            out.append(choose(base[out[-1]][1]))
+        return out
 
     def _gpu_number(self, gpu: str) -> int:
         """A GPU's (server, index) as one number (servers hold at most 1,024 GPUs)."""

@@ -99,9 +99,10 @@ class ParallelPlan:
         return range(stage * n, (stage + 1) * n)
 
     def stage_peer(self, rank: int, stage: int) -> int:
-        """The rank with the same TP, CP and DP coordinates on another pipeline stage."""
-        t, c, d, _ = self._split(rank)
-        return self.rank(t, d, stage, c)
+        """The rank with the same TP, CP and DP coordinates on another pipeline stage (stages
+        are the outermost coordinate: a whole stage's ranks away per stage)."""
+        n = self.tp * self.cp * self.dp
+        return rank + (stage - rank // n) * n
 
     def representative(self, stage: int) -> int:
         """The rank that stands for all tp x dp identical ranks of a stage."""

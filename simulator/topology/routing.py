@@ -107,12 +107,13 @@ class Router:
         self.link_id = link_id
         self._chains: dict[str, tuple | None] = {}   # GPU -> (cone, link ids up its chain, and down)
         self._climbs: dict[tuple, list[int]] = {}    # (switch, top) -> the climb's option counts
-        self.tiered = all("tier" in d for _, d in g.nodes(data=True))
+        tier = {n: d["tier"] for n, d in g._node.items() if "tier" in d}  # NetworkX's own dict: no views
+        self.tiered = len(tier) == len(g._node)
         self._cones: dict[str, _Cone] = {}
         self._switch_cones: dict[str, tuple[dict, bool]] = {}   # node -> (cone, widths never differed)
         self._common: dict[tuple, list] = {}      # (switch, switch) -> nodes both cones reach
         self._tops: dict[tuple, list] = {}        # (switch, switch, hops, cap) -> best common nodes
-        self.tier = nx.get_node_attributes(g, "tier") if self.tiered else {}
+        self.tier = tier if self.tiered else {}
         self._up = _Parents(g, self.tier)
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None

@@ -46,6 +46,31 @@ def test_max_min_fairness_gives_unused_share_to_others():
     assert done[0] == pytest.approx(10.0) and done[1] == pytest.approx(10.0) and done[2] == pytest.approx(10.0)
 
 
+def test_a_component_met_again_gets_the_same_rates_from_memory():
+    """The max-min case above, started again later with the same footprints: the fabric reuses
+    the rates it filled the first time (no new filling), and the times repeat exactly."""
+    env = simpy.Environment()
+    fab = Fabric(env, [10.0, 4.0])
+    fps = [Footprint((0, 1), (1, 1), 0.0), Footprint((0,), (1,), 0.0), Footprint((1,), (1,), 0.0)]
+    done = {}
+    fills = []
+    fill = fab._fill
+    fab._fill = lambda classes: fills.append(len(classes)) or fill(classes)
+
+    def go(i, start, fp, nbytes):
+        yield env.timeout(start)
+        yield fab.transfer(fp, nbytes, 0.0)
+        done[i] = env.now
+
+    for rep in range(2):
+        for k, (fp, nbytes) in enumerate(zip(fps, (20.0, 80.0, 20.0))):
+            env.process(go((rep, k), 100.0 * rep, fp, nbytes))
+    env.run()
+    assert [done[(0, k)] for k in range(3)] == pytest.approx([10.0] * 3)
+    assert [done[(1, k)] - 100.0 for k in range(3)] == [done[(0, k)] for k in range(3)]
+    assert fills == [2, 3]   # the classes join one by one (two, then three); the repeat fills nothing
+
+
 def test_multiplicity_loads_a_link_like_that_many_flows():
     """A class of 4 flows on one link moves each flow at a quarter of the capacity."""
     done, _ = run_transfers([8.0], [(0, [0], [4], 10.0, 0.0)])

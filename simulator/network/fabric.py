@@ -5,8 +5,9 @@ one common rate. A collective's flows form one class, since a ring advances at t
 slowest hop; in symmetric mode the class also carries the flows of the identical groups it
 stands for, as a multiplicity on each link. A class with multiplicity m_l on link l loads it with
 m_l x rate. Rates are max-min fair (progressive filling) over the connected component of classes
-that share links with the one starting or ending; finish events are rescheduled by version number
-rather than interrupted. Latency is paid before the class joins the fabric. A class may carry a
+that share links with the one starting or ending, and remembered by the component's footprints and
+caps (the same collectives overlap again layer after layer); finish events are rescheduled by
+version number rather than interrupted. Latency is paid before the class joins the fabric. A class may carry a
 per-flow rate cap (a NCCL channel moves data no faster than its GPU threads can copy it).
 """
 
@@ -72,6 +73,7 @@ class Fabric:
         self._active: dict[Footprint, set[_Class]] = {}
         self._bytes: dict[Footprint, float] = {}   # bytes per flow moved, by footprint
         self._solo: dict[tuple[Footprint, float], float] = {}
+        self._filled: dict[tuple, list[float]] = {}   # (footprint, cap) of a component's classes -> rates
         self.recomputations = 0
         self.exclusive: set[Footprint] = set()
         # one record per finished transfer: (tag, begin, end, bytes per flow, footprint)
@@ -216,6 +218,19 @@ class Fabric:
             c, = classes
             self._reschedule({c: self._solo_rate(c.fp, c.cap)})
             return
+        # the filling depends only on the classes' footprints and caps: a component met before
+        # (the same collectives overlapping again, layer after layer) gets its rates again
+        ordered = sorted(classes, key=lambda c: (id(c.fp), c.cap))
+        key = tuple((c.fp, c.cap) for c in ordered)
+        rates = self._filled.get(key)
+        if rates is None:
+            new_rate = self._fill(classes)
+            rates = self._filled[key] = [new_rate[c] for c in ordered]
+        self._reschedule(dict(zip(ordered, rates)))
+
+    def _fill(self, classes: set[_Class]) -> dict[_Class, float]:
+        """Progressive filling: every unfrozen class's rate rises together until a link fills
+        (its classes freeze) or a class reaches its cap."""
         cap = self.capacity
         weight: dict[int, float] = {}
         for c in classes:
@@ -243,7 +258,7 @@ class Fabric:
                     new_rate[c] = level
                     for l2, m in zip(c.links, c.mult):
                         weight[l2] -= m
-        self._reschedule(new_rate)
+        return new_rate
 
     def _reschedule(self, new_rate: dict[_Class, float]) -> None:
         env = self.env

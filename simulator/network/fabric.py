@@ -7,8 +7,9 @@ stands for, as a multiplicity on each link. A class with multiplicity m_l on lin
 m_l x rate. Rates are max-min fair (progressive filling) over the connected component of classes
 that share links with the one starting or ending, and remembered by the component's footprints and
 caps (the same collectives overlap again layer after layer); finish events are rescheduled by
-version number rather than interrupted. Latency is paid before the class joins the fabric. A class may carry a
-per-flow rate cap (a NCCL channel moves data no faster than its GPU threads can copy it).
+version number rather than interrupted. Latency is paid before the class joins the fabric. A
+class may carry a per-flow rate cap (a NCCL channel moves data no faster than its GPU threads can
+copy it).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, Record
                      simulate_steps_together)
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
-from .hardware.compute import compute_notes
+from .hardware.compute import compute_notes, overlap_slowdown
 from .topology import build_cluster, topology_graph
 from .workload import Job, compile_job
 from .workload.costs import sixteen_bit
@@ -282,7 +282,7 @@ def step_simulation(prep: Prepared, cluster, calib: Calibration, mode: str | Non
     predictor = RooflinePredictor(prep.accelerator, calib, sc.training.precision)
     return StepSimulation(prep.job, cluster, predictor.time, tuning(calib), mode or sc.simulation.mode,
                           sc.system.collective_algorithms, fabric=fabric, name=name,
-                          overlap_slowdown=calib.overlap_slowdown)
+                          side_slowdown=lambda sms: overlap_slowdown(sms, prep.accelerator, calib))
 
 
 # Deep batches. Identical micro-batches through a pipeline in its steady state each add the same

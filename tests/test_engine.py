@@ -292,9 +292,32 @@ def test_tp_comm_overlap_runs_the_collectives_beside_gemm_chunks():
     for _, c in side.head(20).iterrows():   # something computes while each collective runs
         beside = compute[(compute["start"] < c["end"]) & (compute["end"] > c["start"]) & (compute["rank"] == c["rank"])]
         assert len(beside) > 0
-    # exposed TP time shrinks; the GEMM chunks beside it run slower (calibration overlap_slowdown)
+    # exposed TP time shrinks; the GEMM chunks beside it run slower (the SMs its kernels hold)
     assert over.summary["breakdown_s"]["tp_comm"] < 0.5 * plain.summary["breakdown_s"]["tp_comm"]
     assert over.summary["breakdown_s"]["compute"] > plain.summary["breakdown_s"]["compute"]
+
+
+def test_tp_overlap_slows_the_gemms_by_the_sms_its_kernels_hold():
+    """Megatron-Core's TP overlap (Transformer Engine's userbuffers) holds 1 SM beside an
+    all-gather and 16 beside a reduce-scatter: on an A100 (108 SMs) the GEMM chunks beside them
+    take 108/107 and 108/92 of their time alone, where a stack without that figure (torchtitan)
+    takes the calibrated NCCL slowdown; compute beside nothing is the same on both."""
+    par = {"tensor_model_parallel_size": 4, "pipeline_model_parallel_size": 1, "sequence_parallel": True,
+           "tp_comm_overlap": True}
+    runs = {stack: simulate(small_gpt(parallelism=par, training={**small_gpt()["training"], "framework": stack}))
+            for stack in ("megatron-core", "torchtitan")}
+    keys = ["rank", "name", "phase", "microbatch", "layer"]
+    tables = []
+    for stack, r in runs.items():
+        ops = r.tables["ops"]
+        c = ops[ops["stream"] == "compute"].copy()
+        c["n"] = c.groupby(keys).cumcount()
+        c[stack] = c["duration"]
+        tables.append(c[keys + ["n", stack]])
+    both = tables[0].merge(tables[1], on=keys + ["n"])
+    ratios = {round(x, 9) for x in both["megatron-core"] / both["torchtitan"]}
+    slow = load_calibration().overlap_slowdown
+    assert ratios == {1.0, round(108 / 107 / slow, 9), round(108 / 92 / slow, 9)}
 
 
 def test_tp_comm_overlap_covers_attention_under_context_parallelism():

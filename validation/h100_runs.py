@@ -14,7 +14,10 @@ state is set as the recipes run (their configuration files, where the table's no
   communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
   with overlapped gradient reduction and parameter gathers; activation recompute only where the
   notes say so (selective for Nemotron-4 340B);
-- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling.
+- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling;
+- gradients reduced in bf16: NeMo's benchmark scripts set grad_reduce_in_fp32 = False for bf16
+  and fp8 alike (scripts/performance/helpers.py set_precision_configs), as do the recipes'
+  pretrain_performance_optimizations for these models (nemo/collections/llm/recipes).
 Prints each row's measured and predicted tokens/s per GPU and the signed error, then per model and
 precision.
 """
@@ -74,7 +77,8 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
     fp8 = row["precision"] == "fp8"
     training = {"micro_batch_size": int(row["mbs"]), "global_batch_size": int(row["gbs"]),
                 "seq_length": int(row["seq_length"]), "precision": row["precision"], "use_flash_attn": True,
-                "recompute_granularity": "selective" if "granularity=selective" in row["notes"] else "none"}
+                "recompute_granularity": "selective" if "granularity=selective" in row["notes"] else "none",
+                "accumulate_allreduce_grads_in_fp32": False}
     if fp8:
         training["fp8_recipe"] = "tensorwise" if "FP8-CS" in row["notes"] else "delayed"
     return {

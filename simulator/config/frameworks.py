@@ -1,10 +1,10 @@
 """Training software stacks as data (simulator/data/frameworks.yaml): what a scenario's
 `training.framework` changes. A stack sets the default gradient bucket of data-parallel
-reductions, whether tensor-parallel communication can overlap the GEMMs beside it, whether an
-unfused attention's softmax runs as one fused kernel or as PyTorch's chain of kernels, and says
-whether the compute constants of calibration.yaml were fitted on its runs, carried over from the
-stack they were fitted on, or borrowed without any check (then every prediction says so). Each
-behaviour cites where the stack documents it."""
+reductions, whether tensor-parallel communication can overlap the GEMMs beside it (and how many
+SMs its kernels take from them), whether an unfused attention's softmax runs as one fused kernel
+or as PyTorch's chain of kernels, and says whether the compute constants of calibration.yaml were
+fitted on its runs, carried over from the stack they were fitted on, or borrowed without any check
+(then every prediction says so). Each behaviour cites where the stack documents it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class Framework:
     description: str
     compute: str                 # fitted, shared or borrowed
     gradient_bucket: str | int   # "megatron", "layer" or a number of parameters
-    tp_comm_overlap: bool
+    # TP overlap: SMs its all-gather and reduce-scatter hold beside the GEMMs (None: not documented,
+    # the calibrated overlap slowdown); None: the stack cannot overlap
+    tp_comm_overlap: dict[str, int | None] | None
     softmax_fusion: int | None   # most keys Megatron's fused softmax kernel takes; None: no such kernel
     sources: dict[str, str]
 
@@ -53,11 +55,17 @@ class Framework:
                 f"{FITTED_STACK} runs are used"]
 
 
+def _overlap(entry) -> dict[str, int | None] | None:
+    if entry is True:
+        return {"all_gather": None, "reduce_scatter": None}
+    return dict(entry) if entry else None
+
+
 def _load() -> dict[str, Framework]:
     out = {}
     for name, entry in yaml.safe_load(DATA.read_text()).items():
         out[name] = Framework(name=name, description=entry["description"], compute=entry["compute"],
-                              gradient_bucket=entry["gradient_bucket"], tp_comm_overlap=bool(entry["tp_comm_overlap"]),
+                              gradient_bucket=entry["gradient_bucket"], tp_comm_overlap=_overlap(entry["tp_comm_overlap"]),
                               softmax_fusion=entry["softmax_fusion"], sources=dict(entry["sources"]))
     return out
 

@@ -135,13 +135,15 @@ class StepSimulation:
 
     def __init__(self, job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
                  algorithms: dict[str, str] | None = None, fabric: Fabric | None = None, name: str = "",
-                 overlap_slowdown: float = 1.0):
-        """`fabric` (with its environment) may be shared with other jobs placed on the same cluster."""
+                 side_slowdown=lambda sms: 1.0):
+        """`fabric` (with its environment) may be shared with other jobs placed on the same cluster.
+        `side_slowdown(sms)`: how many times longer compute takes beside a side-stream collective
+        whose kernels hold `sms` SMs (None: an NCCL kernel), see hardware.compute.overlap_slowdown."""
         self.job, self.cluster, self.plan = job, cluster, job.plan
         self.op_time = op_time
         self.mode = mode
         self.name = name
-        self.overlap_slowdown = overlap_slowdown
+        self.side_slowdown = side_slowdown
         self.slowdown: dict[int, float] = {}          # simulated rank -> compute time multiplier
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
@@ -169,7 +171,7 @@ class StepSimulation:
     def _clear(self) -> None:
         """Forget the state of a run (communicators and their flow footprints stay)."""
         self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
-        self._busy: dict[int, int] = {}               # rank -> side-stream collectives in flight
+        self._busy: dict[int, list] = {}              # rank -> slowdowns of its side-stream collectives in flight
         self._pending: dict[tuple, list] = {}          # (id of group key, sequence number) -> barrier slot
         self._seq: dict[tuple, int] = {}               # (rank, comm) -> collectives joined so far
         self._mail: dict[tuple, simpy.Event] = {}
@@ -334,11 +336,13 @@ class StepSimulation:
         side = self._side.setdefault(rank, {}).setdefault(ins.comm, [])
         side[:] = [(t, ev) for t, ev in side if not ev.processed]
         side.append((ins.tag, done))
-        self._busy[rank] = self._busy.get(rank, 0) + 1
+        slowdown = self.side_slowdown(ins.sms)
+        busy = self._busy.setdefault(rank, [])
+        busy.append(slowdown)
         start, record = self.env.now, self.records.add
 
         def finished(_):
-            self._busy[rank] -= 1
+            busy.remove(slowdown)
             record(rank, self._serial[id(ins)], start, self.env.now)
         done.callbacks.append(finished)
 
@@ -369,8 +373,9 @@ class StepSimulation:
     def _compute(self, rank: int, ins: Compute, b: dict):
         start = self.env.now
         d = self._duration(ins.ops) * self.slowdown.get(rank, 1.0)
-        if self._busy.get(rank):  # communication kernels share the GPU: compute slows down
-            d *= self.overlap_slowdown
+        busy = self._busy.get(rank)
+        if busy:  # communication kernels share the GPU: compute slows down (by the most demanding)
+            d *= max(busy)
         yield self.env.timeout(d)
         self.records.add(rank, self._serial[id(ins)], start, self.env.now)
         b[COMPUTE_CATEGORY.get(ins.phase, "compute")] += self.env.now - start

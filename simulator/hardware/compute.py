@@ -41,6 +41,11 @@ the same head-dim ratios; elsewhere it runs at the 16-bit kernel's rate, and say
 
 An accelerator without a measurement keeps the reference's figure (scaled by the GEMM ratio for
 attention) and says so (`compute_notes`). Efficiencies never come from a scenario.
+
+Compute beside a collective on a side stream runs slower (`overlap_slowdown`): an NCCL kernel
+shares the SMs by the calibrated factor (measured on overlapped training kernels); a collective
+whose kernels hold a known number of SMs (Transformer Engine's userbuffers reserve an SM margin,
+or run on copy engines) leaves the compute the rest of the chip.
 """
 
 from __future__ import annotations
@@ -81,6 +86,16 @@ def gemm_kernel_time(m: float, k: float, n: float, rate: float, units: int, fixe
                 t += PARTIAL_SUM_BYTES * split * m * n / memory_rate
             best = min(best, t)
     return fixed + best
+
+
+def overlap_slowdown(sms: int | None, accelerator: Accelerator, calibration: Calibration) -> float:
+    """How many times longer compute takes beside a side-stream collective whose kernels hold
+    `sms` SMs (CUs) of the chip; None: an NCCL kernel (or an accelerator without an SM count),
+    the calibrated overlap slowdown."""
+    units = accelerator.compute_units
+    if sms is None or not units or sms >= units:
+        return calibration.overlap_slowdown
+    return units / (units - sms)
 
 
 def kernel_scales(accelerator: Accelerator, calibration: Calibration, precision: str) -> tuple[float, float, list[str]]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from ..config import Scenario
 from ..config.frameworks import FRAMEWORKS
 from ..hardware import RooflinePredictor, load_accelerator, load_calibration
+from ..hardware.compute import overlap_slowdown
 from ..topology import build_cluster, topology_graph
 from ..workload import compile_job
 from ..workload.costs import Op, rank_layer_params
@@ -124,13 +125,13 @@ class Estimator:
                 p2p = ins.nbytes
                 continue
             if isinstance(ins, Wait) and side is not None:   # the transfer beside the compute since it began
-                add(side[1], self.beside(side[2], side[0]))
+                add(side[1], self.beside(side[2], side[0], side[1].sms))
                 side = None
             if not isinstance(ins, (Compute, Collective)) or ins.mb < 0:
                 continue      # the optimizer and data-parallel reductions are priced per plan
             if isinstance(ins, Collective) and not ins.blocking:
                 if side is not None:   # one side transfer at a time: the previous one ends here
-                    add(side[1], self.beside(side[2], side[0]))
+                    add(side[1], self.beside(side[2], side[0], side[1].sms))
                 side = [self.collective(ins.op, group_of(job.plan, ins.comm), ins.nbytes), ins, 0.0]
                 continue
             t = self._instruction(ins, job.plan)
@@ -219,10 +220,11 @@ class Estimator:
                 t += self.beside(lt.backward[layers[back]], gather[back - 1] + scatter[back])
         return t
 
-    def beside(self, compute: float, side: float) -> float:
-        """Time added to `compute` seconds by a `side` transfer on another stream: the compute
-        slows while they overlap (calibration overlap_slowdown), and the transfer may outlast it."""
-        slow = self.calib.overlap_slowdown
+    def beside(self, compute: float, side: float, sms: int | None = None) -> float:
+        """Time added to `compute` seconds by a `side` transfer on another stream whose kernels
+        hold `sms` SMs (None: NCCL's): the compute slows while they overlap
+        (hardware.compute.overlap_slowdown), and the transfer may outlast it."""
+        slow = overlap_slowdown(sms, self.accelerator, self.calib)
         return max(side, compute + (slow - 1) * min(compute, side)) - compute
 
 

@@ -47,6 +47,8 @@ class Collective:
     nbytes: float    # the collective's buffer size S per rank (as nccl-tests' "size")
     blocking: bool = True   # False: runs on a side stream, overlapping what follows
     tag: str = ""           # names a non-blocking collective for a later Wait
+    sms: int | None = None  # side stream: SMs its kernels hold from the compute beside it (None:
+                            # an NCCL kernel, the calibrated overlap slowdown; see hardware.compute)
 
 
 @dataclass(slots=True)
@@ -178,6 +180,7 @@ def compile_job(scenario: Scenario) -> Job:
         tp_comm(prog, "reduce_scatter" if sp else "all_reduce", phase, mb, layer)
 
     overlap_tp = tp and scenario.parallelism.tp_comm_overlap
+    overlap_sms = FRAMEWORKS[training.framework].tp_comm_overlap if overlap_tp else None
     cut: dict[tuple, tuple] = {}
 
     def overlap_cut(ops: tuple, ends: str) -> tuple:
@@ -224,7 +227,8 @@ def compile_job(scenario: Scenario) -> Job:
         tag = f"{name} {phase} {mb} {layer}"
         for piece, op in pieces:
             if op:
-                prog.append(Collective(f"tp_{op}", phase, mb, layer, "tp", op, act_bytes, False, f"{tag} {op}"))
+                prog.append(Collective(f"tp_{op}", phase, mb, layer, "tp", op, act_bytes, False, f"{tag} {op}",
+                                       overlap_sms[op]))
             if piece:
                 prog.append(Compute(name, phase, mb, layer, piece))
             if op:

@@ -301,3 +301,22 @@ def test_fp8_attention_needs_fp8_and_a_fused_kernel(training):
                    system={"accelerator": "H100-SXM", "num_nodes": 2, "gpus_per_node": 4})
     with pytest.raises(ConfigError, match=r"training\.fp8_attention"):
         simulate(sc)
+
+
+def test_the_chunks_of_one_gemm_share_one_host_dispatch():
+    """A GEMM below the kernel floor costs one floor; cut into t chunks for TP overlap (the
+    library launches them from one call) each chunk is floored at 1/t of it, not at a whole one
+    (each still pays a GEMM kernel's fixed cost)."""
+    from simulator.workload.costs import Op, token_chunk
+    calib = load_calibration()
+    h100 = load_accelerator("H100-SXM")
+    pred = RooflinePredictor(h100, calib, "bf16")
+    gpu = RooflinePredictor(h100, dataclasses.replace(calib, kernel_floor=0.0), "bf16").time   # no floor
+    tiny = Op("qkv_proj", "matmul", 2.0 * 64 * 128 * 128, 2.0 * (128 * 128 + 2 * 64 * 128), (64, 128, 128))
+    assert pred.time(tiny) == calib.kernel_floor
+    chunk = token_chunk(tiny, 8)
+    assert pred.time(chunk) == pytest.approx(max(gpu(chunk), calib.kernel_floor / 8))
+    assert pred.time(chunk) < calib.kernel_floor / 4          # not a whole floor per chunk
+    assert pred.time(token_chunk(Op("copy", "elementwise", 0.0, 64.0), 8)) == pytest.approx(calib.kernel_floor / 8)
+    big = Op("mlp_up", "matmul", 2.0 * 8192 * 8192 * 8192, 0.0, (8192, 8192, 8192))   # far above the floor
+    assert pred.time(token_chunk(big, 4)) > calib.kernel_floor

@@ -4,7 +4,8 @@ An op takes max(FLOPs / (peak x efficiency), bytes / (HBM bandwidth x efficiency
 GEMMs are priced by FLOPs, elementwise kernels by bytes moved. GEMM efficiency grows with size,
 eff(F) = eff_max x F / (F + F_half) (small GEMMs fill the GPU poorly), which is the same as a fixed
 F_half / (peak x eff_max) seconds per GEMM on top of F / (peak x eff_max). No kernel finishes in less
-than the kernel floor: with small kernels the host's dispatch, not the GPU, sets the pace.
+than the kernel floor: with small kernels the host's dispatch, not the GPU, sets the pace (the
+chunks a library cuts one GEMM into and launches itself share one dispatch: `Op.dispatch`).
 
 The efficiencies of calibration.yaml were fitted on one accelerator's training runs (its
 `fitted_on`). On another they are scaled by what kernel microbenchmarks measured on the two
@@ -204,5 +205,5 @@ class RooflinePredictor:
             rate, half_keys = self.flash[kind]
             rate = rate * factor
             t = max(flops * (keys + half_keys) / (keys * rate), t)
-        return max(t, self.floor)
+        return max(t, self.floor * op.dispatch)
 

@@ -34,6 +34,8 @@ class Op:
     shape: tuple[float, float, float] | None = None   # GEMMs: (m, k, n) of [m x k] @ [k x n] (a weight
     # gradient's m is the weight's rows, its k the tokens); an fp8 cast: (rows, columns
     # cast, the GEMM's other size); a fused attention kernel: (queries, keys each query attends to, head size)
+    dispatch: float = 1.0   # its share of one host dispatch (the kernel floor): a chunk of a GEMM that
+    # the library splits and launches itself (TP overlap) costs 1 / chunks of it
 
 
 ATTENTION_KINDS = ("attention", "flash_attention", "flash_attention_fp8")
@@ -127,12 +129,15 @@ def _gemm(name: str, tokens: int, k: int, n: int, e: int) -> Op:
 
 def token_chunk(op: Op, chunks: int) -> Op:
     """One of `chunks` equal parts of a GEMM cut along its tokens (the rows of a forward or an
-    input-gradient GEMM, the reduction of a weight-gradient one)."""
+    input-gradient GEMM, the reduction of a weight-gradient one). The parts are launched by the
+    library from one host call (Transformer Engine's userbuffers loop over the splits in C++), so
+    each carries 1 / chunks of the op's host dispatch."""
     shape = op.shape
     if shape:
         at = 1 if op.name.endswith(".wgrad") else 0
         shape = tuple(x / chunks if i == at else x for i, x in enumerate(shape))
-    return dataclasses.replace(op, flops=op.flops / chunks, bytes=op.bytes / chunks, shape=shape)
+    return dataclasses.replace(op, flops=op.flops / chunks, bytes=op.bytes / chunks, shape=shape,
+                               dispatch=op.dispatch / chunks)
 
 
 def sixteen_bit(gemm: Op) -> Op:

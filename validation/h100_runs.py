@@ -1,15 +1,19 @@
-"""Predicted vs published throughput of Megatron-Core training runs on DGX-H100 (checks, never fitted).
+"""Predicted vs published throughput of Megatron-Core training runs on DGX-H100 and DGX-B200
+(checks, never fitted).
 
     python validation/h100_runs.py [--no-tp-overlap] [--max-gpus N] [--out rows.csv]
 
-Two tables of NVIDIA's published pre-training tokens/s per GPU, each row with its whole plan (GPUs,
+Tables of NVIDIA's published pre-training tokens/s per GPU, each row with its whole plan (GPUs,
 batch, TP, PP, CP, virtual stages): validation/data/h100_runs.csv (NeMo / Megatron-Bridge
-performance summaries, NeMo 24.07-26.06, fp8) and validation/data/more_runs.csv (DGX Cloud
-benchmarking recipes, NeMo 24.05-25.04, bf16 and fp8). The dense models whose architecture is
+performance summaries, NeMo 24.07-26.06, fp8), validation/data/more_runs.csv (DGX Cloud
+benchmarking recipes, NeMo 24.05-25.04, bf16 and fp8) and validation/data/b200_runs.csv (the
+Megatron-Bridge performance summaries' DGX-B200 tables). The dense models whose architecture is
 public are checked: Llama 2 7B/13B/70B, Llama 3 and 3.1 8B/70B/405B, GPT-3 175B, Nemotron-4
-15B/340B; mixture-of-experts rows, FSDP rows and other frameworks are not. What a row does not
-state is set as the recipes run (their configuration files, where the table's notes quote them):
-- DGX H100: 8 H100 SXM per server on NVSwitch, one 400 Gb/s NIC per GPU, rail-optimized fat-tree;
+15B/340B; mixture-of-experts rows, FSDP rows, other frameworks and fp8 recipes the simulator does
+not model (MXFP8) are not. What a row does not state is set as the recipes run (their
+configuration files, where the table's notes quote them):
+- DGX H100 / DGX B200: 8 GPUs per server on NVSwitch, one 400 Gb/s NIC per GPU, rail-optimized
+  fat-tree;
 - Megatron-Core with Transformer Engine: fused attention, sequence parallelism with TP, TP
   communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
   with overlapped gradient reduction and parameter gathers; activation recompute only where the
@@ -32,7 +36,11 @@ from pathlib import Path
 from simulator import simulate
 
 HERE = Path(__file__).resolve().parent
-TABLES = (HERE / "data" / "h100_runs.csv", HERE / "data" / "more_runs.csv")
+# (table, the system its rows ran on, that system's accelerator)
+TABLES = ((HERE / "data" / "h100_runs.csv", "DGX-H100", "H100-SXM"),
+          (HERE / "data" / "more_runs.csv", "DGX-H100", "H100-SXM"),
+          (HERE / "data" / "b200_runs.csv", "DGX-B200", "B200"))
+FP8_RECIPES = {"FP8-CS": "tensorwise"}   # a note's recipe -> training.fp8_recipe; otherwise delayed
 MODELS = HERE.parent / "scenarios" / "models"
 
 
@@ -80,7 +88,7 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
                 "recompute_granularity": "selective" if "granularity=selective" in row["notes"] else "none",
                 "accumulate_allreduce_grads_in_fp32": False}
     if fp8:
-        training["fp8_recipe"] = "tensorwise" if "FP8-CS" in row["notes"] else "delayed"
+        training["fp8_recipe"] = next((v for k, v in FP8_RECIPES.items() if k in row["notes"]), "delayed")
     return {
         "name": f"{row['model']} {row['container']}",
         "model": ARCHITECTURES[row["model"]],
@@ -90,7 +98,7 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
                         "virtual_pipeline_model_parallel_size": vp if vp > 1 else None,
                         "sequence_parallel": tp > 1, "tp_comm_overlap": tp > 1 and tp_overlap, "zero_stage": 1,
                         "overlap_grad_reduce": True, "overlap_param_gather": True},
-        "system": {"accelerator": "H100-SXM", "num_nodes": max(1, gpus // 8), "gpus_per_node": min(gpus, 8),
+        "system": {"accelerator": row["accelerator"], "num_nodes": max(1, gpus // 8), "gpus_per_node": min(gpus, 8),
                    "topology": {"nic_bandwidth": "400 Gb/s"}},
         "output": {"trace": False},
     }
@@ -100,10 +108,11 @@ def checked_rows(max_gpus: int | None = None) -> list[dict]:
     """The Megatron-Core rows of dense models with a public architecture, run with Megatron's data
     parallelism (not FSDP)."""
     rows = []
-    for table in TABLES:
+    for table, system, accelerator in TABLES:
         with open(table) as f:
-            rows += [dict(r, table=table.stem) for r in csv.DictReader(f)
+            rows += [dict(r, table=table.stem, system=system, accelerator=accelerator) for r in csv.DictReader(f)
                      if r["model"] in ARCHITECTURES and r["fsdp"] in ("", "0") and "MaxText" not in r.get("framework", "")
+                     and r["precision"] in ("bf16", "fp8") and "MXFP8" not in r["notes"].upper()
                      and (max_gpus is None or int(r["num_gpus"]) <= max_gpus)]
     return rows
 
@@ -113,12 +122,13 @@ def predictions(tp_overlap: bool = True, max_gpus: int | None = None) -> list[di
     out = []
     for row in checked_rows(max_gpus):
         r = simulate(scenario(row, tp_overlap), check_memory=False)
-        out.append({"dataset": "DGX-H100 Megatron-Core runs",
+        out.append({"dataset": f"{row['system']} Megatron-Core runs",
                     "case": f"{row['model']} {row['container']} {row['precision']} {row['num_gpus']} GPUs",
-                    "accelerator": "H100-SXM", "precision": row["precision"], "quantity": "tokens/s per GPU",
+                    "accelerator": row["accelerator"], "precision": row["precision"], "quantity": "tokens/s per GPU",
                     "measured": float(row["tokens_per_sec_per_gpu"]),
                     "predicted": r.summary["tokens_per_s"] / int(row["num_gpus"]),
-                    "model": row["model"].replace("_", "-").replace("3.1", "3").upper() + " " + row["precision"],
+                    "model": row["model"].replace("_", "-").replace("3.1", "3").upper() + " " + row["precision"]
+                    + ("" if row["system"] == "DGX-H100" else f" ({row['system']})"),
                     "fits": r.summary["memory"]["fits"],
                     "breakdown": r.summary["breakdown_s"], "iteration": r.iteration_time})
     return out

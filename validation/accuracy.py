@@ -6,11 +6,11 @@ Datasets: vTrain (Megatron-DeepSpeed on A100: 109 multi-server and 1,440 single-
 Korthikanti et al. 2022 (Megatron-LM on Selene), nccl-tests all_reduce busbw (A100, 2-128 GPUs,
 1 MiB and up), and the kernel microbenchmarks (large GEMMs, HBM, fused attention; the compute
 constants are taken from some of these rows: validation/data/kernels/README.md), and NVIDIA's
-published Megatron-Core runs on DGX-H100 (checks only, validation/h100_runs.py). Prints, per
+published Megatron-Core runs on DGX-H100 and DGX-B200 (checks only, validation/h100_runs.py). Prints, per
 dataset and per (accelerator, precision): rows, MAPE, median and largest |error| and the signed
 bias (mean of predicted / measured - 1). `--out` writes every row as CSV. `--fast` takes a subset
 (every 8th multi-server and every 100th single-server vTrain run, the Selene runs up to 64 GPUs,
-nccl-tests and the H100 runs up to 16 GPUs) that the test suite runs with asserted bounds.
+nccl-tests and the H100 and B200 runs up to 16 GPUs) that the test suite runs with asserted bounds.
 """
 
 from __future__ import annotations

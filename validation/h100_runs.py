@@ -64,6 +64,7 @@ ARCHITECTURES = {
     "LLAMA3-70B": {"hf_config": str(MODELS / "llama3-70b.json")},
     "LLAMA3_70B": {"hf_config": str(MODELS / "llama3-70b.json")},
     "LLAMA3.1_405B": {"hf_config": str(MODELS / "llama3-405b.json")},
+    "LLAMA3-405B": {"hf_config": str(MODELS / "llama3-405b.json")},
     "Llama3.1-8B": {"hf_config": str(MODELS / "llama3-8b.json")},     # the same architecture as Llama 3
     "Llama3.1-70B": {"hf_config": str(MODELS / "llama3-70b.json")},
     "Llama3.1-405B": {"hf_config": str(MODELS / "llama3-405b.json")},
@@ -77,6 +78,7 @@ ARCHITECTURES = {
                       "num_attention_heads": 48, "num_key_value_heads": 8, "hidden_act": "relu",
                       "vocab_size": 256000, "tie_word_embeddings": False},
 }
+ARCHITECTURES["Nemotron-15B"] = ARCHITECTURES["Nemotron4-15B"]
 
 
 def scenario(row: dict, tp_overlap: bool = True) -> dict:

@@ -152,12 +152,12 @@ def main() -> None:
         waste = sum(v for k, v in b.items() if k not in ("compute", "recompute", "optimizer"))
         print(f"{r['case']:<44}{r['measured']:>10,.0f}{r['predicted']:>11,.0f}{100 * err:>+7.1f}%  "
               f"{'yes' if r['fits'] else 'NO ':<4}  {100 * waste / r['iteration']:.0f} %")
-    print(f"\n{'model':<20}{'runs':>5}{'mean error':>12}{'MAPE':>8}")
+    print(f"\n{'model':<30}{'runs':>5}{'mean error':>12}{'MAPE':>8}")
     errors = []
     for m, e in by_model.items():
         errors += e
-        print(f"{m:<20}{len(e):>5}{100 * statistics.mean(e):>+11.1f}%{100 * statistics.mean(map(abs, e)):>7.1f}%")
-    print(f"{'all':<20}{len(errors):>5}{100 * statistics.mean(errors):>+11.1f}%{100 * statistics.mean(map(abs, errors)):>7.1f}%")
+        print(f"{m:<30}{len(e):>5}{100 * statistics.mean(e):>+11.1f}%{100 * statistics.mean(map(abs, e)):>7.1f}%")
+    print(f"{'all':<30}{len(errors):>5}{100 * statistics.mean(errors):>+11.1f}%{100 * statistics.mean(map(abs, errors)):>7.1f}%")
     if a.out:
         with open(a.out, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["case", "precision", "measured", "predicted", "fits"], extrasaction="ignore")

@@ -172,6 +172,8 @@ class StepSimulation:
         """Forget the state of a run (communicators and their flow footprints stay)."""
         self._side: dict[int, dict[str, list]] = {}   # rank -> comm -> [(tag, event)] on side streams
         self._busy: dict[int, list] = {}              # rank -> slowdowns of its side-stream collectives in flight
+        self._open: dict[int, int] = {}               # rank -> side-stream collectives issued, not yet done
+        self._tails: dict[tuple, simpy.Event] = {}    # (rank, comm) -> its last side collective's done event
         self._pending: dict[tuple, list] = {}          # (id of group key, sequence number) -> barrier slot
         self._seq: dict[tuple, int] = {}               # (rank, comm) -> collectives joined so far
         self._mail: dict[tuple, simpy.Event] = {}
@@ -331,20 +333,35 @@ class StepSimulation:
         return slot[1], slot
 
     def _start_side(self, rank: int, ins: Collective) -> None:
-        """A non-blocking collective: runs beside compute; a Wait collects it."""
-        done, _ = self._collective(rank, ins)
+        """A non-blocking collective: runs beside compute once the side collectives this rank
+        issued before on the same communicator are done (NCCL runs one communicator's operations
+        in the order they were issued); a Wait collects it."""
+        done = self.env.event()
         side = self._side.setdefault(rank, {}).setdefault(ins.comm, [])
         side[:] = [(t, ev) for t, ev in side if not ev.processed]
         side.append((ins.tag, done))
-        slowdown = self.side_slowdown(ins.sms)
+        self._open[rank] = self._open.get(rank, 0) + 1
         busy = self._busy.setdefault(rank, [])
-        busy.append(slowdown)
-        start, record = self.env.now, self.records.add
+        record = self.records.add
+        before, self._tails[(rank, ins.comm)] = self._tails.get((rank, ins.comm)), done
 
-        def finished(_):
-            busy.remove(slowdown)
-            record(rank, self._serial[id(ins)], start, self.env.now)
-        done.callbacks.append(finished)
+        def launch(_=None):
+            ev, _ = self._collective(rank, ins)
+            slowdown = self.side_slowdown(ins.sms)
+            busy.append(slowdown)
+            start = self.env.now
+
+            def finished(_):
+                busy.remove(slowdown)
+                self._open[rank] -= 1
+                record(rank, self._serial[id(ins)], start, self.env.now)
+                done.succeed()
+            ev.callbacks.append(finished)
+
+        if before is None or before.processed:
+            launch()
+        else:
+            before.callbacks.append(launch)
 
     def _launch(self, key, ins: Collective) -> simpy.Event:
         return self.collectives.start(key, ins.op, ins.nbytes)
@@ -427,7 +444,7 @@ class StepSimulation:
         log = self.records
         record = log.add
         log_rank, log_serial, log_start, log_end = log.rank.append, log.serial.append, log.start.append, log.end.append
-        busy, timing, close_collective, serial = self._busy, self._timing, self._close_collective, self._serial
+        opened, timing, close_collective, serial = self._open, self._timing, self._close_collective, self._serial
         durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
@@ -437,7 +454,7 @@ class StepSimulation:
             i += 1
             start = env.now
             kind = type(ins)
-            how = 0 if busy.get(rank) or not timed_runs else (ALONE if kind is Compute else timing(rank, ins))
+            how = 0 if opened.get(rank) or not timed_runs else (ALONE if kind is Compute else timing(rank, ins))
             if how:
                 # a run of instructions nothing else can delay, timed here: one event at its end,
                 # or none when it ends at a collective timed on joining (the rank joins it at the

@@ -320,3 +320,24 @@ def test_the_chunks_of_one_gemm_share_one_host_dispatch():
     assert pred.time(token_chunk(Op("copy", "elementwise", 0.0, 64.0), 8)) == pytest.approx(calib.kernel_floor / 8)
     big = Op("mlp_up", "matmul", 2.0 * 8192 * 8192 * 8192, 0.0, (8192, 8192, 8192))   # far above the floor
     assert pred.time(token_chunk(big, 4)) > calib.kernel_floor
+
+
+def test_fp8_param_gather_halves_the_parameter_all_gathers():
+    """With ZeRO and fp8_param_gather the parameters are all-gathered in fp8: every parameter
+    all-gather carries half the bytes; the gradient reductions do not change."""
+    par = {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1, "zero_stage": 1}
+    system = {"accelerator": "H100-SXM", "num_nodes": 2, "gpus_per_node": 4}
+    runs = [simulate(small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                                         "precision": "fp8", "fp8_param_gather": on},
+                               parallelism=par, system=system)).tables["ops"] for on in (False, True)]
+    gathers = [ops[ops["name"] == "dp_all_gather"]["bytes"].sum() for ops in runs]
+    reduces = [ops[ops["name"] == "dp_reduce_scatter"]["bytes"].sum() for ops in runs]
+    assert gathers[0] > 0 and gathers[1] == pytest.approx(gathers[0] / 2)
+    assert reduces[0] > 0 and reduces[1] == reduces[0]
+
+
+def test_fp8_param_gather_needs_fp8():
+    sc = small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                             "fp8_param_gather": True})
+    with pytest.raises(ConfigError, match=r"training\.fp8_param_gather.*precision is fp8"):
+        simulate(sc)

@@ -320,6 +320,21 @@ def test_tp_overlap_slows_the_gemms_by_the_sms_its_kernels_hold():
     assert ratios == {1.0, round(108 / 107 / slow, 9), round(108 / 92 / slow, 9)}
 
 
+def test_side_collectives_of_one_communicator_run_in_the_order_issued():
+    """With overlapped parameter gathers and virtual stages, a step issues one all-gather per
+    model chunk at once; NCCL runs them one after another on the data-parallel communicator, so
+    each starts when the one before ends (and the first chunk waits for its own only)."""
+    par = {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2,
+           "virtual_pipeline_model_parallel_size": 2, "zero_stage": 1, "overlap_param_gather": True,
+           "overlap_grad_reduce": True}
+    ops = simulate(small_gpt(parallelism=par)).tables["ops"]
+    for rank in ops["rank"].unique():
+        gathers = ops[(ops["rank"] == rank) & (ops["name"] == "dp_all_gather")].sort_values("start")
+        assert len(gathers) == 2
+        first, second = gathers.iloc[0], gathers.iloc[1]
+        assert second["start"] == pytest.approx(first["end"]) and first["start"] == 0.0
+
+
 def test_tp_comm_overlap_covers_attention_under_context_parallelism():
     """Under CP the attention block is cut around its core; the TP all-gather still runs beside
     the QKV GEMM and the reduce-scatter beside the output projection, so no TP collective blocks."""

@@ -78,6 +78,8 @@ def test_megatron_fp8_dot_product_attention_sets_fp8_attention():
     from simulator.config.megatron import megatron_names
     out = megatron_names({"training": {"fp8_format": "hybrid", "fp8_dot_product_attention": True}})
     assert out["training"] == {"precision": "fp8", "fp8_attention": True}
+    data, ignored = scenario_from_megatron({"fp8_format": "hybrid", "fp8_param_gather": True}, {})
+    assert data["training"]["fp8_param_gather"] is True and "fp8_param_gather" not in ignored
 
 
 def test_megatron_launch_lines_name_their_stack():

@@ -18,7 +18,9 @@ configuration files, where the table's notes quote them):
   communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
   with overlapped gradient reduction and parameter gathers; activation recompute only where the
   notes say so (selective for Nemotron-4 340B);
-- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling;
+- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling, with the
+  parameters all-gathered in fp8 (NeMo's delayed-scaling precision plugin, bf16_with_fp8_mixed in
+  nemo/collections/llm/recipes/precision/mixed_precision.py, sets fp8_param_gather);
 - gradients reduced in bf16: NeMo's benchmark scripts set grad_reduce_in_fp32 = False for bf16
   and fp8 alike (scripts/performance/helpers.py set_precision_configs), as do the recipes'
   pretrain_performance_optimizations for these models (nemo/collections/llm/recipes).
@@ -91,6 +93,7 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
                 "accumulate_allreduce_grads_in_fp32": False}
     if fp8:
         training["fp8_recipe"] = next((v for k, v in FP8_RECIPES.items() if k in row["notes"]), "delayed")
+        training["fp8_param_gather"] = training["fp8_recipe"] == "delayed"
     return {
         "name": f"{row['model']} {row['container']}",
         "model": ARCHITECTURES[row["model"]],

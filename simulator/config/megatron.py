@@ -31,7 +31,7 @@ SECTIONS = {
     "training": ("micro_batch_size", "global_batch_size", "seq_length", "bf16", "fp16", "fp8_format", "fp8_recipe",
                  "fp8_dot_product_attention",
                  "recompute_granularity", "recompute_activations", "use_flash_attn",
-                 "accumulate_allreduce_grads_in_fp32"),
+                 "accumulate_allreduce_grads_in_fp32", "fp8_param_gather"),
     "parallelism": ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",
                     "expert_model_parallel_size", "virtual_pipeline_model_parallel_size",
                     "num_layers_per_virtual_pipeline_stage", "sequence_parallel", "tp_comm_overlap", "use_distributed_optimizer",

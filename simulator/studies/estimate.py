@@ -175,7 +175,7 @@ class Estimator:
             layers = [layer for c in range(plan.chunks) for layer in plan.layers(stage, c)]
             rest = dense - sum(rank_layer_params(sc.model, plan.tp, layer, plan.ep) for layer in layers)
             group = group_of(plan, "dp")
-            t += self.collective("all_gather", group, rest * wbytes) + \
+            t += self.collective("all_gather", group, rest * sc.training.param_gather_bytes) + \
                 self.collective("reduce_scatter", group, rest * gbytes)
         elif plan.grad_ranks > 1:
             group = group_of(plan, "dp")
@@ -190,7 +190,7 @@ class Estimator:
                 reduce = self.beside(last_backward, reduce * (1 - last)) + reduce * last
             t += reduce
             if plan.zero_stage in (1, 2) and not sc.parallelism.overlap_param_gather:
-                t += self.collective("all_gather", group, dense * wbytes)
+                t += self.collective("all_gather", group, dense * sc.training.param_gather_bytes)
         if experts and plan.edp > 1:
             op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
             t += self.collective(op, group_of(plan, "edp"), experts * gbytes)
@@ -204,14 +204,13 @@ class Estimator:
         compute, which it slows and may outlast."""
         if plan.zero_stage != 3 or plan.grad_ranks < 2:
             return 0.0
-        wbytes = WEIGHT_BYTES[sc.training.precision]
         gbytes = sc.training.gradient_bytes
         group = group_of(plan, "dp")
         t = 0.0
         for c in range(plan.chunks):
             layers = list(plan.layers(stage, c))
             params = [rank_layer_params(sc.model, plan.tp, layer, plan.ep) for layer in layers]
-            gather = [self.collective("all_gather", group, p * wbytes) for p in params]
+            gather = [self.collective("all_gather", group, p * sc.training.param_gather_bytes) for p in params]
             scatter = [self.collective("reduce_scatter", group, p * gbytes) for p in params]
             t += gather[0] + gather[-1]           # nothing to hide the first fetch of each pass behind
             for i in range(len(layers) - 1):

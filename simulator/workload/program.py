@@ -107,19 +107,19 @@ class Job:
 
 
 def optimizer_step(prog: list, plan: ParallelPlan, dense: float, experts: float, wbytes: int, gbytes: int,
-                   gather: bool = True) -> None:
+                   pbytes: int, gather: bool = True) -> None:
     """Adam over the rank's shard (read the gradient, read and write master weights and both
     moments in fp32, write the 16-bit weights), then, with ZeRO 1-2, all-gather the updated
-    parameters (unless a side stream gathers them)."""
+    parameters, `pbytes` each (unless a side stream gathers them)."""
     shard = dense / (plan.grad_ranks if plan.zero_stage >= 1 else 1) + \
         experts / (plan.edp if plan.zero_stage >= 1 else 1)
     step_bytes = shard * (gbytes + 3 * 2 * 4 + wbytes)
     prog.append(Compute("optimizer_step", OPTIMIZER, -1, -1, (Op("adam", "elementwise", 0.0, step_bytes),)))
     if gather and plan.zero_stage in (1, 2):
         if plan.grad_ranks > 1:
-            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * wbytes))
+            prog.append(Collective("dp_all_gather", OPTIMIZER, -1, -1, "dp", "all_gather", dense * pbytes))
         if experts and plan.edp > 1:
-            prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather", experts * wbytes))
+            prog.append(Collective("edp_all_gather", OPTIMIZER, -1, -1, "edp", "all_gather", experts * pbytes))
 
 
 def compile_job(scenario: Scenario) -> Job:
@@ -318,6 +318,7 @@ def compile_job(scenario: Scenario) -> Job:
         return (("mlp", mlp_part), ("attention", attn_w)) + entry
 
     wbytes = WEIGHT_BYTES[training.precision]
+    pbytes = training.param_gather_bytes   # a parameter in a ZeRO all-gather
     gbytes = training.gradient_bytes
     last_vs = plan.pp * plan.chunks - 1
     par = scenario.parallelism
@@ -343,10 +344,10 @@ def compile_job(scenario: Scenario) -> Job:
         """ZeRO-3: gather layer order[i]'s parameters, prefetching the next layer's meanwhile."""
         if i == 0:
             prog.append(Collective("dp_all_gather_params", phase, mb, order[0], "dp", "all_gather",
-                                   layer_p_of(order[0]) * wbytes, False, f"params {mb} {phase} {order[0]}"))
+                                   layer_p_of(order[0]) * pbytes, False, f"params {mb} {phase} {order[0]}"))
         if i + 1 < len(order):
             prog.append(Collective("dp_all_gather_params", phase, mb, order[i + 1], "dp", "all_gather",
-                                   layer_p_of(order[i + 1]) * wbytes, False, f"params {mb} {phase} {order[i + 1]}"))
+                                   layer_p_of(order[i + 1]) * pbytes, False, f"params {mb} {phase} {order[i + 1]}"))
         prog.append(Wait("wait_params", phase, "dp", f"params {mb} {phase} {order[i]}"))
 
     def reduce_bucket(prog: list, phase: str, mb: int, layer: int, last_layer: bool, bucket: list) -> None:
@@ -368,15 +369,15 @@ def compile_job(scenario: Scenario) -> Job:
             dense = stage_params(model, plan, s) - expert_params
             rest = dense - sum(layer_p_of(layer) for layer in stage_layer_indices(plan, s))  # embedding, head
             if zero3 and rest > 0:  # embedding and head parameters, gathered for the whole step
-                prog.append(Collective("dp_all_gather_params", FORWARD, -1, -1, "dp", "all_gather", rest * wbytes))
+                prog.append(Collective("dp_all_gather_params", FORWARD, -1, -1, "dp", "all_gather", rest * pbytes))
             if gather_early:  # last step's parameter all-gather, overlapping this step's first forwards
                 for c in range(plan.chunks):
                     n = sum(layer_p_of(layer) for layer in plan.layers(s, c)) + (rest if c == 0 else 0)
-                    prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * wbytes,
+                    prog.append(Collective("dp_all_gather", FORWARD, -1, -1, "dp", "all_gather", n * pbytes,
                                            False, f"params chunk {c}"))
                 if expert_params and plan.edp > 1:
                     prog.append(Collective("edp_all_gather", FORWARD, -1, -1, "edp", "all_gather",
-                                           expert_params * wbytes, False, "params experts"))
+                                           expert_params * pbytes, False, "params experts"))
             for kind, mb, c in schedule(plan.schedule, s, plan.pp, plan.num_microbatches, plan.chunks):
                 vs = plan.virtual_stage(s, c)
                 layers = plan.layers(s, c)
@@ -441,7 +442,7 @@ def compile_job(scenario: Scenario) -> Job:
             if plan.pp > 1 and model.tie_word_embeddings and (first or last):
                 emb_grads = plan.padded_vocab * model.hidden_size / plan.tp * gbytes
                 prog.append(Collective("embedding_all_reduce", OPTIMIZER, -1, -1, "embedding", "all_reduce", emb_grads))
-            optimizer_step(prog, plan, dense, expert_params, wbytes, gbytes, gather=not gather_early)
+            optimizer_step(prog, plan, dense, expert_params, wbytes, gbytes, pbytes, gather=not gather_early)
             programs.append(StageProgram(s, prog))
         return programs
 

@@ -99,7 +99,7 @@ def compile_sequential(scenario: Scenario) -> Job:
         if plan.grad_ranks > 1:
             op = "all_reduce" if plan.zero_stage == 0 else "reduce_scatter"
             prog.append(Collective(f"dp_{op}", OPTIMIZER, -1, -1, "dp", op, params * gbytes))
-        optimizer_step(prog, plan, params, 0.0, wbytes, gbytes)
+        optimizer_step(prog, plan, params, 0.0, wbytes, gbytes, training.param_gather_bytes)
         programs.append(StageProgram(s, prog))
 
         shard = plan.grad_ranks

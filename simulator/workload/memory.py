@@ -24,7 +24,6 @@ from .plan import ParallelPlan
 from .schedule import peak_in_flight, schedule
 
 
-
 def stage_layer_indices(plan: ParallelPlan, stage: int) -> list[int]:
     return [layer for c in range(plan.chunks) for layer in plan.layers(stage, c)]
 

@@ -101,8 +101,7 @@ class ParallelPlan:
     def stage_peer(self, rank: int, stage: int) -> int:
         """The rank with the same TP, CP and DP coordinates on another pipeline stage (stages
         are the outermost coordinate: a whole stage's ranks away per stage)."""
-        n = self.tp * self.cp * self.dp
-        return rank + (stage - rank // n) * n
+        return rank + (stage - self.stage_of(rank)) * self.tp * self.cp * self.dp
 
     def representative(self, stage: int) -> int:
         """The rank that stands for all tp x dp identical ranks of a stage."""

@@ -29,7 +29,7 @@ from .engine import (BREAKDOWN_KEYS, RECORD_COLUMNS, CountingEnvironment, Record
 from .network import ALGORITHMS, BUS_FACTOR, Collectives, Fabric, Protocol, Tuning
 from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelerator, load_calibration
 from .hardware.compute import compute_notes, overlap_slowdown
-from .topology import build_cluster, topology_graph
+from .topology import system_cluster, topology_graph
 from .workload import Job, compile_job
 from .workload.costs import sixteen_bit
 from .workload.parameters import parameter_counts
@@ -153,11 +153,10 @@ def bench_collective(system: SystemConfig, op: str = "all_reduce", gpus: int | N
     check_algorithms({op: algorithm}, "--algorithm")
     calib = calibration or load_calibration()
     accel = load_accelerator(system.accelerator)
-    graph = topology_graph(system, accel)
     world = system.num_nodes * system.gpus_per_node if gpus is None else gpus
     if world < 2:
         raise ConfigError("--gpus", world, "at least 2")
-    cluster = build_cluster(graph, world, calib.protocol_efficiency, calib.hop_latency, where="system")
+    cluster = system_cluster(system, accel, world, calib.protocol_efficiency, calib.hop_latency, where="system")
     group = tuple(range(world)) if op != "send_recv" else (0, world - 1)
     sizes = sizes or [2.0**k for k in range(10, 31)]
     rows = []
@@ -198,8 +197,8 @@ def simulate(scenario: str | Path | dict | Scenario, *, mode: str | None = None,
     if check_memory:
         prep.check_fits()
     calib = calibration or load_calibration()
-    graph = topology_graph(prep.scenario.system, prep.accelerator)
-    cluster = build_cluster(graph, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
+    cluster = system_cluster(prep.scenario.system, prep.accelerator, prep.job.world, calib.protocol_efficiency,
+                             calib.hop_latency)
     step, detail = run_step(prep, cluster, calib, mode)
     return _result(prep, cluster, step, time.perf_counter() - wall, detail, calib)
 
@@ -232,8 +231,8 @@ def simulate_together(scenarios: list, system: SystemConfig | str | Path | dict 
                               f"{per_server}, the shared system's")
     calib = calibration or load_calibration()
     accel = load_accelerator(system.accelerator)
-    cluster = build_cluster(topology_graph(system, accel), system.num_nodes * per_server,
-                            calib.protocol_efficiency, calib.hop_latency, where="system")
+    cluster = system_cluster(system, accel, system.num_nodes * per_server, calib.protocol_efficiency,
+                             calib.hop_latency, where="system")
     fabric = Fabric(CountingEnvironment(), cluster.capacity)
     sims, views, first = [], [], 0
     for i, p in enumerate(preps):

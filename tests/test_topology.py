@@ -347,3 +347,88 @@ def test_an_astra_sim_full_mesh_too_large_to_build_is_refused(tmp_path):
                  "bandwidth: [ 150.0, 50.0, 25.0 ]\nlatency: [ 500.0, 1000.0, 2000.0 ]\n")
     with pytest.raises(ConfigError, match="at most 2,000,000 links .this one has 128,096,000"):
         load_topology(p)
+
+
+def _trees():
+    """Regular trees: several rails, shared NICs, oversubscription, more than ten spines and
+    cores (name order differs from number order), pods, and a Clos without rail optimization."""
+    from simulator.topology import Tree
+    base = dict(nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9)
+    yield Tree(servers=6, gpus=4, nics=4, nodes_per_leaf=2, spines=3, oversubscription=1.0, **base)
+    yield Tree(servers=8, gpus=4, nics=2, nodes_per_leaf=2, spines=4, oversubscription=3.0, **base)
+    yield Tree(servers=4, gpus=4, nics=4, nodes_per_leaf=8, spines=2, oversubscription=1.0, **base)   # one group
+    yield Tree(servers=12, gpus=2, nics=2, nodes_per_leaf=12, spines=12, oversubscription=1.0, **base)
+    yield Tree(servers=1, gpus=8, nics=8, nodes_per_leaf=32, spines=8, oversubscription=1.0, nvls=True, **base)
+    yield Tree(servers=16, gpus=2, nics=2, nodes_per_leaf=4, spines=3, oversubscription=1.0, nodes_per_pod=8,
+               cores=12, core_oversubscription=0.5, **base)   # 11 cores in reach
+    yield Tree(servers=8, gpus=4, nics=4, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=4,
+               cores=3, core_oversubscription=2.0, rail_optimized=False, **base)
+    yield Tree(servers=6, gpus=4, nics=2, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=8,
+               cores=4, **base)   # one pod
+
+
+@pytest.mark.parametrize("t", list(_trees()))
+def test_a_regular_tree_routes_as_the_router_does_on_its_graph(t):
+    """Every pair's route from positions is the graph router's, link for link (by names), and
+    every link has the graph's width; the test of which pairs may cross a set of links answers
+    as the graph's for every pair and group."""
+    from simulator.topology import tree_cluster
+    assert t.regular
+    graph = build_cluster(t.graph(), t.servers * t.gpus, EFF, LAT)
+    arith = tree_cluster(t, t.servers * t.gpus, EFF, LAT)
+    assert len(arith.links) == len(graph.links)
+    for i, (u, v) in enumerate(arith.links):
+        assert arith.bandwidth[i] == graph.bandwidth[graph.link_id[u, v]]
+        assert arith.kind[i] == graph.kind[graph.link_id[u, v]]
+    n = t.servers * t.gpus
+    names = lambda cl, route: [cl.links[i] for i in route]  # noqa: E731
+    for a in range(n):
+        for b in range(n):
+            assert names(arith, arith.route(a, b)) == names(graph, graph.route(a, b)), (a, b)
+        assert arith.node_of(a) == graph.node_of(a)
+    for src, dst in [(0, n - 1), (1, n // 2), (n // 2 + 1, 2)]:
+        ours = arith.crossing(list(arith.route(src, dst)))
+        theirs = graph.crossing(list(graph.route(src, dst)))
+        for a in range(n):
+            for b in range(n):
+                assert ours.pair(a, b) == theirs.pair(a, b), (src, dst, a, b)
+                assert ours.group((a, b)) == theirs.group((a, b))
+    assert arith.in_switch((0, 1)) == graph.in_switch((0, 1))
+    assert arith.link_id == graph.link_id.__class__((arith.links[i], i) for i in range(len(arith.links)))
+
+
+def test_irregular_trees_are_left_to_the_graph():
+    """A partial leaf, a partial pod, a leaf below one spine of several pods, and GPUs sharing
+    a NIC with NVLink no wider than PCIe are not arithmetic."""
+    from simulator.topology import Tree
+    base = dict(gpus=4, nics=4, nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9,
+                oversubscription=1.0)
+    assert not Tree(servers=5, nodes_per_leaf=2, spines=2, **base).regular
+    assert not Tree(servers=12, nodes_per_leaf=2, spines=2, nodes_per_pod=8, cores=2, **base).regular
+    assert not Tree(servers=16, nodes_per_leaf=2, spines=1, nodes_per_pod=8, cores=2, **base).regular
+    assert not Tree(servers=4, gpus=4, nics=2, nodes_per_leaf=2, spines=2, nic_bandwidth=25e9, oversubscription=1.0,
+                    scale_up_bandwidth=32e9, host_link_bandwidth=32e9).regular
+    assert Tree(servers=16, nodes_per_leaf=2, spines=2, nodes_per_pod=8, cores=2, **base).regular
+
+
+def test_a_job_on_a_regular_tree_predicts_what_its_graph_does():
+    """The same scenario simulated on the arithmetic tree and on the built graph of it gives the
+    same iteration time."""
+    from simulator.api import prepare, step_simulation
+    from simulator.hardware import load_calibration
+    from simulator.topology import system_cluster, topology_graph
+    from .conftest import small_gpt
+    sc = small_gpt(parallelism={"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2},
+                   system={"accelerator": "H100-SXM", "num_nodes": 8, "gpus_per_node": 4,
+                           "topology": {"builder": "three_tier_clos", "nodes_per_leaf": 2, "spines": 2,
+                                        "nodes_per_pod": 4, "core_switches": 3}})
+    prep = prepare(sc)
+    calib = load_calibration()
+    system = prep.scenario.system
+    arith = system_cluster(system, prep.accelerator, prep.job.world, calib.protocol_efficiency, calib.hop_latency)
+    assert arith.router.__class__.__name__ == "TreeRouter"
+    graph = build_cluster(topology_graph(system, prep.accelerator), prep.job.world, calib.protocol_efficiency,
+                          calib.hop_latency)
+    times = [step_simulation(prep, cl, calib, mode).run().iteration_time
+             for cl in (arith, graph) for mode in ("symmetric", "full")]
+    assert times == pytest.approx([times[0]] * 4, rel=1e-12)

@@ -29,7 +29,7 @@ from ..config import Scenario
 from ..config.frameworks import FRAMEWORKS
 from ..hardware import RooflinePredictor, load_accelerator, load_calibration
 from ..hardware.compute import overlap_slowdown
-from ..topology import build_cluster, topology_graph
+from ..topology import system_cluster
 from ..workload import compile_job
 from ..workload.costs import Op, rank_layer_params
 from ..workload.memory import WEIGHT_BYTES, stage_expert_params, stage_params
@@ -61,8 +61,8 @@ class Estimator:
         self.calib = load_calibration()
         self.op_time = RooflinePredictor(self.accelerator, self.calib, base.training.precision).time
         world = base.system.num_nodes * base.system.gpus_per_node
-        self.cluster = build_cluster(topology_graph(base.system, self.accelerator), world,
-                                     self.calib.protocol_efficiency, self.calib.hop_latency)
+        self.cluster = system_cluster(base.system, self.accelerator, world, self.calib.protocol_efficiency,
+                                      self.calib.hop_latency)
         self._layers: dict[tuple, LayerTimes] = {}
         self._collectives: dict[tuple, float] = {}
 

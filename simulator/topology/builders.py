@@ -17,6 +17,26 @@ def gpu_name(node: int, local: int) -> str:
     return f"n{node}/gpu{local}"
 
 
+def leaf_name(group: int, rail: int | None, pod: int | None = None) -> str:
+    """A leaf switch's name: its group of servers, its rail (None: every rail of the servers), and
+    its pod in a three-tier Clos."""
+    return (f"pod{pod}/" if pod is not None else "") + f"leaf{group}" + (f"/rail{rail}" if rail is not None else "")
+
+
+def spine_name(index: int, pod: int | None = None) -> str:
+    return (f"pod{pod}/" if pod is not None else "") + f"spine{index}"
+
+
+def core_name(index: int) -> str:
+    return f"core{index}"
+
+
+def uplink_cables(down: float, cable: float, oversubscription: float) -> int:
+    """Uplink cables of a switch with `down` bytes/s of links below it: enough cables of `cable`
+    bytes/s to carry that divided by the oversubscription (at least one)."""
+    return max(1, math.ceil(down / cable / oversubscription - 1e-9))
+
+
 def add_nvswitch_node(g: nx.Graph, node: int, gpus: int, nics: int, scale_up_bandwidth: float,
                       host_link_bandwidth: float, nvls: bool = False) -> list[str]:
     """One server: `gpus` GPUs on an NVSwitch (one logical crossbar), `nics` NICs on PCIe.
@@ -58,19 +78,19 @@ def rail_optimized_fat_tree(num_nodes: int, gpus_per_node: int, nics_per_node: i
                                  host_link_bandwidth, nvls)
         group = node // nodes_per_leaf
         for rail, nic in enumerate(nics):
-            leaf = f"leaf{group}/rail{rail}"
+            leaf = leaf_name(group, rail)
             if leaf not in g:
                 g.add_node(leaf, kind="switch", tier=2)
             g.add_edge(nic, leaf, bandwidth=nic_bandwidth, kind="infiniband")
     if need_spines and num_nodes > 1:
         for s in range(spines):
-            g.add_node(f"spine{s}", kind="switch", tier=3)
+            g.add_node(spine_name(s), kind="switch", tier=3)
         leaves = [n for n, d in g.nodes(data=True) if d["kind"] == "switch" and d["tier"] == 2]
         for leaf in leaves:
-            cables = math.ceil(g.degree(leaf) / oversubscription)
+            cables = uplink_cables(g.degree(leaf) * nic_bandwidth, nic_bandwidth, oversubscription)
             reach = min(spines, cables)  # the same first spines for every leaf: all stay connected
             for k in range(reach):
-                g.add_edge(leaf, f"spine{k}", bandwidth=cables * nic_bandwidth / reach, kind="infiniband")
+                g.add_edge(leaf, spine_name(k), bandwidth=cables * nic_bandwidth / reach, kind="infiniband")
     return g
 
 
@@ -91,7 +111,7 @@ def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_
                                  nvls)
         pod, group = node // nodes_per_pod, node // nodes_per_leaf
         for rail, nic in enumerate(nics):
-            leaf = f"pod{pod}/leaf{group}" + (f"/rail{rail}" if rail_optimized else "")
+            leaf = leaf_name(group, rail if rail_optimized else None, pod)
             if leaf not in g:
                 g.add_node(leaf, kind="switch", tier=2)
                 leaves_by_pod.setdefault(pod, []).append(leaf)
@@ -100,14 +120,14 @@ def three_tier_clos(num_nodes: int, gpus_per_node: int, nics_per_node: int, nic_
     for pod, leaves in leaves_by_pod.items():
         if len(leaves) == 1 and not multi_pod:
             continue
-        names = [f"pod{pod}/spine{s}" for s in range(spines)]
+        names = [spine_name(s, pod) for s in range(spines)]
         for n in names:
             g.add_node(n, kind="switch", tier=3)
         _uplinks(g, leaves, names, nic_bandwidth, oversubscription)
         if multi_pod:
             for c in range(cores):
-                g.add_node(f"core{c}", kind="switch", tier=4)
-            _uplinks(g, names, [f"core{c}" for c in range(cores)], nic_bandwidth, core_oversubscription)
+                g.add_node(core_name(c), kind="switch", tier=4)
+            _uplinks(g, names, [core_name(c) for c in range(cores)], nic_bandwidth, core_oversubscription)
     for n in [n for n in g if g.nodes[n]["kind"] == "switch" and g.degree(n) == 0]:
         g.remove_node(n)
     return g
@@ -121,7 +141,7 @@ def _uplinks(g: nx.Graph, lower: list[str], upper: list[str], cable: float, over
     for sw in lower:
         t = nodes[sw]["tier"]
         down = sum(d["bandwidth"] for m, d in g._adj[sw].items() if nodes[m]["tier"] < t)
-        cables = max(1, math.ceil(down / cable / oversubscription - 1e-9))
+        cables = uplink_cables(down, cable, oversubscription)
         reach = min(len(upper), cables)
         for k in range(reach):
             g.add_edge(sw, upper[k], bandwidth=cables * cable / reach, kind="infiniband")

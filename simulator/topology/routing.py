@@ -101,10 +101,11 @@ class _Parents(dict):
 
 
 class Router:
-    def __init__(self, g: nx.Graph, link_id: dict[tuple[str, str], int] | None = None):
-        """`link_id` ((from, to) -> id) lets `links` give routes as link ids."""
+    def __init__(self, g: nx.Graph, links: list[tuple[str, str]] | None = None):
+        """`links` (id -> (from, to)) lets `links` give routes as link ids."""
         self.g = g
-        self.link_id = link_id
+        self.link_names = links
+        self.link_id = {link: i for i, link in enumerate(links)} if links is not None else None
         self._chains: dict[str, tuple | None] = {}   # GPU -> (cone, link ids up its chain, and down)
         self._climbs: dict[tuple, list[int]] = {}    # (switch, top) -> the climb's option counts
         tier = {n: d["tier"] for n, d in g._node.items() if "tier" in d}  # NetworkX's own dict: no views
@@ -296,9 +297,23 @@ class Router:
             self.graded = all(tier[a] - tier[b] in (1, -1) for a, nbrs in adj.items() for b in nbrs)
         return self._rooted
 
-    def crossing(self, links: list[tuple[str, str]]) -> "Crossing":
-        """A test of which paths can cross any of `links` (directed), without routing them."""
-        return Crossing(self, links)
+    def crossing(self, links: list[int]) -> "Crossing":
+        """A test of which paths can cross any of `links` (ids), without routing them."""
+        return Crossing(self, [self.link_names[i] for i in links])
+
+    def server(self, gpu: str) -> int:
+        return self.g._node[gpu]["node"]
+
+    def in_switch(self, gpus: list[str]) -> bool:
+        """Whether all `gpus` hang off one switch that reduces in the network (NVLS)."""
+        g = self.g
+        common = None
+        for gpu in gpus:
+            sw = {n for n in g._adj[gpu] if g._node[n].get("nvls")}
+            common = sw if common is None else common & sw
+            if not common:
+                return False
+        return bool(common)
 
     def path(self, src: str, dst: str) -> list[str]:
         if src == dst:

@@ -1,0 +1,350 @@
+"""Regular tree fabrics as arithmetic: links, capacities and routes by position, without a graph.
+
+A rail-optimized fat-tree or a three-tier Clos whose leaves and pods are all full is the graph
+the builders make (builders.py), link for link, but here nothing is built node by node: a link's
+id, ends and width follow from positions (GPU j of server j // G, its NIC, its leaf, the leaf's
+spines, their cores), and so does a route. The route is the one routing.Router takes on the
+graph: up to the lowest tier the two GPUs share and down, NVLink inside a server, and the same
+destination-numbered ECMP choices (D-mod-k over the destination's number in tree order, options
+in name order). Tests compare every pair with Router on built graphs. A 131,072-GPU fabric then
+costs a few lists instead of 400,000 graph edges and a search per GPU.
+
+Irregular trees (a partial leaf or pod, spines a leaf does not reach in a three-tier Clos, GPUs
+sharing a NIC with NVLink no wider than PCIe, ...) are left to the graph and Router, whose
+choices there depend on link widths this arithmetic does not follow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import networkx as nx
+
+from .builders import core_name, gpu_name, leaf_name, rail_optimized_fat_tree, spine_name, three_tier_clos, uplink_cables
+
+NVLINK, PCIE, CABLE = "nvlink", "pcie", "infiniband"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A fat-tree (`nodes_per_pod` None: leaf-spine, as builders.rail_optimized_fat_tree) or a
+    three-tier Clos (builders.three_tier_clos), by the builders' parameters."""
+
+    servers: int
+    gpus: int                       # per server
+    nics: int                       # per server; GPU i uses NIC i * nics // gpus
+    nic_bandwidth: float
+    scale_up_bandwidth: float
+    host_link_bandwidth: float
+    nodes_per_leaf: int
+    spines: int
+    oversubscription: float
+    nodes_per_pod: int | None = None
+    cores: int = 0
+    core_oversubscription: float = 1.0
+    rail_optimized: bool = True
+    nvls: bool = False
+
+    def graph(self) -> nx.Graph:
+        """The fabric as the builders make it (node for node, link for link)."""
+        common = dict(num_nodes=self.servers, gpus_per_node=self.gpus, nics_per_node=self.nics,
+                      nic_bandwidth=self.nic_bandwidth, scale_up_bandwidth=self.scale_up_bandwidth,
+                      host_link_bandwidth=self.host_link_bandwidth, nodes_per_leaf=self.nodes_per_leaf,
+                      spines=self.spines, oversubscription=self.oversubscription, nvls=self.nvls)
+        if self.nodes_per_pod is None:
+            return rail_optimized_fat_tree(**common)
+        return three_tier_clos(**common, nodes_per_pod=self.nodes_per_pod, cores=self.cores,
+                               core_oversubscription=self.core_oversubscription, rail_optimized=self.rail_optimized)
+
+    # -- layout ---------------------------------------------------------------------------------
+    @cached_property
+    def rails(self) -> int:
+        """Leaves per group of servers."""
+        return self.nics if self.rail_optimized else 1
+
+    @cached_property
+    def per_leaf(self) -> int:
+        """Servers below one leaf."""
+        return min(self.nodes_per_leaf, self.servers)
+
+    @cached_property
+    def leaves(self) -> int:
+        return math.ceil(self.servers / self.nodes_per_leaf) * self.rails
+
+    @cached_property
+    def pods(self) -> int:
+        return 1 if self.nodes_per_pod is None else math.ceil(self.servers / self.nodes_per_pod)
+
+    @cached_property
+    def leaves_per_pod(self) -> int:
+        return self.leaves // self.pods
+
+    @cached_property
+    def has_spines(self) -> bool:
+        if self.nodes_per_pod is None:
+            return self.leaves > 1 and self.servers > 1
+        return self.leaves_per_pod > 1 or self.pods > 1
+
+    @cached_property
+    def leaf_cables(self) -> int:
+        nics_below = self.per_leaf * (1 if self.rail_optimized else self.nics)
+        return uplink_cables(nics_below * self.nic_bandwidth, self.nic_bandwidth, self.oversubscription)
+
+    @cached_property
+    def leaf_reach(self) -> int:
+        """Spines each leaf links to (the first ones); 0 without spines."""
+        return min(self.spines, self.leaf_cables) if self.has_spines else 0
+
+    @cached_property
+    def spine_cables(self) -> int:
+        down = self.leaves_per_pod * self.leaf_cables * self.nic_bandwidth / self.leaf_reach
+        return uplink_cables(down, self.nic_bandwidth, self.core_oversubscription)
+
+    @cached_property
+    def core_reach(self) -> int:
+        """Cores each spine links to (the first ones); 0 in a single pod."""
+        return min(self.cores, self.spine_cables) if self.pods > 1 else 0
+
+    @cached_property
+    def regular(self) -> bool:
+        """Whether the arithmetic holds: every leaf and pod full, GPUs spread evenly over NICs,
+        NVLink the widest way between GPUs of a server, and (with cores) every spine of a pod
+        below every leaf of it, each leaf with several ways up."""
+        if self.nics > self.gpus or self.gpus % self.nics or self.servers < 1:
+            return False
+        if self.nics < self.gpus and not self.scale_up_bandwidth > self.host_link_bandwidth:
+            return False
+        if self.servers > self.nodes_per_leaf and self.servers % self.nodes_per_leaf:
+            return False
+        if self.nodes_per_pod is None:
+            return True
+        if self.nodes_per_pod % self.nodes_per_leaf or \
+                self.servers > self.nodes_per_pod and self.servers % self.nodes_per_pod:
+            return False
+        return self.pods == 1 or (self.leaf_reach == self.spines and self.leaf_reach > 1)
+
+    @cached_property
+    def _bases(self) -> tuple[int, int, int, int]:
+        """First link id of the NIC, leaf-spine and spine-core links, and the number of links."""
+        gpus, nics = self.servers * self.gpus, self.servers * self.nics
+        nic = 4 * gpus
+        leaf = nic + 2 * nics
+        spine = leaf + 2 * self.leaves * self.leaf_reach
+        return nic, leaf, spine, spine + 2 * self.pods * self.spines * self.core_reach
+
+    # -- links ----------------------------------------------------------------------------------
+    # Ids: GPU j has 4j (to its NVSwitch), 4j + 1 (back), 4j + 2 (to its NIC), 4j + 3 (back); NIC q
+    # (= server x nics + k) nic + 2q (to its leaf) and + 1 (back); leaf l's link to its x-th spine
+    # leaf + 2 (l x leaf_reach + x) up and + 1 down; spine p (= pod x spines + x) to its c-th core
+    # spine + 2 (p x core_reach + c) up and + 1 down.
+
+    def link_count(self) -> int:
+        return self._bases[3]
+
+    def link_table(self) -> tuple[list[float], list[str]]:
+        """(bandwidth, kind) of every link id."""
+        nic, leaf, spine, end = self._bases
+        per_gpu = self.gpus * self.servers
+        bandwidth = [self.scale_up_bandwidth, self.scale_up_bandwidth,
+                     self.host_link_bandwidth, self.host_link_bandwidth] * per_gpu
+        kind = [NVLINK, NVLINK, PCIE, PCIE] * per_gpu
+        bandwidth += [self.nic_bandwidth] * (leaf - nic)
+        width = self.leaf_cables * self.nic_bandwidth / self.leaf_reach if self.leaf_reach else 0.0
+        bandwidth += [width] * (spine - leaf)
+        if end > spine:
+            bandwidth += [self.spine_cables * self.nic_bandwidth / self.core_reach] * (end - spine)
+        kind += [CABLE] * (end - nic)
+        return bandwidth, kind
+
+    def _leaf(self, server: int, nic: int) -> int:
+        return server // self.nodes_per_leaf * self.rails + (nic if self.rail_optimized else 0)
+
+    def _pod_of_leaf(self, leaf: int) -> int:
+        return leaf // self.leaves_per_pod
+
+    def leaf_node(self, leaf: int) -> str:
+        group, rail = divmod(leaf, self.rails)
+        return leaf_name(group, rail if self.rail_optimized else None,
+                         None if self.nodes_per_pod is None else self._pod_of_leaf(leaf))
+
+    def spine_node(self, spine: int) -> str:
+        pod, x = divmod(spine, self.spines)
+        return spine_name(x, None if self.nodes_per_pod is None else pod)
+
+    def link(self, i: int) -> tuple[str, str]:
+        """(from, to) node names of link `i`, as the graph names them."""
+        nic, leaf, spine, end = self._bases
+        if not 0 <= i < end:
+            raise IndexError(i)
+        if i < nic:
+            j, r = divmod(i, 4)
+            s, local = divmod(j, self.gpus)
+            other = f"n{s}/nvswitch" if r < 2 else f"n{s}/nic{local * self.nics // self.gpus}"
+            a, b = gpu_name(s, local), other
+        elif i < leaf:
+            q, r = divmod(i - nic, 2)
+            s, k = divmod(q, self.nics)
+            a, b = f"n{s}/nic{k}", self.leaf_node(self._leaf(s, k))
+        elif i < spine:
+            x, r = divmod(i - leaf, 2)
+            lf, x = divmod(x, self.leaf_reach)
+            a, b = self.leaf_node(lf), self.spine_node(self._pod_of_leaf(lf) * self.spines + x)
+        else:
+            x, r = divmod(i - spine, 2)
+            sp, c = divmod(x, self.core_reach)
+            a, b = self.spine_node(sp), core_name(c)
+        return (a, b) if r % 2 == 0 else (b, a)
+
+    # -- routes ---------------------------------------------------------------------------------
+    @cached_property
+    def _spine_order(self) -> list[int]:
+        """The spines a leaf reaches, in name order (spine10 before spine2), as Router lists them."""
+        return sorted(range(self.leaf_reach), key=str)
+
+    @cached_property
+    def _core_order(self) -> list[int]:
+        return sorted(range(self.core_reach), key=str)
+
+    def _number(self, j: int) -> int:
+        """GPU j's number for ECMP, as Router gives it: its position among the GPUs below its
+        leaf in (server, index) order, after (first GPU's number x GPUs below the leaf)."""
+        s, i = divmod(j, self.gpus)
+        first = s - s % self.nodes_per_leaf
+        per = self.gpus // self.rails                 # a leaf's GPUs in each server
+        lowest = i - i % per                          # the first of them
+        below = self.per_leaf * per
+        return (first * 1024 + lowest) * below + (s - first) * per + (i - lowest)
+
+    def route(self, src: int, dst: int) -> tuple[int, ...]:
+        """Link ids from GPU `src` to GPU `dst` (positions)."""
+        if src == dst:
+            return ()
+        g = self.gpus
+        s, i = divmod(src, g)
+        t, k = divmod(dst, g)
+        if s == t:
+            return 4 * src, 4 * dst + 1
+        nic, leaf, spine, _ = self._bases
+        q, r = s * self.nics + i * self.nics // g, t * self.nics + k * self.nics // g
+        up, down = (4 * src + 2, nic + 2 * q), (nic + 2 * r + 1, 4 * dst + 3)
+        a, b = self._leaf(s, q % self.nics), self._leaf(t, r % self.nics)
+        if a == b:
+            return up + down
+        d = self._number(dst)
+        reach = self.leaf_reach
+        x = self._spine_order[d % reach]
+        pa, pb = self._pod_of_leaf(a), self._pod_of_leaf(b)
+        if pa == pb or self.nodes_per_pod is None:
+            return up + (leaf + 2 * (a * reach + x), leaf + 2 * (b * reach + x) + 1) + down
+        c = self._core_order[d // reach % self.core_reach]
+        cr = self.core_reach
+        return up + (leaf + 2 * (a * reach + x), spine + 2 * ((pa * self.spines + x) * cr + c),
+                     spine + 2 * ((pb * self.spines + x) * cr + c) + 1, leaf + 2 * (b * reach + x) + 1) + down
+
+    # -- what lies below a link -------------------------------------------------------------------
+    def _lower(self, i: int) -> tuple[tuple, bool]:
+        """(key of the lower end's set of GPUs, whether the link climbs) for link `i`."""
+        nic, leaf, spine, _ = self._bases
+        up = i % 2 == 0
+        if i < nic:
+            return ("gpu", i // 4), i % 4 in (0, 2)
+        if i < leaf:
+            return ("nic", (i - nic) // 2), up
+        if i < spine:
+            return ("leaf", (i - leaf) // 2 // self.leaf_reach), up
+        return ("pod", (i - spine) // 2 // self.core_reach // self.spines), up
+
+    def _above(self, j: int) -> tuple[tuple, ...]:
+        """Keys of the sets of GPUs GPU j lies in: itself, its NIC, its leaf, its pod."""
+        s, i = divmod(j, self.gpus)
+        k = i * self.nics // self.gpus
+        lf = self._leaf(s, k)
+        return ("gpu", j), ("nic", s * self.nics + k), ("leaf", lf), ("pod", self._pod_of_leaf(lf))
+
+    def _size(self, key: tuple) -> int:
+        """How many GPUs the set of `key` holds."""
+        per_nic = self.gpus // self.nics
+        return {"gpu": 1, "nic": per_nic, "leaf": self.per_leaf * self.gpus // self.rails,
+                "pod": self.leaves_per_pod * self.per_leaf * self.gpus // self.rails}[key[0]]
+
+    @cached_property
+    def rooted(self) -> bool:
+        """Whether one top switch lies above every GPU (as Router.rooted finds on the graph)."""
+        return self.has_spines or self.leaves == 1
+
+
+class LinkNames(Sequence):
+    """Link id -> (from, to) node names of a Tree, computed when asked."""
+
+    def __init__(self, tree: Tree):
+        self.tree = tree
+
+    def __len__(self) -> int:
+        return self.tree.link_count()
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.tree.link(k) for k in range(*i.indices(len(self)))]
+        return self.tree.link(i)
+
+
+class TreeRouter:
+    """Router's questions answered on a Tree; GPUs are positions (server x gpus + index)."""
+
+    tiered = True
+
+    def __init__(self, tree: Tree):
+        self.tree = tree
+
+    @cached_property
+    def link_id(self) -> dict[tuple[str, str], int]:
+        """(from, to) node names -> link id (built when first asked: reliability's faults name links)."""
+        return {self.tree.link(i): i for i in range(self.tree.link_count())}
+
+    def links(self, src: int, dst: int) -> tuple[int, ...]:
+        return self.tree.route(src, dst)
+
+    def crossing(self, links: list[int]) -> "TreeCrossing":
+        return TreeCrossing(self.tree, links)
+
+    def server(self, gpu: int) -> int:
+        return gpu // self.tree.gpus
+
+    def name(self, gpu: int) -> str:
+        return gpu_name(*divmod(gpu, self.tree.gpus))
+
+    def in_switch(self, gpus) -> bool:
+        return self.tree.nvls and len({g // self.tree.gpus for g in gpus}) == 1
+
+
+class TreeCrossing:
+    """routing.Crossing on a Tree: a path climbs through a link only if its source lies below the
+    link's lower end and its destination does not, and descends through it only the other way
+    round (every link joins adjacent tiers). The sets below lower ends are keys (GPU, NIC, leaf,
+    pod), so membership is a comparison of keys."""
+
+    def __init__(self, tree: Tree, links: list[int]):
+        self.tree = tree
+        self.everywhere = not tree.rooted
+        self.out: set = set()
+        self.into: set = set()
+        for i in links:
+            key, up = tree._lower(i)
+            (self.out if up else self.into).add(key)
+        self.any = self.out | self.into
+        # a set of one GPU: every path from (into) it crosses, whatever the other end (Crossing's rule)
+        self.one = {key for key in self.any if tree._size(key) == 1}
+
+    def group(self, members) -> bool:
+        return self.everywhere or any(key in self.any for m in members for key in self.tree._above(m))
+
+    def path(self, src: int, dst: int) -> bool:
+        if self.everywhere:
+            return True
+        a, b = self.tree._above(src), self.tree._above(dst)
+        one = self.one
+        return any(key in self.out and (key in one or key not in b) for key in a) or \
+            any(key in self.into and (key in one or key not in a) for key in b)

@@ -31,17 +31,16 @@ def main() -> None:
 
     from simulator.api import _result, prepare, step_simulation
     from simulator.hardware import load_calibration
-    from simulator.topology import build_cluster, topology_graph
+    from simulator.topology import system_cluster
 
     scenario, mode = case(a.case)
     calib = load_calibration()
     state: dict = {}
     phases = [
         ("compile the job", lambda: state.update(prep=prepare(scenario))),
-        ("build the topology", lambda: state.update(graph=topology_graph(state["prep"].scenario.system,
-                                                                          state["prep"].accelerator))),
-        ("index links", lambda: state.update(cluster=build_cluster(state["graph"], state["prep"].job.world,
-                                                                    calib.protocol_efficiency, calib.hop_latency))),
+        ("build the cluster", lambda: state.update(cluster=system_cluster(
+            state["prep"].scenario.system, state["prep"].accelerator, state["prep"].job.world,
+            calib.protocol_efficiency, calib.hop_latency))),
         ("route and set up", lambda: state.update(sim=step_simulation(state["prep"], state["cluster"], calib, mode))),
         ("run the events", lambda: state.update(step=state["sim"].run())),
         ("summarize", lambda: state.update(result=_result(state["prep"], state["cluster"], state["step"], 0.0))),

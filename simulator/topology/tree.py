@@ -244,31 +244,16 @@ class Tree:
         return up + (leaf + 2 * (a * reach + x), spine + 2 * ((pa * self.spines + x) * cr + c),
                      spine + 2 * ((pb * self.spines + x) * cr + c) + 1, leaf + 2 * (b * reach + x) + 1) + down
 
-    # -- what lies below a link -------------------------------------------------------------------
-    def _lower(self, i: int) -> tuple[tuple, bool]:
-        """(key of the lower end's set of GPUs, whether the link climbs) for link `i`."""
-        nic, leaf, spine, _ = self._bases
-        up = i % 2 == 0
-        if i < nic:
-            return ("gpu", i // 4), i % 4 in (0, 2)
-        if i < leaf:
-            return ("nic", (i - nic) // 2), up
-        if i < spine:
-            return ("leaf", (i - leaf) // 2 // self.leaf_reach), up
-        return ("pod", (i - spine) // 2 // self.core_reach // self.spines), up
-
-    def _above(self, j: int) -> tuple[tuple, ...]:
-        """Keys of the sets of GPUs GPU j lies in: itself, its NIC, its leaf, its pod."""
-        s, i = divmod(j, self.gpus)
-        k = i * self.nics // self.gpus
-        lf = self._leaf(s, k)
-        return ("gpu", j), ("nic", s * self.nics + k), ("leaf", lf), ("pod", self._pod_of_leaf(lf))
-
-    def _size(self, key: tuple) -> int:
-        """How many GPUs the set of `key` holds."""
-        per_nic = self.gpus // self.nics
-        return {"gpu": 1, "nic": per_nic, "leaf": self.per_leaf * self.gpus // self.rails,
-                "pod": self.leaves_per_pod * self.per_leaf * self.gpus // self.rails}[key[0]]
+    # -- what lies below a link ---------------------------------------------------------------------
+    @cached_property
+    def positions(self) -> tuple[list[int], list[int], list[int]]:
+        """Each GPU's NIC, leaf and pod (lists by GPU position)."""
+        import numpy as np
+        j = np.arange(self.servers * self.gpus)
+        server, local = np.divmod(j, self.gpus)
+        nic = server * self.nics + local * self.nics // self.gpus
+        leaf = server // self.nodes_per_leaf * self.rails + (nic % self.nics if self.rail_optimized else 0)
+        return nic.tolist(), leaf.tolist(), (leaf // self.leaves_per_pod).tolist()
 
     @cached_property
     def rooted(self) -> bool:
@@ -323,28 +308,50 @@ class TreeRouter:
 class TreeCrossing:
     """routing.Crossing on a Tree: a path climbs through a link only if its source lies below the
     link's lower end and its destination does not, and descends through it only the other way
-    round (every link joins adjacent tiers). The sets below lower ends are keys (GPU, NIC, leaf,
-    pod), so membership is a comparison of keys."""
+    round (every link joins adjacent tiers); a lower end with one GPU below it: every path from
+    (into) that GPU. The lower ends are GPUs, NICs, leaves and pods' spines, so lying below one
+    is a comparison of positions."""
 
     def __init__(self, tree: Tree, links: list[int]):
-        self.tree = tree
         self.everywhere = not tree.rooted
-        self.out: set = set()
-        self.into: set = set()
+        self.nic, self.leaf, self.pod = tree.positions
+        nic, leaf, spine, _ = tree._bases
+        # lower ends of the climbing (out) and descending (into) links, by kind: gpu, nic, leaf, pod
+        self.out: tuple[set, ...] = (set(), set(), set(), set())
+        self.into: tuple[set, ...] = (set(), set(), set(), set())
         for i in links:
-            key, up = tree._lower(i)
-            (self.out if up else self.into).add(key)
-        self.any = self.out | self.into
-        # a set of one GPU: every path from (into) it crosses, whatever the other end (Crossing's rule)
-        self.one = {key for key in self.any if tree._size(key) == 1}
+            if i < nic:
+                (self.out if i % 4 in (0, 2) else self.into)[0].add(i // 4)
+                continue
+            ends = self.out if i % 2 == 0 else self.into
+            if i < leaf:
+                ends[1].add((i - nic) // 2)
+            elif i < spine:
+                ends[2].add((i - leaf) // 2 // tree.leaf_reach)
+            else:
+                ends[3].add((i - spine) // 2 // tree.core_reach // tree.spines)
+        self.any = tuple(a | b for a, b in zip(self.out, self.into))
+        per_leaf = tree.per_leaf * tree.gpus // tree.rails
+        self.alone = (tree.gpus == tree.nics, per_leaf == 1, per_leaf * tree.leaves_per_pod == 1)   # one GPU below
 
     def group(self, members) -> bool:
-        return self.everywhere or any(key in self.any for m in members for key in self.tree._above(m))
+        if self.everywhere:
+            return True
+        gpus, nics, leaves, pods = self.any
+        nic, leaf, pod = self.nic, self.leaf, self.pod
+        return any(m in gpus or nic[m] in nics or leaf[m] in leaves or pod[m] in pods for m in members)
 
     def path(self, src: int, dst: int) -> bool:
         if self.everywhere:
             return True
-        a, b = self.tree._above(src), self.tree._above(dst)
-        one = self.one
-        return any(key in self.out and (key in one or key not in b) for key in a) or \
-            any(key in self.into and (key in one or key not in a) for key in b)
+        return self._leaves(self.out, src, dst) or self._leaves(self.into, dst, src)
+
+    def _leaves(self, ends: tuple[set, ...], inside: int, outside: int) -> bool:
+        """Whether a path between `inside` (below an end) and `outside` crosses one of `ends`."""
+        gpus, nics, leaves, pods = ends
+        nic, leaf, pod = self.nic, self.leaf, self.pod
+        one_nic, one_leaf, one_pod = self.alone
+        return inside in gpus or \
+            nic[inside] in nics and (one_nic or nic[inside] != nic[outside]) or \
+            leaf[inside] in leaves and (one_leaf or leaf[inside] != leaf[outside]) or \
+            pod[inside] in pods and (one_pod or pod[inside] != pod[outside])

@@ -439,13 +439,15 @@ class StepSimulation:
         b["pipeline_bubble"] += waited
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += now - start - waited
 
-    def run_rank(self, rank: int, instructions):
+    def run_rank(self, rank: int, instructions, first: int, durations: list, categories: list):
+        """Walk a stage program; `first`: the serial number of its first instruction; `durations`
+        and `categories`: each compute's duration and breakdown key, by position (else None)."""
         env = self.env
         log = self.records
         record = log.add
         log_rank, log_serial, log_start, log_end = log.rank.append, log.serial.append, log.start.append, log.end.append
         opened, timing, close_collective, serial = self._open, self._timing, self._close_collective, self._serial
-        durations, slow, timed_runs = self._durations, self.slowdown.get(rank, 1.0), self.timed_runs
+        slow, timed_runs = self.slowdown.get(rank, 1.0), self.timed_runs
         collective, end_collective = self._collective, self._end_collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         i, n = 0, len(instructions)
@@ -461,23 +463,21 @@ class StepSimulation:
                 # run's end time). The same sums, in the same order, as one event per instruction.
                 t, j = start, i - 1
                 while how == ALONE:
-                    step = instructions[j]
-                    if type(step) is Compute:  # the hottest loop: kept inline
-                        d = durations.get(id(step.ops))
-                        end = t + (self._duration(step.ops) if d is None else d) * slow
+                    d = durations[j]
+                    if d is not None:  # a compute: the hottest loop, kept inline
+                        end = t + d * slow
                         log_rank(rank)   # record(...), inline
-                        log_serial(serial[id(step)])
+                        log_serial(first + j)
                         log_start(t)
                         log_end(end)
-                        b[COMPUTE_CATEGORY.get(step.phase, "compute")] += end - t
+                        b[categories[j]] += end - t
                         t = end
                     else:
-                        t = close_collective(rank, step, t, b)
+                        t = close_collective(rank, instructions[j], t, b)
                     j += 1
                     if j == n:
                         break
-                    step = instructions[j]
-                    how = ALONE if type(step) is Compute else timing(rank, step)
+                    how = ALONE if durations[j] is not None else timing(rank, instructions[j])
                 if how == JOIN:
                     ins, i = instructions[j], j + 1
                     done, slot = collective(rank, ins, t)
@@ -519,9 +519,17 @@ class StepSimulation:
         self._breakdown: dict[int, dict[str, float]] = {}
         self._end: dict[int, float] = {}
         self._processes: dict[int, object] = {}
-        programs = {p.stage: p.instructions for p in self.job.programs}
+        tables, first = {}, 0
+        for p in self.job.programs:
+            # what run_rank's timed runs read per instruction, by position in the program: its
+            # serial number is first + position; a compute's duration and breakdown category
+            durations = [self._duration(i.ops) if type(i) is Compute else None for i in p.instructions]
+            categories = [COMPUTE_CATEGORY.get(i.phase, "compute") if type(i) is Compute else None
+                          for i in p.instructions]
+            tables[p.stage] = (p.instructions, first, durations, categories)
+            first += len(p.instructions)
         for r in self.ranks:
-            self._processes[r] = process = self.run_rank(r, programs[self.plan.stage_of(r)])
+            self._processes[r] = process = self.run_rank(r, *tables[self.plan.stage_of(r)])
             self.env.process(process)
 
     def _waits_of(self, rank: int) -> str:

@@ -164,7 +164,7 @@ class StepSimulation:
         self._instructions = [i for p in job.programs for i in p.instructions]
         self._serial = {id(ins): n for n, ins in enumerate(self._instructions)}   # id -> serial number
         self._groups: dict[int, dict[str, tuple]] = {}      # rank -> comm -> group key
-        self._expected: dict[tuple, int] = {}
+        self._expected: dict[int, int] = {}                  # id of group key -> simulated members
         self._clear()
         self._build_communication()
 
@@ -175,7 +175,7 @@ class StepSimulation:
         self._open: dict[int, int] = {}               # rank -> side-stream collectives issued, not yet done
         self._tails: dict[tuple, simpy.Event] = {}    # (rank, comm) -> its last side collective's done event
         self._pending: dict[tuple, list] = {}          # (id of group key, sequence number) -> barrier slot
-        self._seq: dict[tuple, int] = {}               # (rank, comm) -> collectives joined so far
+        self._seq: dict[int, dict[str, int]] = {r: {} for r in self.ranks}   # rank -> comm -> collectives joined
         self._mail: dict[tuple, simpy.Event] = {}
         self._timings: dict[tuple, int] = {}         # (id of group key, op, bytes) -> ALONE, JOIN or 0
         self._sent_at: dict[tuple, float] = {}
@@ -275,7 +275,7 @@ class StepSimulation:
                 key = (comm, group)
                 key = interned.setdefault(key, key)  # one object per group: its id keys the hot tables
                 self._groups.setdefault(r, {})[comm] = key
-                self._expected[key] = sum(1 for m in group if m in self.simulated)
+                self._expected[id(key)] = sum(1 for m in group if m in self.simulated)
                 coll.register(key, op, group, self._mirrors(r, comm))
                 if comm not in overlapping:
                     serialized.add(key)  # blocking collectives: one at a time per group
@@ -308,22 +308,24 @@ class StepSimulation:
         member). A rank may arrive at a later `arrival` time than now when the collective is
         timed on joining (see _timing): it starts when the last member arrives, and nothing
         else on the fabric can change how long it takes."""
-        key = self._groups[rank][ins.comm]
-        n = self._seq.get((rank, ins.comm), 0)
-        self._seq[(rank, ins.comm)] = n + 1
-        expected = self._expected[key]
+        comm = ins.comm
+        key = self._groups[rank][comm]
+        seq = self._seq[rank]
+        n = seq.get(comm, 0)
+        seq[comm] = n + 1
+        expected = self._expected[id(key)]
         if expected == 1:
             return self._launch(key, ins), None
-        now = self.env.now
-        arrival = now if arrival is None else arrival
-        slot = self._pending.get((id(key), n))
+        arrival = self.env.now if arrival is None else arrival
+        at = (id(key), n)
+        slot = self._pending.get(at)
         if slot is None:
-            slot = self._pending[(id(key), n)] = [0, self.env.event(), None, arrival]
+            slot = self._pending[at] = [0, self.env.event(), None, arrival]
         slot[0] += 1
         if arrival > slot[3]:
             slot[3] = arrival
         if slot[0] == expected:
-            del self._pending[(id(key), n)]
+            del self._pending[at]
             launch = slot[2] = slot[3]
             done = slot[1]
             if self.collectives.closed_form(key, ins.op, ins.nbytes):
@@ -412,7 +414,7 @@ class StepSimulation:
         if timing is None:
             timing = 0
             if self.collectives.closed_form(key, ins.op, ins.nbytes):
-                timing = ALONE if self._expected[key] == 1 else JOIN
+                timing = ALONE if self._expected[id(key)] == 1 else JOIN
             self._timings[(id(key), ins.op, ins.nbytes)] = timing
         return timing
 
@@ -420,7 +422,8 @@ class StepSimulation:
         """Account for a collective timed ALONE started at `t`; return its end time (compute
         timed alone is accounted for in run_rank's loop)."""
         key = self._groups[rank][ins.comm]
-        self._seq[(rank, ins.comm)] = self._seq.get((rank, ins.comm), 0) + 1
+        seq = self._seq[rank]
+        seq[ins.comm] = seq.get(ins.comm, 0) + 1
         end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
         self.records.add(rank, self._serial[id(ins)], t, end)
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t
@@ -440,15 +443,16 @@ class StepSimulation:
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += now - start - waited
 
     def run_rank(self, rank: int, instructions, first: int, durations: list, categories: list):
-        """Walk a stage program; `first`: the serial number of its first instruction; `durations`
-        and `categories`: each compute's duration and breakdown key, by position (else None)."""
+        """Walk a stage program; `first`: the serial number of its first instruction; `durations`:
+        each compute's duration (else None); `categories`: each compute's and collective's
+        breakdown key; by position."""
         env = self.env
         log = self.records
         record = log.add
         log_rank, log_serial, log_start, log_end = log.rank.append, log.serial.append, log.start.append, log.end.append
         opened, timing, close_collective, serial = self._open, self._timing, self._close_collective, self._serial
         slow, timed_runs = self.slowdown.get(rank, 1.0), self.timed_runs
-        collective, end_collective = self._collective, self._end_collective
+        collective = self._collective
         b = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
         i, n = 0, len(instructions)
         while i < n:
@@ -482,7 +486,14 @@ class StepSimulation:
                     ins, i = instructions[j], j + 1
                     done, slot = collective(rank, ins, t)
                     yield done
-                    end_collective(rank, ins, t, slot, b)
+                    end = env.now   # _end_collective, inline
+                    log_rank(rank)
+                    log_serial(first + j)
+                    log_start(t)
+                    log_end(end)
+                    waited = slot[2] - t if slot else 0.0
+                    b["pipeline_bubble"] += waited
+                    b[categories[j]] += end - t - waited
                     continue
                 i = j
                 yield env.at(t)
@@ -524,7 +535,8 @@ class StepSimulation:
             # what run_rank's timed runs read per instruction, by position in the program: its
             # serial number is first + position; a compute's duration and breakdown category
             durations = [self._duration(i.ops) if type(i) is Compute else None for i in p.instructions]
-            categories = [COMPUTE_CATEGORY.get(i.phase, "compute") if type(i) is Compute else None
+            categories = [COMPUTE_CATEGORY.get(i.phase, "compute") if type(i) is Compute else
+                          COMM_CATEGORY.get(i.comm, "dp_comm") if type(i) is Collective else None
                           for i in p.instructions]
             tables[p.stage] = (p.instructions, first, durations, categories)
             first += len(p.instructions)

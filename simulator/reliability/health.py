@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..api import step_simulation, prepare
 from ..config import ConfigError, Scenario
 from ..hardware import load_calibration
-from ..topology import build_cluster, topology_graph
+from ..topology import build_cluster, system_cluster, topology_graph
 from .components import Inventory
 
 SLOWDOWN_STEP = 0.02
@@ -152,17 +152,18 @@ class StepTimes:
         if hit is None:
             sc = self.scenario
             prep = self.prep
-            graph = self.graph
             if replicas_lost:
                 sc = self.shrunk(replicas_lost)
                 prep = prepare(sc)
-                graph = topology_graph(sc.system, prep.accelerator)
-            if removed_nodes or removed_edges:
-                graph = graph.copy()
-                graph.remove_edges_from(e for e in removed_edges if graph.has_edge(*e))
-                graph.remove_nodes_from(n for n in removed_nodes if n in graph)
+            eff, hop = self.calib.protocol_efficiency, self.calib.hop_latency
             try:
-                cluster = build_cluster(graph, prep.job.world, self.calib.protocol_efficiency, self.calib.hop_latency)
+                if removed_nodes or removed_edges:
+                    graph = (topology_graph(sc.system, prep.accelerator) if replicas_lost else self.graph).copy()
+                    graph.remove_edges_from(e for e in removed_edges if graph.has_edge(*e))
+                    graph.remove_nodes_from(n for n in removed_nodes if n in graph)
+                    cluster = build_cluster(graph, prep.job.world, eff, hop)
+                else:   # the fabric as built (a regular tree without its graph)
+                    cluster = system_cluster(sc.system, prep.accelerator, prep.job.world, eff, hop)
                 sim = step_simulation(prep, cluster, self.calib, self.mode)
             except ConfigError:
                 if not faults:

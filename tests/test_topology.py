@@ -350,8 +350,9 @@ def test_an_astra_sim_full_mesh_too_large_to_build_is_refused(tmp_path):
 
 
 def _trees():
-    """Regular trees: several rails, shared NICs, oversubscription, more than ten spines and
-    cores (name order differs from number order), pods, and a Clos without rail optimization."""
+    """Trees held as arithmetic: several rails, shared NICs, oversubscription, more than ten
+    spines and cores (name order differs from number order), partial last leaves (one of them
+    with a single GPU per rail), pods, a partial last pod, and a Clos without rail optimization."""
     from simulator.topology import Tree
     base = dict(nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9)
     yield Tree(servers=6, gpus=4, nics=4, nodes_per_leaf=2, spines=3, oversubscription=1.0, **base)
@@ -359,12 +360,18 @@ def _trees():
     yield Tree(servers=4, gpus=4, nics=4, nodes_per_leaf=8, spines=2, oversubscription=1.0, **base)   # one group
     yield Tree(servers=12, gpus=2, nics=2, nodes_per_leaf=12, spines=12, oversubscription=1.0, **base)
     yield Tree(servers=1, gpus=8, nics=8, nodes_per_leaf=32, spines=8, oversubscription=1.0, nvls=True, **base)
+    yield Tree(servers=5, gpus=2, nics=2, nodes_per_leaf=2, spines=3, oversubscription=1.0, **base)   # lone GPUs
+    yield Tree(servers=7, gpus=4, nics=2, nodes_per_leaf=4, spines=12, oversubscription=1.0, **base)
     yield Tree(servers=16, gpus=2, nics=2, nodes_per_leaf=4, spines=3, oversubscription=1.0, nodes_per_pod=8,
                cores=12, core_oversubscription=0.5, **base)   # 11 cores in reach
     yield Tree(servers=8, gpus=4, nics=4, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=4,
                cores=3, core_oversubscription=2.0, rail_optimized=False, **base)
-    yield Tree(servers=6, gpus=4, nics=2, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=8,
-               cores=4, **base)   # one pod
+    yield Tree(servers=7, gpus=4, nics=2, nodes_per_leaf=2, spines=3, oversubscription=1.0, nodes_per_pod=8,
+               cores=4, **base)   # one pod, a partial leaf
+    yield Tree(servers=12, gpus=2, nics=2, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=8,
+               cores=12, core_oversubscription=0.5, **base)   # a partial last pod
+    yield Tree(servers=10, gpus=2, nics=2, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=4,
+               cores=3, rail_optimized=False, **base)
 
 
 @pytest.mark.parametrize("t", list(_trees()))
@@ -397,18 +404,47 @@ def test_a_regular_tree_routes_as_the_router_does_on_its_graph(t):
     assert arith.link_id == graph.link_id.__class__((arith.links[i], i) for i in range(len(arith.links)))
 
 
+def test_random_trees_route_as_the_router_does_on_their_graphs():
+    """Forty random trees (sizes, rails, shared NICs, oversubscription, pods): every one that is
+    arithmetic routes every pair as the graph router does."""
+    import random
+
+    from simulator.topology import Tree, tree_cluster
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(40):
+        gpus = rng.choice((2, 4))
+        t = Tree(servers=rng.randint(1, 13), gpus=gpus, nics=rng.choice((gpus, gpus // 2)), nic_bandwidth=25e9,
+                 scale_up_bandwidth=300e9, host_link_bandwidth=32e9, nodes_per_leaf=rng.randint(1, 4),
+                 spines=rng.randint(1, 12), oversubscription=rng.choice((1.0, 1.5, 3.0)),
+                 nodes_per_pod=rng.choice((None, 2, 4, 8)), cores=rng.randint(1, 12),
+                 core_oversubscription=rng.choice((0.5, 1.0, 2.0)), rail_optimized=rng.random() < 0.8)
+        if t.nodes_per_pod is None and not t.rail_optimized or not t.regular:
+            continue
+        n = t.servers * t.gpus
+        graph = build_cluster(t.graph(), n, EFF, LAT)
+        arith = tree_cluster(t, n, EFF, LAT)
+        assert sorted(arith.links) == sorted(graph.links), t
+        for a in range(n):
+            for b in range(n):
+                assert [arith.links[i] for i in arith.route(a, b)] == [graph.links[i] for i in graph.route(a, b)], (t, a, b)
+        checked += 1
+    assert checked >= 20
+
+
 def test_irregular_trees_are_left_to_the_graph():
-    """A partial leaf, a partial pod, a leaf below one spine of several pods, and GPUs sharing
-    a NIC with NVLink no wider than PCIe are not arithmetic."""
+    """With several pods: a partial leaf, groups split by pods, a leaf below one spine; and GPUs
+    sharing a NIC with NVLink no wider than PCIe: not arithmetic."""
     from simulator.topology import Tree
     base = dict(gpus=4, nics=4, nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9,
                 oversubscription=1.0)
-    assert not Tree(servers=5, nodes_per_leaf=2, spines=2, **base).regular
-    assert not Tree(servers=12, nodes_per_leaf=2, spines=2, nodes_per_pod=8, cores=2, **base).regular
+    assert not Tree(servers=11, nodes_per_leaf=2, spines=2, nodes_per_pod=4, cores=2, **base).regular
+    assert not Tree(servers=12, nodes_per_leaf=4, spines=2, nodes_per_pod=6, cores=2, **base).regular
     assert not Tree(servers=16, nodes_per_leaf=2, spines=1, nodes_per_pod=8, cores=2, **base).regular
     assert not Tree(servers=4, gpus=4, nics=2, nodes_per_leaf=2, spines=2, nic_bandwidth=25e9, oversubscription=1.0,
                     scale_up_bandwidth=32e9, host_link_bandwidth=32e9).regular
     assert Tree(servers=16, nodes_per_leaf=2, spines=2, nodes_per_pod=8, cores=2, **base).regular
+    assert Tree(servers=5, nodes_per_leaf=2, spines=2, **base).regular
 
 
 def test_a_job_on_a_regular_tree_predicts_what_its_graph_does():

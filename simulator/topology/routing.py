@@ -42,12 +42,14 @@ class _Choices:
     __slots__ = ("d", "digits")
 
     def __init__(self, d: int, counts: list[int]):
-        """`counts`: the climb's option counts, from the top down."""
+        """`counts`: the climb's option counts, from the top down. A step with one option takes no
+        digit (`climb` takes none there)."""
         self.d, self.digits = d, []
         below = 1
         for n in reversed(counts):
-            self.digits.append((d // below) % n)
-            below *= n
+            if n > 1:
+                self.digits.append((d // below) % n)
+                below *= n
         self.digits.reverse()
 
     def climb(self, options: list):

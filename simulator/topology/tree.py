@@ -16,6 +16,7 @@ choices there depend on link widths this arithmetic does not follow.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,15 +61,12 @@ class Tree:
                                core_oversubscription=self.core_oversubscription, rail_optimized=self.rail_optimized)
 
     # -- layout ---------------------------------------------------------------------------------
+    # Every group of servers (below one leaf per rail) is full but perhaps the last, and so is every
+    # pod; a unit's size fixes its uplink cables, so there are two kinds of each: full and last.
     @cached_property
     def rails(self) -> int:
         """Leaves per group of servers."""
         return self.nics if self.rail_optimized else 1
-
-    @cached_property
-    def per_leaf(self) -> int:
-        """Servers below one leaf."""
-        return min(self.nodes_per_leaf, self.servers)
 
     @cached_property
     def leaves(self) -> int:
@@ -79,52 +77,83 @@ class Tree:
         return 1 if self.nodes_per_pod is None else math.ceil(self.servers / self.nodes_per_pod)
 
     @cached_property
-    def leaves_per_pod(self) -> int:
-        return self.leaves // self.pods
+    def _groups_per_pod(self) -> int:
+        return self.leaves // self.rails if self.pods == 1 else self.nodes_per_pod // self.nodes_per_leaf
 
     @cached_property
     def has_spines(self) -> bool:
         if self.nodes_per_pod is None:
             return self.leaves > 1 and self.servers > 1
-        return self.leaves_per_pod > 1 or self.pods > 1
+        return self.pods > 1 or self.leaves > 1
+
+    def _group_servers(self, group: int) -> int:
+        return min(self.nodes_per_leaf, self.servers - group * self.nodes_per_leaf)
+
+    def _leaf_uplinks(self, leaf: int) -> tuple[int, int]:
+        """(cables, spines reached) of a leaf; (0, 0) without spines."""
+        if not self.has_spines:
+            return 0, 0
+        nics_below = self._group_servers(leaf // self.rails) * (1 if self.rail_optimized else self.nics)
+        cables = uplink_cables(nics_below * self.nic_bandwidth, self.nic_bandwidth, self.oversubscription)
+        return cables, min(self.spines, cables)
+
+    def _leaf_width(self, leaf: int) -> float:
+        cables, reach = self._leaf_uplinks(leaf)
+        return cables * self.nic_bandwidth / reach
 
     @cached_property
-    def leaf_cables(self) -> int:
-        nics_below = self.per_leaf * (1 if self.rail_optimized else self.nics)
-        return uplink_cables(nics_below * self.nic_bandwidth, self.nic_bandwidth, self.oversubscription)
+    def _full_leaves(self) -> int:
+        """Leaves of full groups (they come first)."""
+        return self.servers // self.nodes_per_leaf * self.rails
 
     @cached_property
-    def leaf_reach(self) -> int:
-        """Spines each leaf links to (the first ones); 0 without spines."""
-        return min(self.spines, self.leaf_cables) if self.has_spines else 0
+    def _reaches(self) -> tuple[int, int]:
+        """Spines a leaf of a full group reaches, and a leaf of the last group."""
+        return self._leaf_uplinks(0)[1], self._leaf_uplinks(self.leaves - 1)[1]
+
+    def _leaf_links(self, leaf: int) -> int:
+        """Position of a leaf's first spine link among the leaf-spine links."""
+        full, (reach, last) = self._full_leaves, self._reaches
+        return leaf * reach if leaf < full else full * reach + (leaf - full) * last
+
+    def _pod_leaves(self, pod: int) -> int:
+        servers = min(self.nodes_per_pod, self.servers - pod * self.nodes_per_pod)
+        return math.ceil(servers / self.nodes_per_leaf) * self.rails
+
+    def _spine_uplinks(self, pod: int) -> tuple[int, int]:
+        """(cables, cores reached) of each spine of a pod (every spine is below every leaf of it);
+        (0, 0) in a single pod."""
+        if self.pods == 1:
+            return 0, 0
+        down = self._pod_leaves(pod) * self._leaf_width(0)
+        cables = uplink_cables(down, self.nic_bandwidth, self.core_oversubscription)
+        return cables, min(self.cores, cables)
 
     @cached_property
-    def spine_cables(self) -> int:
-        down = self.leaves_per_pod * self.leaf_cables * self.nic_bandwidth / self.leaf_reach
-        return uplink_cables(down, self.nic_bandwidth, self.core_oversubscription)
+    def _core_reaches(self) -> tuple[int, int]:
+        return self._spine_uplinks(0)[1], self._spine_uplinks(self.pods - 1)[1]
 
-    @cached_property
-    def core_reach(self) -> int:
-        """Cores each spine links to (the first ones); 0 in a single pod."""
-        return min(self.cores, self.spine_cables) if self.pods > 1 else 0
+    def _spine_links(self, spine: int) -> int:
+        """Position of a spine's first core link among the spine-core links."""
+        if self.pods == 1:
+            return 0
+        full, (reach, last) = self.servers // self.nodes_per_pod * self.spines, self._core_reaches
+        return spine * reach if spine < full else full * reach + (spine - full) * last
 
     @cached_property
     def regular(self) -> bool:
-        """Whether the arithmetic holds: every leaf and pod full, GPUs spread evenly over NICs,
-        NVLink the widest way between GPUs of a server, and (with cores) every spine of a pod
-        below every leaf of it, each leaf with several ways up."""
+        """Whether the arithmetic holds: GPUs spread evenly over NICs, NVLink the widest way between
+        GPUs of a server, groups of servers not split by pods, and with several pods every leaf
+        full, below every spine of its pod and with several ways up."""
         if self.nics > self.gpus or self.gpus % self.nics or self.servers < 1:
             return False
         if self.nics < self.gpus and not self.scale_up_bandwidth > self.host_link_bandwidth:
             return False
-        if self.servers > self.nodes_per_leaf and self.servers % self.nodes_per_leaf:
-            return False
-        if self.nodes_per_pod is None:
+        if self.pods == 1:
             return True
-        if self.nodes_per_pod % self.nodes_per_leaf or \
-                self.servers > self.nodes_per_pod and self.servers % self.nodes_per_pod:
+        if self.nodes_per_pod % self.nodes_per_leaf or self.servers % self.nodes_per_leaf:
             return False
-        return self.pods == 1 or (self.leaf_reach == self.spines and self.leaf_reach > 1)
+        return self.pods == 1 or self._reaches[0] == self.spines > 1
 
     @cached_property
     def _bases(self) -> tuple[int, int, int, int]:
@@ -132,14 +161,14 @@ class Tree:
         gpus, nics = self.servers * self.gpus, self.servers * self.nics
         nic = 4 * gpus
         leaf = nic + 2 * nics
-        spine = leaf + 2 * self.leaves * self.leaf_reach
-        return nic, leaf, spine, spine + 2 * self.pods * self.spines * self.core_reach
+        spine = leaf + 2 * self._leaf_links(self.leaves)
+        return nic, leaf, spine, spine + 2 * self._spine_links(self.pods * self.spines)
 
     # -- links ----------------------------------------------------------------------------------
     # Ids: GPU j has 4j (to its NVSwitch), 4j + 1 (back), 4j + 2 (to its NIC), 4j + 3 (back); NIC q
     # (= server x nics + k) nic + 2q (to its leaf) and + 1 (back); leaf l's link to its x-th spine
-    # leaf + 2 (l x leaf_reach + x) up and + 1 down; spine p (= pod x spines + x) to its c-th core
-    # spine + 2 (p x core_reach + c) up and + 1 down.
+    # leaf + 2 (_leaf_links(l) + x) up and + 1 down; spine p (= pod x spines + x) to its c-th core
+    # spine + 2 (_spine_links(p) + c) up and + 1 down.
 
     def link_count(self) -> int:
         return self._bases[3]
@@ -152,10 +181,14 @@ class Tree:
                      self.host_link_bandwidth, self.host_link_bandwidth] * per_gpu
         kind = [NVLINK, NVLINK, PCIE, PCIE] * per_gpu
         bandwidth += [self.nic_bandwidth] * (leaf - nic)
-        width = self.leaf_cables * self.nic_bandwidth / self.leaf_reach if self.leaf_reach else 0.0
-        bandwidth += [width] * (spine - leaf)
-        if end > spine:
-            bandwidth += [self.spine_cables * self.nic_bandwidth / self.core_reach] * (end - spine)
+        for first, count in ((0, self._full_leaves), (self._full_leaves, self.leaves - self._full_leaves)):
+            if count and self.has_spines:
+                bandwidth += [self._leaf_width(first)] * (2 * count * self._leaf_uplinks(first)[1])
+        full_pods = self.servers // self.nodes_per_pod if self.pods > 1 else 0
+        for first, count in ((0, full_pods), (full_pods, self.pods - full_pods)):
+            cables, reach = self._spine_uplinks(first)
+            if count and reach:
+                bandwidth += [cables * self.nic_bandwidth / reach] * (2 * count * self.spines * reach)
         kind += [CABLE] * (end - nic)
         return bandwidth, kind
 
@@ -163,7 +196,7 @@ class Tree:
         return server // self.nodes_per_leaf * self.rails + (nic if self.rail_optimized else 0)
 
     def _pod_of_leaf(self, leaf: int) -> int:
-        return leaf // self.leaves_per_pod
+        return leaf // self.rails // self._groups_per_pod
 
     def leaf_node(self, leaf: int) -> str:
         group, rail = divmod(leaf, self.rails)
@@ -173,6 +206,14 @@ class Tree:
     def spine_node(self, spine: int) -> str:
         pod, x = divmod(spine, self.spines)
         return spine_name(x, None if self.nodes_per_pod is None else pod)
+
+    def _owner(self, position: int, offset, count: int) -> tuple[int, int]:
+        """(unit, index within it) of the link at `position` of a block laid out by `offset`."""
+        lo, hi = 0, count - 1
+        while lo < hi:   # the last unit whose first link is at or before position
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if offset(mid) <= position else (lo, mid - 1)
+        return lo, position - offset(lo)
 
     def link(self, i: int) -> tuple[str, str]:
         """(from, to) node names of link `i`, as the graph names them."""
@@ -190,23 +231,20 @@ class Tree:
             a, b = f"n{s}/nic{k}", self.leaf_node(self._leaf(s, k))
         elif i < spine:
             x, r = divmod(i - leaf, 2)
-            lf, x = divmod(x, self.leaf_reach)
+            lf, x = self._owner(x, self._leaf_links, self.leaves)
             a, b = self.leaf_node(lf), self.spine_node(self._pod_of_leaf(lf) * self.spines + x)
         else:
             x, r = divmod(i - spine, 2)
-            sp, c = divmod(x, self.core_reach)
+            sp, c = self._owner(x, self._spine_links, self.pods * self.spines)
             a, b = self.spine_node(sp), core_name(c)
         return (a, b) if r % 2 == 0 else (b, a)
 
     # -- routes ---------------------------------------------------------------------------------
-    @cached_property
-    def _spine_order(self) -> list[int]:
-        """The spines a leaf reaches, in name order (spine10 before spine2), as Router lists them."""
-        return sorted(range(self.leaf_reach), key=str)
-
-    @cached_property
-    def _core_order(self) -> list[int]:
-        return sorted(range(self.core_reach), key=str)
+    @staticmethod
+    @functools.cache
+    def _name_order(n: int) -> list[int]:
+        """0..n-1 in the order of the names they end (spine10 before spine2), as Router lists them."""
+        return sorted(range(n), key=str)
 
     def _number(self, j: int) -> int:
         """GPU j's number for ECMP, as Router gives it: its position among the GPUs below its
@@ -215,11 +253,13 @@ class Tree:
         first = s - s % self.nodes_per_leaf
         per = self.gpus // self.rails                 # a leaf's GPUs in each server
         lowest = i - i % per                          # the first of them
-        below = self.per_leaf * per
+        below = self._group_servers(s // self.nodes_per_leaf) * per
         return (first * 1024 + lowest) * below + (s - first) * per + (i - lowest)
 
     def route(self, src: int, dst: int) -> tuple[int, ...]:
-        """Link ids from GPU `src` to GPU `dst` (positions)."""
+        """Link ids from GPU `src` to GPU `dst` (positions): NVLink inside a server, else up to
+        the lowest tier the two share, the spine (and core) chosen by the destination's number
+        among those both sides reach, in name order."""
         if src == dst:
             return ()
         g = self.gpus
@@ -234,15 +274,18 @@ class Tree:
         if a == b:
             return up + down
         d = self._number(dst)
-        reach = self.leaf_reach
-        x = self._spine_order[d % reach]
+        full = self._full_leaves
+        reach = min(self._reaches[a >= full], self._reaches[b >= full])   # the spines both leaves reach
+        x = self._name_order(reach)[d % reach]
+        climb, descend = leaf + 2 * (self._leaf_links(a) + x), leaf + 2 * (self._leaf_links(b) + x) + 1
         pa, pb = self._pod_of_leaf(a), self._pod_of_leaf(b)
-        if pa == pb or self.nodes_per_pod is None:
-            return up + (leaf + 2 * (a * reach + x), leaf + 2 * (b * reach + x) + 1) + down
-        c = self._core_order[d // reach % self.core_reach]
-        cr = self.core_reach
-        return up + (leaf + 2 * (a * reach + x), spine + 2 * ((pa * self.spines + x) * cr + c),
-                     spine + 2 * ((pb * self.spines + x) * cr + c) + 1, leaf + 2 * (b * reach + x) + 1) + down
+        if pa == pb:
+            return up + (climb, descend) + down
+        last = self.pods - 1
+        cores = min(self._core_reaches[pa == last], self._core_reaches[pb == last])
+        c = self._name_order(cores)[d // reach % cores]
+        return up + (climb, spine + 2 * (self._spine_links(pa * self.spines + x) + c),
+                     spine + 2 * (self._spine_links(pb * self.spines + x) + c) + 1, descend) + down
 
     # -- what lies below a link ---------------------------------------------------------------------
     @cached_property
@@ -253,7 +296,14 @@ class Tree:
         server, local = np.divmod(j, self.gpus)
         nic = server * self.nics + local * self.nics // self.gpus
         leaf = server // self.nodes_per_leaf * self.rails + (nic % self.nics if self.rail_optimized else 0)
-        return nic.tolist(), leaf.tolist(), (leaf // self.leaves_per_pod).tolist()
+        return nic.tolist(), leaf.tolist(), (leaf // self.rails // self._groups_per_pod).tolist()
+
+    def _gpus_below(self, kind: int, index: int) -> int:
+        """GPUs below a leaf (kind 2) or a pod's spines (kind 3)."""
+        per = self.gpus // self.rails
+        if kind == 2:
+            return self._group_servers(index // self.rails) * per
+        return min(self.nodes_per_pod, self.servers - index * self.nodes_per_pod) * self.gpus
 
     @cached_property
     def rooted(self) -> bool:
@@ -327,12 +377,13 @@ class TreeCrossing:
             if i < leaf:
                 ends[1].add((i - nic) // 2)
             elif i < spine:
-                ends[2].add((i - leaf) // 2 // tree.leaf_reach)
+                ends[2].add(tree._owner((i - leaf) // 2, tree._leaf_links, tree.leaves)[0])
             else:
-                ends[3].add((i - spine) // 2 // tree.core_reach // tree.spines)
+                ends[3].add(tree._owner((i - spine) // 2, tree._spine_links, tree.pods * tree.spines)[0] // tree.spines)
         self.any = tuple(a | b for a, b in zip(self.out, self.into))
-        per_leaf = tree.per_leaf * tree.gpus // tree.rails
-        self.alone = (tree.gpus == tree.nics, per_leaf == 1, per_leaf * tree.leaves_per_pod == 1)   # one GPU below
+        # ends with one GPU below: every NIC or none; leaves and pods one by one
+        self.one_nic = tree.gpus == tree.nics
+        self.lone = {kind: {x for x in self.any[kind] if tree._gpus_below(kind, x) == 1} for kind in (2, 3)}
 
     def group(self, members) -> bool:
         if self.everywhere:
@@ -349,9 +400,8 @@ class TreeCrossing:
     def _leaves(self, ends: tuple[set, ...], inside: int, outside: int) -> bool:
         """Whether a path between `inside` (below an end) and `outside` crosses one of `ends`."""
         gpus, nics, leaves, pods = ends
-        nic, leaf, pod = self.nic, self.leaf, self.pod
-        one_nic, one_leaf, one_pod = self.alone
+        a, b = self.leaf[inside], self.pod[inside]
         return inside in gpus or \
-            nic[inside] in nics and (one_nic or nic[inside] != nic[outside]) or \
-            leaf[inside] in leaves and (one_leaf or leaf[inside] != leaf[outside]) or \
-            pod[inside] in pods and (one_pod or pod[inside] != pod[outside])
+            self.nic[inside] in nics and (self.one_nic or self.nic[inside] != self.nic[outside]) or \
+            a in leaves and (a in self.lone[2] or a != self.leaf[outside]) or \
+            b in pods and (b in self.lone[3] or b != self.pod[outside])

@@ -372,6 +372,8 @@ def _trees():
                cores=12, core_oversubscription=0.5, **base)   # a partial last pod
     yield Tree(servers=10, gpus=2, nics=2, nodes_per_leaf=2, spines=2, oversubscription=1.0, nodes_per_pod=4,
                cores=3, rail_optimized=False, **base)
+    yield Tree(servers=11, gpus=2, nics=2, nodes_per_leaf=4, spines=2, oversubscription=1.0, nodes_per_pod=8,
+               cores=3, core_oversubscription=0.7, **base)   # a partial leaf in the partial last pod
 
 
 @pytest.mark.parametrize("t", list(_trees()))
@@ -433,8 +435,8 @@ def test_random_trees_route_as_the_router_does_on_their_graphs():
 
 
 def test_irregular_trees_are_left_to_the_graph():
-    """With several pods: a partial leaf, groups split by pods, a leaf below one spine; and GPUs
-    sharing a NIC with NVLink no wider than PCIe: not arithmetic."""
+    """With several pods: a partial leaf that reaches fewer spines, groups split by pods, leaves
+    below one spine; and GPUs sharing a NIC with NVLink no wider than PCIe: not arithmetic."""
     from simulator.topology import Tree
     base = dict(gpus=4, nics=4, nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9,
                 oversubscription=1.0)

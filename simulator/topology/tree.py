@@ -116,16 +116,15 @@ class Tree:
         full, (reach, last) = self._full_leaves, self._reaches
         return leaf * reach if leaf < full else full * reach + (leaf - full) * last
 
-    def _pod_leaves(self, pod: int) -> int:
-        servers = min(self.nodes_per_pod, self.servers - pod * self.nodes_per_pod)
-        return math.ceil(servers / self.nodes_per_leaf) * self.rails
-
     def _spine_uplinks(self, pod: int) -> tuple[int, int]:
         """(cables, cores reached) of each spine of a pod (every spine is below every leaf of it);
         (0, 0) in a single pod."""
         if self.pods == 1:
             return 0, 0
-        down = self._pod_leaves(pod) * self._leaf_width(0)
+        first = pod * self._groups_per_pod * self.rails
+        down = 0.0
+        for leaf in range(first, min(first + self._groups_per_pod * self.rails, self.leaves)):
+            down += self._leaf_width(leaf)   # summed leaf by leaf, as the builder sums a spine's downlinks
         cables = uplink_cables(down, self.nic_bandwidth, self.core_oversubscription)
         return cables, min(self.cores, cables)
 
@@ -143,17 +142,17 @@ class Tree:
     @cached_property
     def regular(self) -> bool:
         """Whether the arithmetic holds: GPUs spread evenly over NICs, NVLink the widest way between
-        GPUs of a server, groups of servers not split by pods, and with several pods every leaf
-        full, below every spine of its pod and with several ways up."""
+        GPUs of a server, and with several pods, groups of servers not split by pods and every
+        leaf below every spine of its pod, with several ways up."""
         if self.nics > self.gpus or self.gpus % self.nics or self.servers < 1:
             return False
         if self.nics < self.gpus and not self.scale_up_bandwidth > self.host_link_bandwidth:
             return False
         if self.pods == 1:
             return True
-        if self.nodes_per_pod % self.nodes_per_leaf or self.servers % self.nodes_per_leaf:
+        if self.nodes_per_pod % self.nodes_per_leaf:
             return False
-        return self.pods == 1 or self._reaches[0] == self.spines > 1
+        return self._reaches[0] == self._reaches[1] == self.spines > 1
 
     @cached_property
     def _bases(self) -> tuple[int, int, int, int]:

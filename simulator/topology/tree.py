@@ -1,17 +1,19 @@
-"""Regular tree fabrics as arithmetic: links, capacities and routes by position, without a graph.
+"""Tree fabrics as arithmetic: links, capacities and routes by position, without a graph.
 
-A rail-optimized fat-tree or a three-tier Clos whose leaves and pods are all full is the graph
-the builders make (builders.py), link for link, but here nothing is built node by node: a link's
-id, ends and width follow from positions (GPU j of server j // G, its NIC, its leaf, the leaf's
-spines, their cores), and so does a route. The route is the one routing.Router takes on the
-graph: up to the lowest tier the two GPUs share and down, NVLink inside a server, and the same
-destination-numbered ECMP choices (D-mod-k over the destination's number in tree order, options
-in name order). Tests compare every pair with Router on built graphs. A 131,072-GPU fabric then
-costs a few lists instead of 400,000 graph edges and a search per GPU.
+A rail-optimized fat-tree or a three-tier Clos from the builders is the graph they make
+(builders.py), link for link, but here nothing is built node by node: a link's id, ends and
+width follow from positions (GPU j of server j // G, its NIC, its leaf, the leaf's spines, their
+cores), and so does a route. The route is the one routing.Router takes on the graph: up to the
+lowest tier the two GPUs share and down, NVLink inside a server, and the same destination-
+numbered ECMP choices (D-mod-k over the destination's number in tree order, among the options
+both ends reach, in name order). Every group of servers and every pod is full but perhaps the
+last, so uplinks come in two kinds, full and last. Tests compare every pair with Router on built
+graphs. A 131,072-GPU fabric then costs a few lists instead of 400,000 graph edges and a search
+per GPU.
 
-Irregular trees (a partial leaf or pod, spines a leaf does not reach in a three-tier Clos, GPUs
-sharing a NIC with NVLink no wider than PCIe, ...) are left to the graph and Router, whose
-choices there depend on link widths this arithmetic does not follow.
+Where Router's choices depend on link widths this arithmetic does not follow (`Tree.regular` is
+false: in a multi-pod Clos, groups split by pods or a leaf below only some of its pod's spines;
+GPUs sharing a NIC with NVLink no wider than PCIe), the fabric is left to the graph and Router.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ that take the most time in the slowest phases (cProfile, which itself slows Pyth
 
     python benchmarks/profile_step.py CASE [--top N]
 
-CASE is one of benchmarks/scale.py's cases (gpt3-1k, gpt3-1k-full, llama3-16k, llama3-131k,
+CASE is one of benchmarks/scale.py's cases (gpt3-1k, gpt3-1k-full, llama3-16k, llama3-131k, llama3-100k,
 gpt3-10k-fp8, deepseek-v3-1k, deep-batch-32, deep-batch-1k).
 """
 

@@ -8,6 +8,7 @@ Cases (configurations, not reproductions of published runs):
   gpt3-1k-full   the same in full mode (every rank simulated; about a minute: only with --full)
   llama3-16k     Llama-3 405B on 16,384 H100 (scenarios/llama3-405b-16384xh100.yaml)
   llama3-131k    the same on 131,072 H100 (16,384 servers, three-tier Clos, 8x the batch)
+  llama3-100k    the same on 100,224 H100 (12,528 servers: the last pod and leaf part-filled)
   gpt3-10k-fp8   GPT-3 175B on 10,752 H100 in fp8: TP 4 (SP), PP 8 with 6 virtual stages each, DP 336
   deepseek-v3-1k DeepSeek-V3 (scenarios/models/deepseek-v3-like.json) on 1,024 H100 in fp8: PP 16,
                  EP 64, DP 64, distributed optimizer
@@ -37,12 +38,13 @@ def case(name: str):
         return load_scenario(SCENARIOS / "gpt3-175b-1024xa100.yaml"), "full" if name.endswith("full") else None
     if name == "llama3-16k":
         return load_scenario(SCENARIOS / "llama3-405b-16384xh100.yaml"), None
-    if name == "llama3-131k":
+    if name in ("llama3-131k", "llama3-100k"):
         sc = load_scenario(SCENARIOS / "llama3-405b-16384xh100.yaml")
+        servers = 16384 if name == "llama3-131k" else 12528
         topo = dataclasses.replace(sc.system.topology, builder="three_tier_clos")
-        return dataclasses.replace(sc, system=dataclasses.replace(sc.system, num_nodes=16384, topology=topo),
-                                   training=dataclasses.replace(sc.training,
-                                                                global_batch_size=sc.training.global_batch_size * 8)), None
+        batch = sc.training.global_batch_size * servers // sc.system.num_nodes   # the same per replica
+        return dataclasses.replace(sc, system=dataclasses.replace(sc.system, num_nodes=servers, topology=topo),
+                                   training=dataclasses.replace(sc.training, global_batch_size=batch)), None
     if name == "deepseek-v3-1k":
         return {"name": "deepseek-v3-1024xh100", "model": {"hf_config": str(SCENARIOS / "models/deepseek-v3-like.json")},
                 "training": {"micro_batch_size": 1, "global_batch_size": 2048, "seq_length": 4096, "precision": "fp8",
@@ -90,8 +92,8 @@ def main() -> None:
     if a.one:
         print(json.dumps(measure(a.one)))
         return
-    names = a.cases or ["gpt3-1k", "llama3-16k", "llama3-131k", "gpt3-10k-fp8", "deepseek-v3-1k", "deep-batch-32",
-                        "deep-batch-1k"] + \
+    names = a.cases or ["gpt3-1k", "llama3-16k", "llama3-131k", "llama3-100k", "gpt3-10k-fp8", "deepseek-v3-1k",
+                        "deep-batch-32", "deep-batch-1k"] + \
         (["gpt3-1k-full"] if a.full else [])
     print(f"{'case':<16}{'GPUs':>8}{'mode':>11}{'wall s':>9}{'events':>11}{'peak GiB':>10}{'iteration s':>13}")
     for name in names:

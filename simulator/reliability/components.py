@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..config import ConfigError
+from ..topology.cluster import edges
 
 
 @dataclass(frozen=True)
@@ -32,30 +33,33 @@ class Inventory:
     def __init__(self, graph: nx.Graph, num_nodes: int):
         self.graph = graph
         self.num_nodes = num_nodes
-        kind = nx.get_node_attributes(graph, "kind")
+        attrs = graph._node   # NetworkX's own dicts: its views cost more than this on a large graph
+        kind = {n: d["kind"] for n, d in attrs.items()}
         self.switches = sorted(n for n in graph if kind[n] == "switch")
-        server = nx.get_node_attributes(graph, "node")  # a NIC without one belongs to no server: never fails one
+        # a NIC without a server belongs to no server: never fails one
+        server = {n: d["node"] for n, d in attrs.items() if "node" in d}
         self.nics = sorted((n for n in graph if kind[n] == "nic" and server.get(n, num_nodes) < num_nodes),
                            key=lambda n: server[n])
         self._below: dict[str, tuple[int, ...]] = {}   # leaf switch -> the job's servers below it
         for sw in self.switches:
-            below = {server[m] for m in graph.neighbors(sw) if kind[m] in ("nic", "gpu") and m in server}
+            below = {server[m] for m in graph._adj[sw] if kind[m] in ("nic", "gpu") and m in server}
             if below:
                 self._below[sw] = tuple(sorted(n for n in below if n < num_nodes))
-        nic_bw = [d["bandwidth"] for u, v, d in graph.edges(data=True) if {kind[u], kind[v]} == {"nic", "switch"}]
+        all_edges = list(edges(graph))
+        nic_bw = [d["bandwidth"] for u, v, d in all_edges if {kind[u], kind[v]} == {"nic", "switch"}]
         cable = min(nic_bw) if nic_bw else None
         # (u, v) per cable; server-side cables first, as NICs are
         self.cables: list[tuple[str, str]] = []
         self.cables_on: dict[frozenset, int] = {}
-        for u, v, d in sorted(graph.edges(data=True), key=lambda e: (kind[e[0]] != "nic" and kind[e[1]] != "nic",
-                                                                       str(e[0]), str(e[1]))):
+        for u, v, d in sorted(all_edges, key=lambda e: (kind[e[0]] != "nic" and kind[e[1]] != "nic",
+                                                       str(e[0]), str(e[1]))):
             ends = {kind[u], kind[v]}
             if "switch" not in ends or not ends <= {"switch", "nic", "gpu"}:
                 continue
             n = 1 if ends != {"switch"} else max(1, round(d["bandwidth"] / cable)) if cable else 1
             self.cables_on[frozenset((u, v))] = n
             self.cables += [(u, v)] * n
-        self.gpus_per_server = sum(1 for n in graph if kind[n] == "gpu" and graph.nodes[n]["node"] == 0)
+        self.gpus_per_server = sum(1 for n in graph if kind[n] == "gpu" and server[n] == 0)
         self.count = {"gpu": num_nodes * self.gpus_per_server, "nic": len(self.nics), "server": num_nodes,
                       "switch": len(self.switches), "cable": len(self.cables)}
         self.count["network"] = self.count["switch"] + self.count["cable"]

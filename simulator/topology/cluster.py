@@ -160,28 +160,34 @@ def _enough_gpus(have: int, world: int, where: str) -> None:
                           accepted=f"at most {have} GPUs (num_nodes x gpus_per_node)")
 
 
+def edges(g: nx.Graph):
+    """(u, v, data) of each edge once, as g.edges(data=True) gives them (order and orientation),
+    read from NetworkX's own dicts: its views cost more than the work done on a large graph."""
+    seen = set()
+    for u, nbrs in g._adj.items():
+        for v, d in nbrs.items():
+            if v not in seen:
+                yield u, v, d
+        seen.add(u)
+
+
 def build_cluster(g: nx.Graph, world: int, protocol_efficiency: dict[str, float],
                   hop_latency: dict[str, float], where: str = "scenario.system") -> Cluster:
     attrs = g._node  # NetworkX's own node dict: its views cost more than this whole function
     gpus = sorted((n for n, d in attrs.items() if d["kind"] == "gpu"),
                   key=lambda n: (attrs[n]["node"], attrs[n]["local"]))
     _enough_gpus(len(gpus), world, where)
-    # each edge once, in g.edges() order (one pass over NetworkX's own dicts, without its views'
-    # overhead), becomes two directed links, (u, v) then (v, u)
-    links, bandwidth, kind, latency, seen = [], [], [], [], set()
-    for u, nbrs in g._adj.items():
-        for v, d in nbrs.items():
-            if v in seen:
-                continue
-            k = d["kind"]
-            if k not in LINK_KINDS:
-                raise ConfigError(f"topology edge ({u}, {v}).kind", k, ", ".join(LINK_KINDS))
-            bw = float(d["bandwidth"])
-            lat = float(d["latency"]) if "latency" in d else hop_latency[k]
-            links += ((u, v), (v, u))
-            bandwidth += (bw, bw)
-            kind += (k, k)
-            latency += (lat, lat)
-        seen.add(u)
+    # each edge becomes two directed links, (u, v) then (v, u)
+    links, bandwidth, kind, latency = [], [], [], []
+    for u, v, d in edges(g):
+        k = d["kind"]
+        if k not in LINK_KINDS:
+            raise ConfigError(f"topology edge ({u}, {v}).kind", k, ", ".join(LINK_KINDS))
+        bw = float(d["bandwidth"])
+        lat = float(d["latency"]) if "latency" in d else hop_latency[k]
+        links += ((u, v), (v, u))
+        bandwidth += (bw, bw)
+        kind += (k, k)
+        latency += (lat, lat)
     capacity = [b * protocol_efficiency[k] for b, k in zip(bandwidth, kind)]
     return Cluster(gpus[:world], links, capacity, bandwidth, latency, kind, Router(g, links))

@@ -1,4 +1,4 @@
-"""Cluster topologies: NetworkX builders, node-link JSON files, routing, rank placement.
+"""Cluster topologies: NetworkX builders, node-link JSON files, routing, trees as arithmetic, rank placement.
 
 Knows nothing of the workload: ranks are integers placed on GPUs in order.
 """

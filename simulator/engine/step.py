@@ -174,8 +174,9 @@ class StepSimulation:
         self._busy: dict[int, list] = {}              # rank -> slowdowns of its side-stream collectives in flight
         self._open: dict[int, int] = {}               # rank -> side-stream collectives issued, not yet done
         self._tails: dict[tuple, simpy.Event] = {}    # (rank, comm) -> its last side collective's done event
-        self._pending: dict[tuple, list] = {}          # (id of group key, sequence number) -> barrier slot
-        self._seq: dict[int, dict[str, int]] = {r: {} for r in self.ranks}   # rank -> comm -> collectives joined
+        # rank -> comm -> [group key, simulated members, the group's barrier slots by sequence
+        # number, collectives this rank has joined]; filled by _members once groups are known
+        self._member: dict[int, dict[str, list]] = {}
         self._mail: dict[tuple, simpy.Event] = {}
         self._timings: dict[tuple, int] = {}         # (id of group key, op, bytes) -> ALONE, JOIN or 0
         self._sent_at: dict[tuple, float] = {}
@@ -308,27 +309,24 @@ class StepSimulation:
         member). A rank may arrive at a later `arrival` time than now when the collective is
         timed on joining (see _timing): it starts when the last member arrives, and nothing
         else on the fabric can change how long it takes."""
-        comm = ins.comm
-        key = self._groups[rank][comm]
-        seq = self._seq[rank]
-        n = seq.get(comm, 0)
-        seq[comm] = n + 1
-        expected = self._expected[id(key)]
+        member = self._member[rank][ins.comm]
+        key, expected, pending, n = member
+        member[3] = n + 1
         if expected == 1:
             return self._launch(key, ins), None
-        arrival = self.env.now if arrival is None else arrival
-        at = (id(key), n)
-        slot = self._pending.get(at)
+        joined = arrival is not None   # timed on joining: its closed form is known (see _timing)
+        arrival = arrival if joined else self.env.now
+        slot = pending.get(n)
         if slot is None:
-            slot = self._pending[at] = [0, self.env.event(), None, arrival]
+            slot = pending[n] = [0, self.env.event(), None, arrival]
         slot[0] += 1
         if arrival > slot[3]:
             slot[3] = arrival
         if slot[0] == expected:
-            del self._pending[at]
+            del pending[n]
             launch = slot[2] = slot[3]
             done = slot[1]
-            if self.collectives.closed_form(key, ins.op, ins.nbytes):
+            if joined or self.collectives.closed_form(key, ins.op, ins.nbytes):
                 self.env.succeed_at(done, launch + self.collectives.finish_closed(key, ins.op, ins.nbytes, launch))
             else:
                 self._launch(key, ins).callbacks.append(lambda _: done.succeed())
@@ -421,10 +419,9 @@ class StepSimulation:
     def _close_collective(self, rank: int, ins: Collective, t: float, b: dict) -> float:
         """Account for a collective timed ALONE started at `t`; return its end time (compute
         timed alone is accounted for in run_rank's loop)."""
-        key = self._groups[rank][ins.comm]
-        seq = self._seq[rank]
-        seq[ins.comm] = seq.get(ins.comm, 0) + 1
-        end = t + self.collectives.finish_closed(key, ins.op, ins.nbytes, t)
+        member = self._member[rank][ins.comm]
+        member[3] += 1
+        end = t + self.collectives.finish_closed(member[0], ins.op, ins.nbytes, t)
         self.records.add(rank, self._serial[id(ins)], t, end)
         b[COMM_CATEGORY.get(ins.comm, "dp_comm")] += end - t
         return end
@@ -526,7 +523,14 @@ class StepSimulation:
         self._breakdown[rank] = b
         self._end[rank] = env.now
 
+    def _members(self) -> None:
+        """Each rank's place in each of its communicators, for a new run (see _clear)."""
+        pending: dict[int, dict] = {}   # one table of barrier slots per group
+        self._member = {r: {comm: [key, self._expected[id(key)], pending.setdefault(id(key), {}), 0]
+                            for comm, key in comms.items()} for r, comms in self._groups.items()}
+
     def start(self) -> None:
+        self._members()
         self._breakdown: dict[int, dict[str, float]] = {}
         self._end: dict[int, float] = {}
         self._processes: dict[int, object] = {}

@@ -79,6 +79,12 @@ def test_1f1b_bubble_matches_closed_form():
                 "topology": {"builder": "three_tier_clos", "rail_optimized": False, "nodes_per_leaf": 2,
                              "nodes_per_pod": 4, "spines": 2, "core_switches": 3}},
      "training": {"global_batch_size": 64}},
+    # two GPUs per NIC: the mirrored group behind the same NICs takes the same spines, and each
+    # group's algorithm is chosen by its own flows (as in full mode), not with the mirrored load
+    {"system": {"accelerator": "H100-SXM", "num_nodes": 6, "gpus_per_node": 4,
+                "topology": {"nic_bandwidth": "200 Gb/s", "nodes_per_leaf": 3, "spines": 3, "oversubscription": 2.0,
+                             "nics_per_node": 2}},
+     "training": {"global_batch_size": 48}},
 ])
 def test_symmetric_mode_equals_full_mode(over):
     """Simulating one representative per stage gives the same iteration as simulating every rank."""

@@ -449,17 +449,23 @@ def test_irregular_trees_are_left_to_the_graph():
     assert Tree(servers=5, nodes_per_leaf=2, spines=2, **base).regular
 
 
-def test_a_job_on_a_regular_tree_predicts_what_its_graph_does():
+@pytest.mark.parametrize("nodes, topology", [
+    (8, {"builder": "three_tier_clos", "nodes_per_leaf": 2, "spines": 2, "nodes_per_pod": 4, "core_switches": 3}),
+    (6, {"nodes_per_leaf": 4, "spines": 3, "oversubscription": 2.0, "nics_per_node": 2}),   # a partial leaf
+    (12, {"builder": "three_tier_clos", "nodes_per_leaf": 2, "spines": 2, "nodes_per_pod": 8,
+          "core_switches": 12}),                                                             # a partial pod
+])
+def test_a_job_on_a_tree_predicts_what_its_graph_does(nodes, topology):
     """The same scenario simulated on the arithmetic tree and on the built graph of it gives the
-    same iteration time."""
+    same iteration time, mode by mode."""
     from simulator.api import prepare, step_simulation
     from simulator.hardware import load_calibration
     from simulator.topology import system_cluster, topology_graph
     from .conftest import small_gpt
     sc = small_gpt(parallelism={"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2},
-                   system={"accelerator": "H100-SXM", "num_nodes": 8, "gpus_per_node": 4,
-                           "topology": {"builder": "three_tier_clos", "nodes_per_leaf": 2, "spines": 2,
-                                        "nodes_per_pod": 4, "core_switches": 3}})
+                   training={"micro_batch_size": 2, "global_batch_size": 8 * nodes, "seq_length": 1024},
+                   system={"accelerator": "H100-SXM", "num_nodes": nodes, "gpus_per_node": 4,
+                           "topology": dict(topology, nic_bandwidth="200 Gb/s")})
     prep = prepare(sc)
     calib = load_calibration()
     system = prep.scenario.system
@@ -467,6 +473,25 @@ def test_a_job_on_a_regular_tree_predicts_what_its_graph_does():
     assert arith.router.__class__.__name__ == "TreeRouter"
     graph = build_cluster(topology_graph(system, prep.accelerator), prep.job.world, calib.protocol_efficiency,
                           calib.hop_latency)
-    times = [step_simulation(prep, cl, calib, mode).run().iteration_time
-             for cl in (arith, graph) for mode in ("symmetric", "full")]
-    assert times == pytest.approx([times[0]] * 4, rel=1e-12)
+    for mode in ("symmetric", "full"):
+        times = [step_simulation(prep, cl, calib, mode).run().iteration_time for cl in (arith, graph)]
+        assert times[0] == pytest.approx(times[1], rel=1e-12), mode
+
+
+def test_gpus_sharing_a_nic_share_their_paths_through_the_switches():
+    """Switches forward by destination port (a NIC's LID): from any GPU, the two GPUs behind one
+    NIC are reached over the same switches, on the graph and on the tree alike."""
+    from simulator.topology import Tree, tree_cluster
+    t = Tree(servers=8, gpus=4, nics=2, nic_bandwidth=25e9, scale_up_bandwidth=300e9, host_link_bandwidth=32e9,
+             nodes_per_leaf=3, spines=3, oversubscription=1.0)
+    n = t.servers * t.gpus
+    for cl in (build_cluster(t.graph(), n, EFF, LAT), tree_cluster(t, n, EFF, LAT)):
+        spines = set()
+        for src in range(0, n, 3):
+            for dst in range(0, n, 2):   # GPUs dst and dst + 1 share a NIC
+                if src // 4 == dst // 4:
+                    continue
+                a, b = cl.route(src, dst), cl.route(src, dst + 1)
+                assert a[:-1] == b[:-1], (src, dst)
+                spines |= {cl.links[i][1] for i in a if cl.links[i][1].startswith("spine")}
+        assert len(spines) == 3   # and the destinations still spread over every spine

@@ -289,7 +289,8 @@ class Collectives:
         self.nvls_fraction = tuning.nvls_bandwidth_fraction
         self.in_switch = in_switch
         self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
-        self._plans: dict[tuple, list[tuple[FlowSet, Footprint]]] = {}
+        # (key, op, algorithm) -> each phase's (flows, footprint with the mirrored flows, footprint alone)
+        self._plans: dict[tuple, list[tuple[FlowSet, Footprint, Footprint]]] = {}
         self._choice: dict[tuple, tuple[str, str]] = {}
         self._ready: dict[tuple, tuple[list, str]] = {}
         self.owner: dict[Footprint, object] = {}
@@ -313,7 +314,10 @@ class Collectives:
                             mirror_phases[g] = flows(op, alg, g, self.server_of)
                         mirror_pairs += [p for p in mirror_phases[g][i].pairs if near.pair(*p)]
                 fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
-                phases.append((fs, fp))
+                # NCCL picks an algorithm for a group by its own flows: the mirrored groups' load
+                # is contention at run time, not part of the choice
+                alone = make_footprint(self.route, self.path_latency, fs.pairs) if mirror_pairs else fp
+                phases.append((fs, fp, alone))
                 self.owner[fp] = key
             self._plans[(key, op, alg)] = phases
 
@@ -327,27 +331,29 @@ class Collectives:
         return _Near([g for g in mirrors if test.group(g)], test.pair)
 
     def footprints(self, key=None) -> list[Footprint]:
-        return [fp for (k, _, _), phases in self._plans.items() if key is None or k == key for _, fp in phases]
+        return [fp for (k, _, _), phases in self._plans.items() if key is None or k == key for _, fp, _ in phases]
 
     def _ways(self, key, op: str) -> list[tuple[str, str]]:
         algs = [a for (k, o, a) in self._plans if k == key and o == op]
         return [(a, p) for a, p in product(algs, PROTOCOLS) if p in ONLY_PROTOCOLS.get(a, PROTOCOLS)]
 
-    def _phases(self, key, op: str, alg: str, proto: str, size: float):
+    def _phases(self, key, op: str, alg: str, proto: str, size: float, alone: bool = False):
         """(footprint, wire bytes per flow, latency, per-flow rate cap) of each phase; the
-        protocol's launch latency is paid once, by the first phase."""
+        protocol's launch latency is paid once, by the first phase. `alone`: the footprints of
+        the group's own flows, without the mirrored groups'."""
         p = self.protocols[proto]
         scale = size / p.bandwidth_fraction / (self.nvls_fraction if alg == "nvls" else 1.0)
         out = []
-        for i, (fs, fp) in enumerate(self._plans[(key, op, alg)]):
+        for i, (fs, fp, own) in enumerate(self._plans[(key, op, alg)]):
+            fp = own if alone else fp
             latency = (p.launch_latency if i == 0 else 0.0) + fs.steps * (fp.latency + p.step_latency)
             out.append((fp, fs.bytes_factor * scale, latency, p.channel_rate))
         return out
 
     def cost(self, key, op: str, alg: str, proto: str, size: float) -> float:
-        """Time of the collective alone on the fabric."""
+        """Time of the group's collective alone on the fabric."""
         return sum(latency + (nbytes / fp.solo_rate(self.capacity, cap) if fp.links else 0.0)
-                   for fp, nbytes, latency, cap in self._phases(key, op, alg, proto, size))
+                   for fp, nbytes, latency, cap in self._phases(key, op, alg, proto, size, alone=True))
 
     def choose(self, key, op: str, size: float) -> tuple[str, str]:
         """The (algorithm, protocol) that is fastest alone on the fabric."""

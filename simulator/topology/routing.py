@@ -6,9 +6,10 @@ no GPU other than the endpoints forwards traffic. Among paths of equal hop count
 (largest bottleneck bandwidth: two GPUs that share both an NVSwitch and a PCIe NIC talk over
 NVLink, as NCCL does). Among equally wide ones the destination picks (D-mod-k), as InfiniBand
 subnet managers program fat-trees: forwarding is static, by destination, spread over the uplinks.
-Destinations are numbered in tree order: the GPUs below a leaf (the first switch with several
-ways up) in (server, index) order, leaf after leaf. The climb's choices take the digits of that
-number from the lowest up: the source leaf's uplink is d mod n1, the next one up (d // n1) mod n2,
+Destinations are numbered in tree order: the ports below a leaf (the first switch with several
+ways up: its NICs, or GPUs cabled to it) in (server, index) order, leaf after leaf. Switches
+forward by destination port (an InfiniBand LID is a NIC's), so GPUs sharing a NIC share a number
+and their paths. The climb's choices take the digits of that number from the lowest up: the source leaf's uplink is d mod n1, the next one up (d // n1) mod n2,
 and so on. Each choice on the way down takes d mod n. Flows into consecutive servers then spread
 evenly over the spines, and identical groups of ranks (another rail, another replica) meet
 identical loads. That is what lets one representative stand exactly for all of them in symmetric
@@ -121,7 +122,8 @@ class Router:
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
         self._rooted: bool | None = None
         self._by_gpu: dict[frozenset, dict] = {}
-        self._leaves: dict[str, tuple] = {}         # switch -> (number of its first GPU, GPU -> position)
+        self._leaves: dict[str, tuple] = {}         # switch -> (number of its first port, port -> position)
+        self._ports: dict[str, str] = {}            # GPU -> its port on its leaf (_port)
         self._chain_tops: dict[str, str] = {}       # node -> first node above it with several ways up
         self.graded = False
 
@@ -404,24 +406,38 @@ class Router:
         return out
 
     def _gpu_number(self, gpu: str) -> int:
-        """A GPU's (server, index) as one number (servers hold at most 1,024 GPUs)."""
+        """A GPU's or NIC's (server, index) as one number (servers hold at most 1,024 of each)."""
         at = self.g._node[gpu]
         return at.get("node", 0) * 1024 + at.get("local", 0)
 
     def _number(self, gpu: str, cone: _Cone) -> int:
-        """The destination's number for ECMP, in tree order: the GPUs below its first branching
-        switch (its leaf), numbered in (server, index) order, after the leaves whose first GPU
-        comes before. GPUs of two rails of the same servers then differ by a multiple of the
-        leaf's size, so the leaf's uplink, picked by the lowest digit, is the same for both."""
+        """The destination's number for ECMP, in tree order: the ports below its first branching
+        switch (its leaf: the NICs, or GPUs cabled to it directly), numbered in (server, index)
+        order, after the leaves whose first port comes before. A subnet manager programs the
+        switches by destination port (its LID), so GPUs sharing a NIC share their number, and
+        their paths. The ports of two rails of the same servers differ by a multiple of the
+        leaf's port count, so the leaf's uplink, picked by the lowest digit, is the same for both."""
         top = cone.top if cone.base is not None else self._chain_top(gpu)
         if top == gpu or not self._up[top]:
             return self._gpu_number(gpu)
         leaf = self._leaves.get(top)
         if leaf is None:
-            below = sorted(self.below(top), key=self._gpu_number)
-            leaf = self._leaves[top] = (self._gpu_number(below[0]) * len(below), {g: i for i, g in enumerate(below)})
+            tier, t = self.tier, self.tier[top]
+            ports = sorted((m for m in self.g._adj[top] if tier[m] < t and self.below(m)),
+                           key=lambda m: (self._gpu_number(m), m))
+            leaf = self._leaves[top] = (self._gpu_number(ports[0]) * len(ports), {m: i for i, m in enumerate(ports)})
         first, position = leaf
-        return first + position[gpu]
+        return first + position[self._port(gpu, top)]
+
+    def _port(self, gpu: str, top: str) -> str:
+        """The node right below `top` on the GPU's single way up to it (its NIC, or itself)."""
+        port = self._ports.get(gpu)
+        if port is None:
+            up, node = self._up, gpu
+            while (nxt := next(m for m, _ in up[node] if up[m])) != top:
+                node = nxt
+            port = self._ports[gpu] = node
+        return port
 
     @staticmethod
     def _climb_counts(cone: _Cone, top: str) -> list[int]:

@@ -248,14 +248,15 @@ class Tree:
         return sorted(range(n), key=str)
 
     def _number(self, j: int) -> int:
-        """GPU j's number for ECMP, as Router gives it: its position among the GPUs below its
-        leaf in (server, index) order, after (first GPU's number x GPUs below the leaf)."""
+        """GPU j's number for ECMP, as Router gives it: its NIC's position among the NICs below
+        its leaf in (server, index) order, after (first NIC's number x NICs below the leaf)."""
         s, i = divmod(j, self.gpus)
         first = s - s % self.nodes_per_leaf
-        per = self.gpus // self.rails                 # a leaf's GPUs in each server
-        lowest = i - i % per                          # the first of them
+        k = i * self.nics // self.gpus
+        per = self.nics // self.rails                 # a leaf's NICs in each server
+        lowest = k - k % per                          # the first of them
         below = self._group_servers(s // self.nodes_per_leaf) * per
-        return (first * 1024 + lowest) * below + (s - first) * per + (i - lowest)
+        return (first * 1024 + lowest) * below + (s - first) * per + (k - lowest)
 
     def route(self, src: int, dst: int) -> tuple[int, ...]:
         """Link ids from GPU `src` to GPU `dst` (positions): NVLink inside a server, else up to

@@ -9,8 +9,8 @@ subnet managers program fat-trees: forwarding is static, by destination, spread 
 Destinations are numbered in tree order: the ports below a leaf (the first switch with several
 ways up: its NICs, or GPUs cabled to it) in (server, index) order, leaf after leaf. Switches
 forward by destination port (an InfiniBand LID is a NIC's), so GPUs sharing a NIC share a number
-and their paths. The climb's choices take the digits of that number from the lowest up: the source leaf's uplink is d mod n1, the next one up (d // n1) mod n2,
-and so on. Each choice on the way down takes d mod n. Flows into consecutive servers then spread
+and their paths. The climb's choices take the digits of that number from the lowest up: the
+source leaf's uplink is d mod n1, the next one up (d // n1) mod n2, and so on. Each choice on the way down takes d mod n. Flows into consecutive servers then spread
 evenly over the spines, and identical groups of ranks (another rail, another replica) meet
 identical loads. That is what lets one representative stand exactly for all of them in symmetric
 mode. Per-flow hashing, as RoCE switches do, makes some groups collide on an uplink where others

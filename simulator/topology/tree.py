@@ -293,12 +293,10 @@ class Tree:
     @cached_property
     def positions(self) -> tuple[list[int], list[int], list[int]]:
         """Each GPU's NIC, leaf and pod (lists by GPU position)."""
-        import numpy as np
-        j = np.arange(self.servers * self.gpus)
-        server, local = np.divmod(j, self.gpus)
-        nic = server * self.nics + local * self.nics // self.gpus
-        leaf = server // self.nodes_per_leaf * self.rails + (nic % self.nics if self.rail_optimized else 0)
-        return nic.tolist(), leaf.tolist(), (leaf // self.rails // self._groups_per_pod).tolist()
+        local_nic = [i * self.nics // self.gpus for i in range(self.gpus)]
+        nic = [s * self.nics + k for s in range(self.servers) for k in local_nic]
+        leaf = [self._leaf(q // self.nics, q % self.nics) for q in nic]
+        return nic, leaf, [self._pod_of_leaf(lf) for lf in leaf]
 
     def _gpus_below(self, kind: int, index: int) -> int:
         """GPUs below a leaf (kind 2) or a pod's spines (kind 3)."""
@@ -349,9 +347,6 @@ class TreeRouter:
 
     def server(self, gpu: int) -> int:
         return gpu // self.tree.gpus
-
-    def name(self, gpu: int) -> str:
-        return gpu_name(*divmod(gpu, self.tree.gpus))
 
     def in_switch(self, gpus) -> bool:
         return self.tree.nvls and len({g // self.tree.gpus for g in gpus}) == 1

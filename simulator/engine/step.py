@@ -5,10 +5,10 @@ the predictor; collectives and pipeline transfers are flow classes on the fabric
 starts when every simulated member has reached it (a barrier) and blocks its callers until done;
 pipeline sends are asynchronous and receives block until the bytes have arrived.
 
-Symmetry: all tp x dp ranks of a stage run the same program on the same schedule, so in
-symmetric mode one representative per stage is simulated; its collectives and sends carry the
-flows of the identical groups it stands for (see network.make_footprint). Full mode simulates
-every rank; on a healthy, symmetric job both give the same iteration time (tested).
+Symmetry: ranks, transfers and links that behave alike are found as classes (classes.py), and
+symmetric mode simulates one rank per class; its collectives and sends carry every flow of their
+class, on one link per class of links. Full mode simulates every rank on its own links; both
+give the same iteration time on any placement (tested).
 
 Events only where something can change: a rank times a run of instructions that nothing outside
 it can delay (compute, collectives alone on their links) by adding their durations itself, and
@@ -26,8 +26,10 @@ import simpy
 
 from ..config import ImplausibleResult
 from ..network import Collectives, Fabric, Tuning
+from ..network.collectives import flows
 from ..topology import Cluster
 from ..workload import Collective, Compute, Job, Recv, Send, Wait
+from .classes import ROLES, NotUniform, Partition
 
 # Every second of a rank's iteration falls in exactly one of these. Waiting for a peer that has
 # not reached the same point yet (a receive before the send started, a collective before the
@@ -147,26 +149,18 @@ class StepSimulation:
         self.slowdown: dict[int, float] = {}          # simulated rank -> compute time multiplier
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
-        self.collectives = Collectives(self.fabric, cluster.route, cluster.path_latency, cluster.node_of,
-                                       tuning, algorithms, cluster.in_switch, cluster.crossing)
+        self.tuning, self.algorithms = tuning, algorithms
         plan = self.plan
         self._groups_in_stage: dict[tuple[str, int], list] = {}
         self._group_of = {"tp": plan.tp_group, "dp": plan.dp_group, "embedding": plan.embedding_group,
                           "ep": plan.ep_group, "edp": plan.edp_group, "cp": plan.cp_group}
-        if mode == "symmetric" and not self._symmetric():
-            self.mode = mode = "full"  # groups differ in shape: one representative would not stand for all
-        if mode == "symmetric":
-            self.ranks = [plan.representative(s) for s in range(plan.pp)]
-        else:
-            self.ranks = list(range(plan.world))
-        self.simulated = set(self.ranks)
-        self._durations: dict[int, float] = {}
         self._instructions = [i for p in job.programs for i in p.instructions]
         self._serial = {id(ins): n for n, ins in enumerate(self._instructions)}   # id -> serial number
-        self._groups: dict[int, dict[str, tuple]] = {}      # rank -> comm -> group key
-        self._expected: dict[int, int] = {}                  # id of group key -> simulated members
+        self._durations: dict[int, float] = {}
+        self.classes = None   # symmetric mode: the partition (see classes.py), set with the communicators
+        self.ranks: list[int] = []
+        self._new_collectives()
         self._clear()
-        self._build_communication()
 
     def _clear(self) -> None:
         """Forget the state of a run (communicators and their flow footprints stay)."""
@@ -185,28 +179,83 @@ class StepSimulation:
     def rerun(self, slowdown: dict[int, float] | None = None, capacity: list[float] | None = None) -> StepResult:
         """Simulate the iteration again on an idle fabric, each rank in `slowdown` computing that
         many times slower (a straggler), with link `capacity` (default: the cluster's) for a
-        degraded link. Routing, flow footprints and the collectives' algorithm choices (made, as
-        NCCL makes them, for the intact fabric) are reused, so a re-run costs only the event
-        simulation. In symmetric mode a slow rank must be a simulated one (see `stand_in`)."""
+        degraded link. Routes and the collectives' algorithm choices (made, as NCCL makes them,
+        for the intact fabric) are reused; in symmetric mode a changed capacity refines the
+        classes (a narrowed link sets its flows apart). A slow rank must be a simulated one: in
+        symmetric mode it slows its class (see `stand_in`)."""
+        capacity = self.cluster.capacity if capacity is None else capacity
+        self.env = CountingEnvironment()
+        self.fabric = Fabric(self.env, capacity)
+        if self.classes is not None and capacity != self._capacity:
+            self._new_collectives()
+            self.set_up()
+        else:
+            self.collectives.fabric = self.fabric
+            self._attach()
+        self._ready()
         slowdown = dict(slowdown or {})
         for r in slowdown:
             if r not in self.simulated:
                 raise ValueError(f"rank {r} is not simulated in {self.mode} mode; use stand_in({r})")
         self.slowdown = slowdown
-        self.env = CountingEnvironment()
-        self.fabric = Fabric(self.env, self.cluster.capacity if capacity is None else capacity)
-        self.collectives.fabric = self.fabric
         self._clear()
         return self.run()
 
     def stand_in(self, rank: int) -> int:
-        """The simulated rank that stands for `rank`: itself in full mode, its stage's
-        representative in symmetric mode. A slow rank slows its whole pipeline (every stage waits
-        for its sends, every data-parallel collective for its gradients), and by symmetry any
-        pipeline of a stage behaves as the representative's does."""
-        return rank if self.mode == "full" else self.plan.representative(self.plan.stage_of(rank))
+        """The simulated rank that stands for `rank`: itself in full mode, its class's in
+        symmetric mode. A slow rank slows its whole pipeline (every stage waits for its sends,
+        every data-parallel collective for its gradients), and a slow class stands for it."""
+        self._ready()
+        return rank if self.classes is None else self.classes.stand_in(self._offset + rank) - self._offset
 
     # -- set-up ------------------------------------------------------------------------------
+    def _new_collectives(self) -> None:
+        self.collectives = Collectives(self.fabric, self.cluster.route, self.cluster.path_latency,
+                                       self.cluster.node_of, self.tuning, self.algorithms, self.cluster.in_switch,
+                                       as_built=self.cluster.capacity)
+        self._set = False
+
+    def _ready(self) -> None:
+        if not self._set:
+            self.set_up()
+
+    def set_up(self, partition: Partition | None = None, offset: int = 0, links: bool = False) -> None:
+        """Register the communicators of the simulated ranks. Symmetric mode first partitions
+        the job (see classes.py) unless `partition`, shared with the jobs of one fabric, has
+        this job's ranks from `offset` on and its transfers already; `links`: the partition
+        that needs no certificate."""
+        self._set = True
+        self._capacity = self.fabric.capacity
+        if self.mode == "symmetric":
+            if partition is None:
+                partition = new_partition(self.cluster, self.fabric.capacity)
+                offset = self.add_transfers(partition)
+            self._partition, self._offset = partition, offset
+            self.classes = partition.classes(links)
+            self.ranks = sorted({self.classes.stand_in(offset + r) - offset for r in range(self.plan.world)})
+        else:
+            self.ranks = list(range(self.plan.world))
+        self.simulated = set(self.ranks)
+        self._build_communication()
+        self._attach()
+
+    def _attach(self) -> None:
+        """Let the fabric certify the classes' rates (symmetric mode, coarse partition)."""
+        self.fabric.check = self.classes.check if self.classes is not None and self.classes.checked else None
+
+    def refine(self, fabric: Fabric | None = None) -> None:
+        """After a failed certificate (NotUniform): partition again with the links (exact by
+        construction) on a fresh fabric (`fabric`, shared by jobs, or a new one); a slowed rank's
+        class stays slowed as a whole."""
+        coarse = self.classes
+        slowed = {int(coarse.rank[self._offset + r]): f for r, f in self.slowdown.items()}
+        self.env = fabric.env if fabric else CountingEnvironment()
+        self.fabric = fabric or Fabric(self.env, self._capacity)
+        self._new_collectives()
+        self.set_up(self._partition, self._offset, links=True)
+        self.slowdown = {r: slowed[c] for r in self.ranks if (c := int(coarse.rank[self._offset + r])) in slowed}
+        self._clear()
+
     def _stage_groups(self, kind: str, stage: int) -> list[tuple[int, ...]]:
         """The distinct groups of a kind among a stage's ranks (each built once, not per member)."""
         key = (kind, stage)
@@ -221,79 +270,104 @@ class StepSimulation:
             self._groups_in_stage[key] = groups
         return groups
 
-    def _symmetric(self) -> bool:
-        """Whether, within each stage, every group of a kind spreads over servers alike (and every
-        pipeline neighbour is equally near), so that one representative stands for all. Only on
-        a tiered fabric: there ECMP by destination in tree order routes identical groups alike;
-        on tori, dragonflies and untiered files the shortest paths of two groups can differ."""
-        if not self.cluster.router.tiered:
-            return False
-        plan = self.plan
-        server = [self.cluster.node_of(r) for r in range(plan.world)]
-        kinds = {i.comm for p in self.job.programs for i in p.instructions if isinstance(i, Collective)}
-        peers = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
-        for s in range(plan.pp):
-            for kind in sorted(kinds):
-                shapes = set()
-                for g in self._stage_groups(kind, s):
-                    counts: dict[int, int] = {}
-                    for m in g:
-                        counts[server[m]] = counts.get(server[m], 0) + 1
-                    shapes.add(tuple(sorted(counts.values())))
-                    if len(shapes) > 1:
-                        return False
-            ranks = plan.stage_ranks(s)
-            for q in peers[s]:
-                peer = plan.stage_peer(ranks[0], q) - ranks[0]   # the same offset for the whole stage
-                if len({server[r] == server[r + peer] for r in ranks}) > 1:
-                    return False
-        return True
+    def _communication(self):
+        """(stage -> its collectives' (comm, op)), (stage -> the stages it sends to)."""
+        ops = {p.stage: sorted({(i.comm, i.op) for i in p.instructions if isinstance(i, Collective)})
+               for p in self.job.programs}
+        sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)}) for p in self.job.programs}
+        return ops, sends
 
-    def _mirrors(self, rank: int, kind: str) -> list[tuple[int, ...]]:
-        """Groups of the same kind among the ranks `rank` stands for (symmetric mode only)."""
-        if self.mode != "symmetric":
-            return []
-        own = self._group_of[kind](rank)
-        return sorted(set(self._stage_groups(kind, self.plan.stage_of(rank))) - {own})
+    def add_transfers(self, partition: Partition) -> int:
+        """Add this job's ranks (coloured by job and stage) and every transfer of every group
+        and pipeline pair to `partition`; returns the id of its rank 0."""
+        plan, coll, cl = self.plan, self.collectives, self.cluster
+        offset = partition.ranks([(self.name, plan.stage_of(r)) for r in range(plan.world)])
+        gpus, links = cl.gpus, cl.router.links   # routing every flow once, not cached in the cluster
+        route = lambda a, b: links(gpus[a], gpus[b])  # noqa: E731
+        member, send, recv = ROLES["member"], ROLES["send"], ROLES["recv"]
+        self._tid: dict[tuple, dict] = {}   # group key -> (op, algorithm, phase) -> transfer id
+        ops, sends = self._communication()
+        for s in range(plan.pp):
+            for comm in sorted({comm for comm, _ in ops[s]}):
+                for g in self._stage_groups(comm, s):
+                    if (comm, g) in self._tid:
+                        continue   # a group across stages (embedding) is met once per stage
+                    tids = self._tid[(comm, g)] = {}
+                    members, roles = [offset + m for m in g], [member] * len(g)
+                    routed: dict[tuple, tuple] = {}   # the ops and algorithms of a group share flows (rings)
+                    for op, alg in ((op, alg) for c, op in ops[s] if c == comm for alg in coll.algorithms(op, g)):
+                        for i, fs in enumerate(flows(op, alg, g, cl.node_of)):
+                            if fs.pairs not in routed:
+                                routed[fs.pairs] = partition.routes(route, fs.pairs)
+                            tids[(op, alg, i)] = partition.add((comm, op, alg, i, fs.steps, fs.bytes_factor),
+                                                               routed[fs.pairs], members, roles)
+            for q in sends[s]:
+                for r in plan.stage_ranks(s):
+                    d = plan.stage_peer(r, q)
+                    self._tid[("p2p", r, d)] = {("send_recv", "direct", 0): partition.add(
+                        ("p2p", q - s), partition.routes(route, ((r, d),)), [offset + r, offset + d], [send, recv])}
+        return offset
 
     def _build_communication(self) -> None:
-        """Register every communicator of the simulated ranks (with the groups it stands for)."""
+        """Register every communicator of the simulated ranks. In symmetric mode a simulated
+        rank's group is registered under the key of the first group of its class met (the
+        canonical one), with its class's footprints; the simulated ranks of a class of groups
+        join its canonical collective, and a pipeline receive waits for its class's send."""
         plan, coll = self.plan, self.collectives
         serialized = set()
-        ops = {p.stage: {(i.comm, i.op) for i in p.instructions if isinstance(i, Collective)}
-               for p in self.job.programs}
+        ops, sends = self._communication()
         # side-stream collectives of a communicator may run several at once: no closed form for them
         overlapping = {i.comm for p in self.job.programs for i in p.instructions
                        if isinstance(i, Collective) and not i.blocking}
-        sends = {p.stage: sorted({i.stage for i in p.instructions if isinstance(i, Send)})
-                 for p in self.job.programs}
-        interned: dict[tuple, tuple] = {}
+        interned: dict[tuple, tuple] = {}    # one object per group key: its id keys the hot tables
+        canonical: dict[tuple, tuple] = {}   # class of a group (its key in full mode) -> canonical key
+
+        def register(key, op, group):
+            key = interned.setdefault(key, key)
+            if self.classes is None:
+                canon = key
+            else:
+                tids = self._tid[key]
+                canon = canonical.setdefault(tuple(sorted((k, int(self.classes.transfer[t])) for k, t in tids.items())), key)
+            if canon is key:
+                load = None if self.classes is None else \
+                    lambda alg, i, own: self.classes.footprint(tids[(op, alg, i)], own.latency)
+                coll.register(key, op, group, load)
+            return canon
+
+        self._groups: dict[int, dict[str, tuple]] = {}    # rank -> comm -> canonical group key
+        self._expected: dict[int, int] = {}                # id of group key -> simulated ranks joining it
+        self._outbox: dict[tuple[int, int], tuple] = {}    # (rank, stage sent to) -> canonical pair key
+        self._inbox: dict[tuple[int, int], tuple] = {}     # (rank, stage received from) -> canonical pair key
         for r in self.ranks:
             stage = plan.stage_of(r)
+            groups = self._groups[r] = {}
             for comm, op in ops[stage]:
-                fn = self._group_of[comm]
-                group = fn(r)
-                key = (comm, group)
-                key = interned.setdefault(key, key)  # one object per group: its id keys the hot tables
-                self._groups.setdefault(r, {})[comm] = key
-                self._expected[id(key)] = sum(1 for m in group if m in self.simulated)
-                coll.register(key, op, group, self._mirrors(r, comm))
+                group = self._group_of[comm](r)
+                groups[comm] = register((comm, group), op, group)
                 if comm not in overlapping:
-                    serialized.add(key)  # blocking collectives: one at a time per group
-            for peer in sends[stage]:
-                dst = plan.stage_peer(r, peer)
-                mirrors = ([(x, plan.stage_peer(x, peer)) for x in plan.stage_ranks(stage) if x != r]
-                           if self.mode == "symmetric" else [])
-                coll.register(("p2p", r, dst), "send_recv", (r, dst), mirrors)
+                    serialized.add(groups[comm])  # blocking collectives: one at a time per group
+            for canon in groups.values():
+                self._expected[id(canon)] = self._expected.get(id(canon), 0) + 1
+            for q in sends[stage]:
+                dst = plan.stage_peer(r, q)
+                self._outbox[(r, q)] = register(("p2p", r, dst), "send_recv", (r, dst))
+        for r in self.ranks:   # after every send: a receive's class was registered by its sender's
+            for q in {i.stage for i in self.job.programs[plan.stage_of(r)].instructions if isinstance(i, Recv)}:
+                src = plan.stage_peer(r, q)
+                self._inbox[(r, q)] = register(("p2p", src, r), "send_recv", (src, r))
         self.serialized = {(self.name, key) for key in serialized}
 
     def owned_footprints(self) -> list[tuple]:
         """(footprint, owner) of every registered transfer, owners named by job."""
+        self._ready()
         return [(fp, (self.name, key)) for fp, key in self.collectives.owner.items()]
 
     def multiplicity(self) -> dict[int, int]:
-        n = len(self.plan.stage_ranks(0)) if self.mode == "symmetric" else 1
-        return {r: n for r in self.ranks}
+        """Ranks each simulated rank stands for."""
+        if self.classes is None:
+            return {r: 1 for r in self.ranks}
+        return {r: self.classes.size[int(self.classes.rank[self._offset + r])] for r in self.ranks}
 
     # -- operations ---------------------------------------------------------------------------
     def _duration(self, ops) -> float:
@@ -373,8 +447,8 @@ class StepSimulation:
         return ev
 
     def _send(self, rank: int, ins: Send) -> None:
-        dst = self.plan.stage_peer(rank, ins.stage)
-        key = (rank, dst, ins.tag, ins.mb)
+        pair = self._outbox[(rank, ins.stage)]
+        key = (pair, ins.tag, ins.mb)
         box = self._mailbox(key)
         start = self.env.now
         self._sent_at[key] = start
@@ -384,7 +458,7 @@ class StepSimulation:
             record(rank, self._serial[id(ins)], start, self.env.now)
             box.succeed()
 
-        self.collectives.start(("p2p", rank, dst), "send_recv", ins.nbytes).callbacks.append(arrived)
+        self.collectives.start(pair, "send_recv", ins.nbytes).callbacks.append(arrived)
 
     # -- the rank process ----------------------------------------------------------------------
     def _compute(self, rank: int, ins: Compute, b: dict):
@@ -512,8 +586,7 @@ class StepSimulation:
             elif kind is Send:
                 self._send(rank, ins)
             else:  # Recv
-                src = self.plan.stage_peer(rank, ins.stage)
-                key = (src, rank, ins.tag, ins.mb)
+                key = (self._inbox[(rank, ins.stage)], ins.tag, ins.mb)
                 yield self._mailbox(key)
                 sent = self._sent_at[key]
                 # waiting for the peer to compute is bubble; waiting for bytes in flight is comm
@@ -560,6 +633,14 @@ class StepSimulation:
         return f"rank {rank} at {ins.name}" + (f" (micro-batch {mb})" if mb >= 0 else "") + f", waiting for {what}"
 
     def run(self) -> StepResult:
+        self._ready()
+        try:
+            return self._simulate()
+        except NotUniform:
+            self.refine()
+            return self._simulate()
+
+    def _simulate(self) -> StepResult:
         self.fabric.mark_exclusive(self.owned_footprints(), self.serialized)
         self.start()
         self.env.run()
@@ -573,12 +654,20 @@ class StepSimulation:
         t = max(self._end.values())
         for r, b in self._breakdown.items():
             b["pipeline_bubble"] += t - self._end[r]
+        link_bytes = self.fabric.link_bytes
+        if self.classes is not None:   # a link carries what its class's representative link does
+            link_bytes = self.classes.link_values(link_bytes)
         return StepResult(iteration_time=t, simulated_ranks=self.ranks, records=self.records,
-                          breakdown=self._breakdown, link_bytes=self.fabric.link_bytes,
+                          breakdown=self._breakdown, link_bytes=link_bytes,
                           transfers=self.fabric.records,
                           events=self.env.scheduled, fabric_recomputations=self.fabric.recomputations,
                           mode=self.mode, multiplicity=self.multiplicity(),
                           instructions=self._instructions)
+
+
+def new_partition(cluster: Cluster, capacity: list[float]) -> Partition:
+    """A partition of `cluster`'s links by capacity as built (what the tuner sees) and as run."""
+    return Partition(cluster.capacity, capacity, cluster.latency)
 
 
 def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str = "symmetric",
@@ -590,7 +679,27 @@ def simulate_step(job: Job, cluster: Cluster, op_time, tuning: Tuning, mode: str
 
 def simulate_steps_together(sims: list[StepSimulation]) -> list[StepResult]:
     """Run several jobs' iterations at once on one fabric (built with a shared Fabric): their
-    flows contend for the links they share."""
+    flows contend for the links they share. In symmetric mode (every job's, else none's) the
+    jobs are partitioned together, so that their classes account for each other's flows."""
+    fabric = sims[0].fabric
+    if all(s.mode == "symmetric" for s in sims):
+        partition = new_partition(sims[0].cluster, fabric.capacity)
+        for s, offset in [(s, s.add_transfers(partition)) for s in sims]:
+            s.set_up(partition, offset)
+    else:
+        for s in sims:
+            s.mode = "full"
+            s.set_up()
+    try:
+        return _together(sims)
+    except NotUniform:
+        fabric = Fabric(CountingEnvironment(), fabric.capacity)
+        for s in sims:
+            s.refine(fabric)
+        return _together(sims)
+
+
+def _together(sims: list[StepSimulation]) -> list[StepResult]:
     fabric = sims[0].fabric
     owned = [pair for s in sims for pair in s.owned_footprints()]
     fabric.mark_exclusive(owned, set().union(*(s.serialized for s in sims)))

@@ -38,6 +38,7 @@ fabric is lowest, as NCCL's tuner does from its model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby, product
 from typing import Callable
 
@@ -105,6 +106,7 @@ def _path(seg: list[int], enter: int, leave: int) -> list[int]:
     return [seg[enter]] + rest
 
 
+@lru_cache(maxsize=16)   # a group's ops and algorithms ask for the same rings in turn
 def ring_orders(group, server_of) -> list[list[int]]:
     """NCCL-style rings over `group`: one per member of the smallest server share. Ring c enters
     the first server at member c; each server is left from the member whose index the ring enters
@@ -243,10 +245,8 @@ def candidates(op: str, group, server_of, in_switch: Callable[[tuple[int, ...]],
 
 
 def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callable[[tuple[int, ...]], float],
-                   pairs, mirror_pairs=()) -> Footprint:
-    """Aggregate the routes of `pairs` into a footprint. Flows of `mirror_pairs` (identical
-    groups that the simulated one stands for) add multiplicity only on the links the simulated
-    flows use: by symmetry their own links see the same load as these."""
+                   pairs) -> Footprint:
+    """Aggregate the routes of `pairs` into a footprint."""
     count: dict[int, int] = {}
     worst = 0.0
     for s, d in pairs:
@@ -254,81 +254,57 @@ def make_footprint(route: Callable[[int, int], tuple[int, ...]], latency: Callab
         worst = max(worst, latency(links))
         for l in links:
             count[l] = count.get(l, 0) + 1
-    for s, d in mirror_pairs:
-        for l in route(s, d):
-            if l in count:
-                count[l] += 1
     links = tuple(sorted(count))
-    return Footprint(links, tuple(count[l] for l in links), worst, len(pairs) + len(mirror_pairs))
-
-
-@dataclass(frozen=True)
-class _Near:
-    groups: list
-    pair: Callable[[int, int], bool]
+    return Footprint(links, tuple(count[l] for l in links), worst, len(pairs))
 
 
 class Collectives:
     """Starts collectives of registered groups on a fabric, choosing algorithm and protocol by size.
 
-    `register(key, op, group, mirrors)` prepares the footprints of every applicable algorithm
+    `register(key, op, group, load)` prepares the footprints of every applicable algorithm
     once; `start(key, op, size)` returns the event that fires when the collective is done.
     `algorithms` maps an op to a forced algorithm ("auto" or absent: choose by cost).
     """
 
     def __init__(self, fabric: Fabric, route, path_latency, server_of, tuning: Tuning,
-                 algorithms: dict[str, str] | None = None, in_switch=lambda group: False, crossing=None):
-        """`crossing(links)`, when given, tells which groups and pairs of ranks can route over
-        any of `links` (see topology.Crossing): mirrored flows that cannot are not routed."""
+                 algorithms: dict[str, str] | None = None, in_switch=lambda group: False,
+                 as_built: list[float] | None = None):
+        """`as_built`: the links' capacity as built, which the tuner sees (default: the fabric's;
+        a degraded fabric does not change the tuner's choices)."""
         self.fabric = fabric
-        # the tuner's picture of the links: the fabric as built (a later, degraded fabric does not change it)
-        self.capacity = fabric.capacity
+        self.capacity = fabric.capacity if as_built is None else as_built
         self.route, self.path_latency, self.server_of = route, path_latency, server_of
-        self.crossing = crossing
         self.protocols = tuning.protocols
         self.nvls_fraction = tuning.nvls_bandwidth_fraction
         self.in_switch = in_switch
         self.forced = {k: v for k, v in (algorithms or {}).items() if v != "auto"}
-        # (key, op, algorithm) -> each phase's (flows, footprint with the mirrored flows, footprint alone)
+        # (key, op, algorithm) -> each phase's (flows, footprint it loads the fabric with, its own footprint)
         self._plans: dict[tuple, list[tuple[FlowSet, Footprint, Footprint]]] = {}
         self._choice: dict[tuple, tuple[str, str]] = {}
         self._ready: dict[tuple, tuple[list, str]] = {}
         self.owner: dict[Footprint, object] = {}
 
-    def register(self, key, op: str, group: tuple[int, ...], mirrors=()) -> None:
+    def algorithms(self, op: str, group: tuple[int, ...]) -> tuple[str, ...]:
+        """The algorithms registered for `group`'s `op`: the forced one where it applies, else
+        every candidate."""
         forced = self.forced.get(op)
         algs = candidates(op, group, self.server_of, self.in_switch, forced)
-        if forced:  # a forced algorithm that does not apply to this group falls back to the choice
-            algs = (forced,) if forced in algs else algs
-        for alg in algs:
+        return (forced,) if forced in algs else algs
+
+    def register(self, key, op: str, group: tuple[int, ...], load=None) -> None:
+        """`load(algorithm, phase, own)`, when given, is the footprint a phase loads the fabric
+        with (in symmetric mode, every flow of its class, see engine.classes); `own` is the
+        group's own footprint, by which the algorithm is chosen (as NCCL's tuner does)."""
+        for alg in self.algorithms(op, group):
             if (key, op, alg) in self._plans:
                 continue
             phases = []
-            mirror_phases: dict[tuple, list[FlowSet]] = {}
             for i, fs in enumerate(flows(op, alg, group, self.server_of)):
-                mirror_pairs = []
-                if mirrors:
-                    near = self._near(fs.pairs, mirrors)
-                    for g in near.groups:
-                        if g not in mirror_phases:
-                            mirror_phases[g] = flows(op, alg, g, self.server_of)
-                        mirror_pairs += [p for p in mirror_phases[g][i].pairs if near.pair(*p)]
-                fp = make_footprint(self.route, self.path_latency, fs.pairs, mirror_pairs)
-                # NCCL picks an algorithm for a group by its own flows: the mirrored groups' load
-                # is contention at run time, not part of the choice
-                alone = make_footprint(self.route, self.path_latency, fs.pairs) if mirror_pairs else fp
-                phases.append((fs, fp, alone))
+                own = make_footprint(self.route, self.path_latency, fs.pairs)
+                fp = load(alg, i, own) if load else own
+                phases.append((fs, fp, own))
                 self.owner[fp] = key
             self._plans[(key, op, alg)] = phases
-
-    def _near(self, pairs, mirrors) -> "_Near":
-        """The mirrored groups (and, among their pairs, the test for those) whose flows can
-        cross a link that `pairs` use: only these change the simulated flows' multiplicity."""
-        if self.crossing is None:
-            return _Near(list(mirrors), lambda s, d: True)
-        links = sorted({l for s, d in pairs for l in self.route(s, d)})
-        test = self.crossing(links)
-        return _Near([g for g in mirrors if test.group(g)], test.pair)
 
     def footprints(self, key=None) -> list[Footprint]:
         return [fp for (k, _, _), phases in self._plans.items() if key is None or k == key for _, fp, _ in phases]
@@ -340,7 +316,7 @@ class Collectives:
     def _phases(self, key, op: str, alg: str, proto: str, size: float, alone: bool = False):
         """(footprint, wire bytes per flow, latency, per-flow rate cap) of each phase; the
         protocol's launch latency is paid once, by the first phase. `alone`: the footprints of
-        the group's own flows, without the mirrored groups'."""
+        the group's own flows, without those of its class."""
         p = self.protocols[proto]
         scale = size / p.bandwidth_fraction / (self.nvls_fraction if alg == "nvls" else 1.0)
         out = []

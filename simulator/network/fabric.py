@@ -81,6 +81,9 @@ class Fabric:
         # (tag, begin, end, bytes per flow, footprint); the collectives tag a transfer with
         # (op, algorithm/protocol, group key, phase), see api.flows_table
         self.records: list[tuple[object, float, float, float, Footprint]] = []
+        # called with each newly computed component's [(footprint, cap, rate)] (symmetric mode
+        # certifies there that its classes stand for the flows they carry; may raise)
+        self.check = None
 
     def mark_exclusive(self, owned: list[tuple[Footprint, object]], serialized: set) -> None:
         """Footprints whose links no other owner's footprints use, and whose owner (a group of
@@ -129,6 +132,8 @@ class Fabric:
         rate = self._solo.get((fp, cap))
         if rate is None:
             rate = self._solo[(fp, cap)] = fp.solo_rate(self.capacity, cap)
+            if self.check:
+                self.check([(fp, cap, rate)])
         return rate
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -227,6 +232,8 @@ class Fabric:
         if rates is None:
             new_rate = self._fill(classes)
             rates = self._filled[key] = [new_rate[c] for c in ordered]
+            if self.check:
+                self.check([(c.fp, c.cap, r) for c, r in zip(ordered, rates)])
         self._reschedule(dict(zip(ordered, rates)))
 
     def _fill(self, classes: set[_Class]) -> dict[_Class, float]:

@@ -165,6 +165,7 @@ class StepTimes:
                 else:   # the fabric as built (a regular tree without its graph)
                     cluster = system_cluster(sc.system, prep.accelerator, prep.job.world, eff, hop)
                 sim = step_simulation(prep, cluster, self.calib, self.mode)
+                sim.set_up()   # routes every flow: a cut fabric shows here
             except ConfigError:
                 if not faults:
                     raise

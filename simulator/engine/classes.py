@@ -1,0 +1,306 @@
+"""Symmetric mode: ranks, transfers and links partitioned into classes that behave alike.
+
+A job's ranks, its transfers (each collective phase of each group, each pipeline send) and the
+fabric's links are coloured, and the colours refined until they form the coarsest *equitable
+partition*: ranks of one colour run the same program and take part, in the same roles, in the
+same number of transfers of each colour; transfers of one colour have the same steps, bytes,
+latency and members' colours, and put the same number of flows on links of each colour; links of
+one colour have the same capacity and carry the same number of flows of each transfer colour.
+
+Then the simulation is exact with one rank per rank colour. By induction over events, ranks of a
+colour reach each instruction at the same time, so transfers of a colour start together; max-min
+fair rates are equal within a transfer colour (progressive filling fills links of a colour
+alike). So the fabric needs one class per transfer colour, loading one link per link colour (the
+lowest id) with every flow of that colour that crosses one such link. This holds for any
+placement on any fabric: where nothing is alike the classes are single ranks (full mode).
+
+Colours are refined by hashing: a new colour is a 64-bit mix of the old one and of the sum of
+the neighbours' colour hashes (times multiplicity), so equal multisets give equal sums; two
+different ones collide with probability about 2^-64 per pair.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..network.fabric import Footprint
+
+ROLES = {"member": 0, "send": 1, "recv": 2}
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer on a uint64 array: a colour's hash."""
+    with np.errstate(over="ignore"):
+        x = x.astype(np.uint64) + _GOLD
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _dense(keys: np.ndarray) -> np.ndarray:
+    """Colours 0..k-1 for keys, numbered by first appearance (deterministic)."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+    return order[inverse.reshape(-1)]
+
+
+def _sums(entity: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per entity 0..n-1, the wrapping uint64 sum of `values` of its incidences."""
+    out = np.zeros(n, dtype=np.uint64)
+    if len(entity):
+        order = np.argsort(entity, kind="stable")
+        e, v = entity[order], values[order]
+        starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
+        with np.errstate(over="ignore"):
+            out[e[starts]] = np.add.reduceat(v, starts)
+    return out
+
+
+class NotUniform(Exception):
+    """Transfers of one colour would get different rates: the partition is too coarse."""
+
+
+@dataclass
+class Classes:
+    """The partition: colours of ranks, transfers and links, and the footprints it implies."""
+    rank: np.ndarray        # rank -> colour
+    transfer: np.ndarray    # transfer id -> colour
+    link: np.ndarray        # link id -> colour
+    rep: dict[int, int]     # rank colour -> its lowest rank
+    size: dict[int, int]    # rank colour -> ranks
+    _load: dict[int, tuple[tuple[int, ...], tuple[int, ...]]]   # transfer colour -> (links, flows on each)
+    _flows: dict[int, int]  # transfer colour -> flows
+    # transfer colour -> the sets of representative links its transfers cross (None: equitable,
+    # nothing to check), and the links' capacity as run
+    profiles: dict[int, list[tuple[int, ...]]] | None
+    capacity: list[float]
+    _colours: dict = field(default_factory=dict)   # footprint -> transfer colours it stands for
+
+    def stand_in(self, rank: int) -> int:
+        return self.rep[int(self.rank[rank])]
+
+    def footprint(self, tid: int, latency: float) -> Footprint:
+        """The fabric class of transfer `tid`'s colour: every flow of the colour, on one link per
+        link colour; `latency`: one step's path latency (the transfer's own)."""
+        c = int(self.transfer[tid])
+        links, mult = self._load.get(c, ((), ()))
+        fp = Footprint(links, mult, latency, self._flows[c])
+        self._colours.setdefault(fp, set()).add(c)
+        return fp
+
+    @property
+    def checked(self) -> bool:
+        """Whether rates must be certified (see `check`)."""
+        return self.profiles is not None
+
+    def check(self, classes) -> None:
+        """Certify the max-min rates of fabric classes ((footprint, cap, rate) each, a whole
+        component): they are every transfer's rate in the full fabric if each transfer has a
+        bottleneck among the links it crosses itself, a filled link on which no class runs
+        faster, or runs at its cap. (Feasibility holds already: every link a colour's flows
+        cross is in its footprint, with the flows of one such link.) Raises NotUniform."""
+        if self.profiles is None:
+            return
+        load: dict[int, float] = {}
+        top: dict[int, float] = {}
+        for fp, _, rate in classes:
+            for link, m in zip(fp.links, fp.mult):
+                load[link] = load.get(link, 0.0) + m * rate
+                if rate > top.get(link, 0.0):
+                    top[link] = rate
+        cap = self.capacity
+        for fp, limit, rate in classes:
+            if rate >= limit * (1 - 1e-12):
+                continue
+            bottleneck = {link for link in fp.links
+                          if load[link] >= cap[link] * (1 - 1e-9) and rate >= top[link] * (1 - 1e-9)}
+            for colour in self._colours.get(fp, ()):
+                for crossed in self.profiles.get(colour, ()):
+                    if bottleneck.isdisjoint(crossed):
+                        raise NotUniform(colour)
+
+    def link_values(self, values: list[float]) -> list[float]:
+        """Per link, the value its colour's representative link carries (bytes, say)."""
+        v = np.asarray(values, dtype=float)
+        first = np.full(int(self.link.max()) + 1 if len(self.link) else 0, -1)
+        first[self.link[::-1]] = np.arange(len(self.link))[::-1]
+        return v[first[self.link]].tolist()
+
+
+class Partition:
+    """Collects transfers (`add`), then refines colours (`classes`)."""
+
+    def __init__(self, as_built: list[float], capacity: list[float], hop_latency: list[float]):
+        """Per link: `as_built` capacity (what the collectives' tuner sees), `capacity` as run
+        (bytes/s), `hop_latency` (s). Ranks are added with `ranks`, transfers with `add`."""
+        self.rank_labels: list = []
+        self.as_built, self.capacity, self.hop_latency = as_built, capacity, hop_latency
+        self._made: dict[bool, Classes] = {}
+        self._solos: dict = {}
+        self.labels: list = []               # transfer id -> initial colour
+        self.flows = array("q")              # transfer id -> flows
+        # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
+        self.inc_t, self.inc_l, self.inc_w = array("q"), array("q"), array("q")
+        self.mem_t, self.mem_r, self.mem_role = array("q"), array("q"), array("q")
+
+    def ranks(self, labels: list) -> int:
+        """Add ranks with these initial colours; returns the id of the first."""
+        first = len(self.rank_labels)
+        self.rank_labels += labels
+        return first
+
+    def routes(self, route, pairs) -> tuple[list[int], list[int], int, float]:
+        """The flows `pairs` routed by `route(a, b)` (each distinct pair once): (links crossed,
+        flows on each, flows, the slowest path's latency), to `add` to one or more transfers."""
+        hop, on, worst = self.hop_latency, {}, 0.0
+        if len(pairs) == 1:   # a pipeline pair
+            (a, b), = pairs
+            links = route(a, b)
+            return links, [1] * len(links), 1, sum([hop[l] for l in links])
+        for (a, b), n in Counter(pairs).items():
+            links = route(a, b)
+            for l in links:
+                on[l] = on.get(l, 0) + n
+            lat = sum([hop[l] for l in links])
+            if lat > worst:
+                worst = lat
+        return list(on), list(on.values()), len(pairs), worst
+
+    def add(self, label, routed: tuple, members: list[int], roles: list[int]) -> int:
+        """A transfer of `routed` flows (see `routes`) among `members` (rank ids) in `roles`
+        (ROLES values); returns its id. Its latency (the slowest flow's path) joins its label."""
+        t = len(self.labels)
+        links, weights, flows, worst = routed
+        self.inc_l.extend(links)
+        self.inc_w.extend(weights)
+        self.inc_t.extend([t] * len(links))
+        self.labels.append((label, worst))
+        self.flows.append(flows)
+        self.mem_t.extend([t] * len(members))
+        self.mem_r.extend(members)
+        self.mem_role.extend(roles)
+        return t
+
+    def classes(self, links: bool = False) -> Classes:
+        """The partition. Without `links`, ranks and transfers are refined among themselves and
+        links grouped once by the flows of each transfer colour they carry (profiles): coarse,
+        and exact where every transfer of a colour gets the same rate, which `Classes.check`
+        certifies at each rate computation. With `links`, links join the refinement (the
+        equitable partition above): exact by construction."""
+        if links not in self._made:
+            self._made[links] = self._classes(links)
+        return self._made[links]
+
+    def _classes(self, links: bool) -> Classes:
+        it, il, w = (np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w))
+        it, il, w = self._binding(it, il, w)
+        uw = w.astype(np.uint64)
+        mt, mr = np.frombuffer(self.mem_t, dtype=np.int64), np.frombuffer(self.mem_r, dtype=np.int64)
+        role = np.frombuffer(self.mem_role, dtype=np.int64).astype(np.uint64)
+        cr = _dense(np.array(_labels(self.rank_labels), dtype=np.int64))
+        # a transfer's own solo rate on the fabric as built joins its label: the tuner chooses
+        # a group's algorithm by it (and by the latency, in the label already)
+        ct = _dense(np.array(_labels(list(zip(self.labels, self._solo(self.as_built).tolist()))), dtype=np.int64))
+        link_labels = np.array(_labels(list(zip(self.as_built, self.capacity))), dtype=np.int64)
+        cl = _dense(link_labels)
+        nr, nt, nl = len(cr), len(ct), len(cl)
+        counts = None
+        with np.errstate(over="ignore"):
+            while True:
+                hr, ht, hl = _mix(cr), _mix(ct), _mix(cl)
+                # every entity's new colour: its old one and the multiset of its neighbours'
+                # (with roles, and flows per link)
+                to_link = _sums(il, uw * _mix(ht[it] ^ np.uint64(1)), nl)
+                to_transfer = _sums(mt, _mix(hr[mr] * np.uint64(3) + role), nt)
+                if links:
+                    to_transfer += _sums(it, uw * _mix(hl[il] ^ np.uint64(2)), nt)
+                to_rank = _sums(mr, _mix(ht[mt] * np.uint64(5) + role), nr)
+                cl = _dense(_mix(hl ^ _mix(to_link)))
+                ct = _dense(_mix(ht ^ _mix(to_transfer)))
+                cr = _dense(_mix(hr ^ _mix(to_rank)))
+                now = (cr.max(initial=-1), ct.max(initial=-1), cl.max(initial=-1))
+                if now == counts:   # no colour split: the partition is equitable
+                    break
+                counts = now
+            if not links:   # the links' profiles: by the flows of each final transfer colour they carry
+                cl = _dense(_mix(_mix(link_labels) ^ _mix(_sums(il, uw * _mix(_mix(ct)[it] ^ np.uint64(1)), nl))))
+        rep: dict[int, int] = {}
+        size: dict[int, int] = {}
+        for r, c in enumerate(cr.tolist()):
+            rep.setdefault(c, r)
+            size[c] = size.get(c, 0) + 1
+        ncl = int(cl.max(initial=-1)) + 1
+        first = np.full(ncl, -1)
+        first[cl[::-1]] = np.arange(nl)[::-1]   # each link colour's lowest link
+        # flows of each transfer colour on each link colour, per link of that colour
+        per_colour = np.bincount(cl, minlength=ncl)
+        keys, where = np.unique(ct[it] * ncl + cl[il], return_inverse=True)
+        total = np.bincount(where.reshape(-1), weights=w, minlength=len(keys))
+        load: dict[int, tuple[list, list]] = {}
+        for k, n in zip(keys.tolist(), total.tolist()):
+            t, c = divmod(k, ncl)
+            per_link, rest = divmod(int(n), int(per_colour[c]))
+            assert rest == 0, "internal error: links of one colour carry different loads"
+            entry = load.setdefault(t, ([], []))
+            entry[0].append(int(first[c]))
+            entry[1].append(per_link)
+        out = {}
+        for t, (ls, mult) in load.items():
+            order = sorted(range(len(ls)), key=ls.__getitem__)
+            out[t] = (tuple(ls[i] for i in order), tuple(mult[i] for i in order))
+        flows = np.bincount(ct, weights=np.frombuffer(self.flows, dtype=np.int64), minlength=int(ct.max(initial=-1)) + 1)
+        profiles = None if links else _profiles(ct, it, first[cl[il]])
+        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles,
+                       list(self.capacity))
+
+    def _solo(self, capacity: list[float]) -> np.ndarray:
+        """Per transfer, its flows' rate with the fabric to itself: its tightest link's share."""
+        key = "as built" if capacity is self.as_built or capacity == self.as_built else "as run"
+        if key not in self._solos:
+            it, il, w = (np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w))
+            solo = np.full(len(self.labels), np.inf)
+            np.minimum.at(solo, it, np.asarray(capacity, dtype=float)[il] / w)
+            self._solos[key] = solo
+        return self._solos[key]
+
+    def _binding(self, it: np.ndarray, il: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The incidences on links that can fill. No transfer's flows run faster than its solo
+        rate (its tightest link's share, with the fabric to itself), so a link whose flows at
+        their solo rates all at once stay below its capacity never limits anyone: it is left out
+        of the partition and of the classes' footprints (max-min rates do not change)."""
+        if not len(it):
+            return it, il, w
+        cap = np.asarray(self.capacity, dtype=float)
+        most = np.bincount(il, weights=w * self._solo(self.capacity)[it], minlength=len(cap))
+        keep = most[il] >= cap[il] * (1 - 1e-6)
+        return it[keep], il[keep], w[keep]
+
+
+def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> dict[int, list[tuple[int, ...]]]:
+    """Per transfer colour, the distinct sets of (representative) links its transfers cross."""
+    if not len(it):
+        return {}
+    width = int(rep_link.max()) + 1
+    pair = np.sort(it * width + rep_link)
+    t, link = np.divmod(pair[np.r_[True, pair[1:] != pair[:-1]]], width)
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    with np.errstate(over="ignore"):
+        signature = np.add.reduceat(_mix(link), starts)
+    owner = t[starts]
+    _, pick = np.unique(np.stack([ct[owner], signature.view(np.int64)]), axis=1, return_index=True)
+    ends = np.r_[starts[1:], len(t)]
+    out: dict[int, list[tuple[int, ...]]] = {}
+    for i in pick.tolist():
+        out.setdefault(int(ct[owner[i]]), []).append(tuple(link[starts[i]:ends[i]].tolist()))
+    return out
+
+
+def _labels(values: list) -> list[int]:
+    """Hashable labels as small integers, by first appearance."""
+    ids: dict = {}
+    return [ids.setdefault(v, len(ids)) for v in values]

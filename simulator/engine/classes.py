@@ -62,7 +62,8 @@ def _sums(entity: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 class NotUniform(Exception):
-    """Transfers of one colour would get different rates: the partition is too coarse."""
+    """Transfers of one colour would get different rates: the partition is too coarse for the
+    colours in `args[0]`."""
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Classes:
     # transfer colour -> the sets of representative links its transfers cross (None: equitable,
     # nothing to check), and the links' capacity as run
     profiles: dict[int, list[tuple[int, ...]]] | None
+    crossing: np.ndarray | None   # transfer id -> a hash of the set of links it crosses (profiles)
     capacity: list[float]
     _colours: dict = field(default_factory=dict)   # footprint -> transfer colours it stands for
 
@@ -114,15 +116,17 @@ class Classes:
                 if rate > top.get(link, 0.0):
                     top[link] = rate
         cap = self.capacity
+        failed = set()
         for fp, limit, rate in classes:
             if rate >= limit * (1 - 1e-12):
                 continue
             bottleneck = {link for link in fp.links
                           if load[link] >= cap[link] * (1 - 1e-9) and rate >= top[link] * (1 - 1e-9)}
             for colour in self._colours.get(fp, ()):
-                for crossed in self.profiles.get(colour, ()):
-                    if bottleneck.isdisjoint(crossed):
-                        raise NotUniform(colour)
+                if any(bottleneck.isdisjoint(crossed) for crossed in self.profiles.get(colour, ())):
+                    failed.add(colour)
+        if failed:
+            raise NotUniform(failed)
 
     def link_values(self, values: list[float]) -> list[float]:
         """Per link, the value its colour's representative link carries (bytes, say)."""
@@ -142,6 +146,7 @@ class Partition:
         self.as_built, self.capacity, self.hop_latency = as_built, capacity, hop_latency
         self._made: dict[bool, Classes] = {}
         self._solos: dict = {}
+        self._split: np.ndarray | None = None   # transfer id -> a label set apart by `split`
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
         # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
@@ -206,6 +211,9 @@ class Partition:
         # a transfer's own solo rate on the fabric as built joins its label: the tuner chooses
         # a group's algorithm by it (and by the latency, in the label already)
         ct = _dense(np.array(_labels(list(zip(self.labels, self._solo(self.as_built).tolist()))), dtype=np.int64))
+        if self._split is not None and not links:
+            with np.errstate(over="ignore"):
+                ct = _dense(_mix(_mix(ct) ^ self._split))
         link_labels = np.array(_labels(list(zip(self.as_built, self.capacity))), dtype=np.int64)
         cl = _dense(link_labels)
         nr, nt, nl = len(cr), len(ct), len(cl)
@@ -254,9 +262,24 @@ class Partition:
             order = sorted(range(len(ls)), key=ls.__getitem__)
             out[t] = (tuple(ls[i] for i in order), tuple(mult[i] for i in order))
         flows = np.bincount(ct, weights=np.frombuffer(self.flows, dtype=np.int64), minlength=int(ct.max(initial=-1)) + 1)
-        profiles = None if links else _profiles(ct, it, first[cl[il]])
-        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles,
+        profiles, crossing = (None, None) if links else _profiles(ct, it, first[cl[il]])
+        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crossing,
                        list(self.capacity))
+
+    def split(self, colours) -> bool:
+        """Set the transfers of the coarse partition's `colours` apart by the links they cross
+        (a failed certificate: they would not get one rate). False if that splits nothing."""
+        coarse = self.classes()
+        chosen = np.isin(coarse.transfer, np.fromiter(colours, dtype=np.int64))
+        kinds = np.unique(np.stack([coarse.transfer[chosen], coarse.crossing[chosen].view(np.int64)]), axis=1)
+        if kinds.shape[1] == len(np.unique(coarse.transfer[chosen])):
+            return False
+        split = np.zeros(len(coarse.transfer), dtype=np.uint64) if self._split is None else self._split.copy()
+        with np.errstate(over="ignore"):
+            split[chosen] = _mix(split[chosen] ^ coarse.crossing[chosen])
+        self._split = split
+        self._made.pop(False)
+        return True
 
     def _solo(self, capacity: list[float]) -> np.ndarray:
         """Per transfer, its flows' rate with the fabric to itself: its tightest link's share."""
@@ -281,10 +304,12 @@ class Partition:
         return it[keep], il[keep], w[keep]
 
 
-def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> dict[int, list[tuple[int, ...]]]:
-    """Per transfer colour, the distinct sets of (representative) links its transfers cross."""
+def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Per transfer colour, the distinct sets of (representative) links its transfers cross;
+    and per transfer, a hash of its set."""
+    crossing = np.zeros(len(ct), dtype=np.uint64)
     if not len(it):
-        return {}
+        return {}, crossing
     width = int(rep_link.max()) + 1
     pair = np.sort(it * width + rep_link)
     t, link = np.divmod(pair[np.r_[True, pair[1:] != pair[:-1]]], width)
@@ -292,12 +317,13 @@ def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> dict[int,
     with np.errstate(over="ignore"):
         signature = np.add.reduceat(_mix(link), starts)
     owner = t[starts]
+    crossing[owner] = signature
     _, pick = np.unique(np.stack([ct[owner], signature.view(np.int64)]), axis=1, return_index=True)
     ends = np.r_[starts[1:], len(t)]
     out: dict[int, list[tuple[int, ...]]] = {}
     for i in pick.tolist():
         out.setdefault(int(ct[owner[i]]), []).append(tuple(link[starts[i]:ends[i]].tolist()))
-    return out
+    return out, crossing
 
 
 def _labels(values: list) -> list[int]:

@@ -243,17 +243,21 @@ class StepSimulation:
         """Let the fabric certify the classes' rates (symmetric mode, coarse partition)."""
         self.fabric.check = self.classes.check if self.classes is not None and self.classes.checked else None
 
-    def refine(self, fabric: Fabric | None = None) -> None:
-        """After a failed certificate (NotUniform): partition again with the links (exact by
-        construction) on a fresh fabric (`fabric`, shared by jobs, or a new one); a slowed rank's
-        class stays slowed as a whole."""
-        coarse = self.classes
-        slowed = {int(coarse.rank[self._offset + r]): f for r, f in self.slowdown.items()}
+    def refine(self, colours, fabric: Fabric | None = None, links: bool | None = None) -> None:
+        """After a failed certificate (NotUniform(colours)): set those transfer colours apart by
+        the links their transfers cross (or, if that splits nothing, partition with the links,
+        exact by construction) and set up again on a fresh fabric (`fabric`, shared by jobs, or
+        a new one; their partition is split once, `links` telling how). A slowed rank's class
+        stays slowed as a whole."""
+        before = self.classes
+        slowed = {int(before.rank[self._offset + r]): f for r, f in self.slowdown.items()}
+        if links is None:
+            links = not before.checked or not self._partition.split(colours)
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, self._capacity)
         self._new_collectives()
-        self.set_up(self._partition, self._offset, links=True)
-        self.slowdown = {r: slowed[c] for r in self.ranks if (c := int(coarse.rank[self._offset + r])) in slowed}
+        self.set_up(self._partition, self._offset, links=links)
+        self.slowdown = {r: slowed[c] for r in self.ranks if (c := int(before.rank[self._offset + r])) in slowed}
         self._clear()
 
     def _stage_groups(self, kind: str, stage: int) -> list[tuple[int, ...]]:
@@ -634,11 +638,11 @@ class StepSimulation:
 
     def run(self) -> StepResult:
         self._ready()
-        try:
-            return self._simulate()
-        except NotUniform:
-            self.refine()
-            return self._simulate()
+        while True:
+            try:
+                return self._simulate()
+            except NotUniform as failed:
+                self.refine(failed.args[0])
 
     def _simulate(self) -> StepResult:
         self.fabric.mark_exclusive(self.owned_footprints(), self.serialized)
@@ -690,13 +694,14 @@ def simulate_steps_together(sims: list[StepSimulation]) -> list[StepResult]:
         for s in sims:
             s.mode = "full"
             s.set_up()
-    try:
-        return _together(sims)
-    except NotUniform:
-        fabric = Fabric(CountingEnvironment(), fabric.capacity)
-        for s in sims:
-            s.refine(fabric)
-        return _together(sims)
+    while True:
+        try:
+            return _together(sims)
+        except NotUniform as failed:
+            fabric = Fabric(CountingEnvironment(), fabric.capacity)
+            links = not sims[0].classes.checked or not partition.split(failed.args[0])
+            for s in sims:
+                s.refine(failed.args[0], fabric, links)
 
 
 def _together(sims: list[StepSimulation]) -> list[StepResult]:

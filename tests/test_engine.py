@@ -377,17 +377,61 @@ def test_tp_comm_overlap_needs_sequence_parallel():
         simulate(small_gpt(parallelism={"tensor_model_parallel_size": 2, "tp_comm_overlap": True}))
 
 
-@pytest.mark.parametrize("topology", [
+UNEVEN = [
     {"nodes_per_leaf": 4, "spines": 3, "oversubscription": 2.0, "nics_per_node": 2},   # a partial leaf group
     {"nodes_per_leaf": 4, "spines": 3, "oversubscription": 2.0, "nics_per_node": 4},
     {"nodes_per_leaf": 2, "spines": 3, "oversubscription": 1.0, "nics_per_node": 1},   # stages across leaves
-])
+    {"builder": "three_tier_clos", "nodes_per_leaf": 1, "nodes_per_pod": 4, "spines": 2, "core_switches": 2,
+     "core_oversubscription": 2.0},                                                    # a partial pod, a 2:1 core
+]
+
+
+def _uneven(topology: dict) -> dict:
+    return small_gpt(system={"accelerator": "H100-SXM", "num_nodes": 6, "gpus_per_node": 4,
+                             "topology": dict(topology, nic_bandwidth="200 Gb/s")},
+                     training={"global_batch_size": 48})
+
+
+@pytest.mark.parametrize("topology", UNEVEN)
 def test_symmetric_mode_on_placements_that_cross_the_fabric_unevenly(topology):
     """Stages and data-parallel rings that cross leaves and spines unevenly: pipeline sends and
     rings of one stage meet on some links and not on others, so ranks of a stage differ; the
-    classes (or, where a certificate fails, the exact partition) keep symmetric mode exact."""
-    sc = small_gpt(system={"accelerator": "H100-SXM", "num_nodes": 6, "gpus_per_node": 4,
-                           "topology": dict(topology, nic_bandwidth="200 Gb/s")},
-                   training={"global_batch_size": 48})
-    assert simulate(sc, mode="symmetric").iteration_time == pytest.approx(simulate(sc, mode="full").iteration_time,
-                                                                          rel=1e-9)
+    classes keep symmetric mode exact, down to the bytes every link carries."""
+    sym, full = simulate(_uneven(topology), mode="symmetric"), simulate(_uneven(topology), mode="full")
+    assert sym.iteration_time == pytest.approx(full.iteration_time, rel=1e-9)
+    carried = lambda r: dict(zip(r.tables["links"]["link"], r.tables["links"]["bytes"]))  # noqa: E731
+    assert carried(sym) == pytest.approx(carried(full), rel=1e-9)
+
+
+@pytest.mark.parametrize("topology", UNEVEN[::3])
+def test_a_narrowed_cable_in_symmetric_mode_matches_full_mode(topology):
+    """A re-run with one spine uplink at a quarter of its capacity: the narrowed link sets its
+    flows apart, and symmetric mode still gives full mode's time (slower than the intact one)."""
+    from simulator.api import prepare, step_simulation
+    from simulator.hardware import load_calibration
+    from simulator.topology import system_cluster
+    prep, calib = prepare(_uneven(topology)), load_calibration()
+    times = {}
+    for mode in ("symmetric", "full"):
+        cl = system_cluster(prep.scenario.system, prep.accelerator, prep.job.world, calib.protocol_efficiency,
+                            calib.hop_latency)
+        sim = step_simulation(prep, cl, calib, mode)
+        intact = sim.run().iteration_time
+        uplink = next(i for i, (a, b) in enumerate(cl.links) if "leaf" in a and "spine" in b)
+        narrowed = [c / 4 if i == uplink else c for i, c in enumerate(cl.capacity)]
+        times[mode] = sim.rerun(capacity=narrowed).iteration_time
+        assert times[mode] > intact
+    assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
+
+
+def test_jobs_together_in_symmetric_mode_match_full_mode():
+    """Two jobs sharing oversubscribed uplinks are partitioned together: each one's time is full
+    mode's."""
+    import simulator
+    a = small_gpt(parallelism={"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2},
+                  training={"global_batch_size": 48},
+                  system={"num_nodes": 3, "gpus_per_node": 4,
+                          "topology": {"nodes_per_leaf": 2, "spines": 2, "oversubscription": 2.0}})
+    sym = simulator.simulate_together([a, a], mode="symmetric")
+    full = simulator.simulate_together([a, a], mode="full")
+    assert [r.iteration_time for r in sym] == pytest.approx([r.iteration_time for r in full], rel=1e-9)

@@ -202,8 +202,8 @@ class Partition:
         return self._made[links]
 
     def _classes(self, links: bool) -> Classes:
-        it, il, w = (np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w))
-        it, il, w = self._binding(it, il, w)
+        every = [np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w)]
+        it, il, w = (a[self._binding()] for a in every)   # colours are refined on links that can fill
         uw = w.astype(np.uint64)
         mt, mr = np.frombuffer(self.mem_t, dtype=np.int64), np.frombuffer(self.mem_r, dtype=np.int64)
         role = np.frombuffer(self.mem_role, dtype=np.int64).astype(np.uint64)
@@ -235,8 +235,11 @@ class Partition:
                 if now == counts:   # no colour split: the partition is equitable
                     break
                 counts = now
-            if not links:   # the links' profiles: by the flows of each final transfer colour they carry
-                cl = _dense(_mix(_mix(link_labels) ^ _mix(_sums(il, uw * _mix(_mix(ct)[it] ^ np.uint64(1)), nl))))
+            # every link's final colour: its own (refined, or its label) and the flows of each
+            # transfer colour it carries (links that cannot fill too: they carry bytes)
+            at, al, aw = every
+            cl = _dense(_mix(_mix(cl if links else link_labels)
+                             ^ _mix(_sums(al, aw.astype(np.uint64) * _mix(_mix(ct)[at] ^ np.uint64(1)), nl))))
         rep: dict[int, int] = {}
         size: dict[int, int] = {}
         for r, c in enumerate(cr.tolist()):
@@ -247,8 +250,8 @@ class Partition:
         first[cl[::-1]] = np.arange(nl)[::-1]   # each link colour's lowest link
         # flows of each transfer colour on each link colour, per link of that colour
         per_colour = np.bincount(cl, minlength=ncl)
-        keys, where = np.unique(ct[it] * ncl + cl[il], return_inverse=True)
-        total = np.bincount(where.reshape(-1), weights=w, minlength=len(keys))
+        keys, where = np.unique(ct[at] * ncl + cl[al], return_inverse=True)
+        total = np.bincount(where.reshape(-1), weights=aw, minlength=len(keys))
         load: dict[int, tuple[list, list]] = {}
         for k, n in zip(keys.tolist(), total.tolist()):
             t, c = divmod(k, ncl)
@@ -291,17 +294,15 @@ class Partition:
             self._solos[key] = solo
         return self._solos[key]
 
-    def _binding(self, it: np.ndarray, il: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The incidences on links that can fill. No transfer's flows run faster than its solo
-        rate (its tightest link's share, with the fabric to itself), so a link whose flows at
-        their solo rates all at once stay below its capacity never limits anyone: it is left out
-        of the partition and of the classes' footprints (max-min rates do not change)."""
-        if not len(it):
-            return it, il, w
+    def _binding(self) -> np.ndarray:
+        """Which incidences lie on links that can fill. No transfer's flows run faster than its
+        solo rate (its tightest link's share, with the fabric to itself), so a link whose flows at
+        their solo rates all at once stay below its capacity never limits anyone: it does not
+        set ranks or transfers apart, nor count in the certificate."""
+        it, il, w = (np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w))
         cap = np.asarray(self.capacity, dtype=float)
         most = np.bincount(il, weights=w * self._solo(self.capacity)[it], minlength=len(cap))
-        keep = most[il] >= cap[il] * (1 - 1e-6)
-        return it[keep], il[keep], w[keep]
+        return most[il] >= cap[il] * (1 - 1e-6)
 
 
 def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> tuple[dict, np.ndarray]:

@@ -50,10 +50,6 @@ class Cluster:
             r = self._routes[key] = self.router.links(self.gpus[src_rank], self.gpus[dst_rank])
         return r
 
-    def crossing(self, links: list[int]) -> "RankCrossing":
-        """Which groups and pairs of ranks may route over any of `links` (ids), without routing them."""
-        return RankCrossing(self.router.crossing(links), self.gpus)
-
     def view(self, first_gpu: int, count: int) -> "Cluster":
         """The same network with ranks 0..count-1 placed from GPU `first_gpu` on (another job's share)."""
         if first_gpu + count > len(self.gpus):
@@ -71,19 +67,6 @@ class Cluster:
     def in_switch(self, group: tuple[int, ...]) -> bool:
         """Whether all ranks hang off one switch that reduces in the network (NVLS)."""
         return self.router.in_switch([self.gpus[r] for r in group])
-
-
-@dataclass
-class RankCrossing:
-    """topology.Crossing for ranks."""
-    test: object
-    gpus: list
-
-    def group(self, ranks) -> bool:
-        return self.test.group([self.gpus[r] for r in ranks])
-
-    def pair(self, src: int, dst: int) -> bool:
-        return self.test.path(self.gpus[src], self.gpus[dst])
 
 
 def topology_tree(system: SystemConfig, accelerator) -> Tree | None:

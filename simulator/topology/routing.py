@@ -120,12 +120,9 @@ class Router:
         self.tier = tier if self.tiered else {}
         self._up = _Parents(g, self.tier)
         self._below: dict[str, frozenset] = {}     # node -> GPUs that climb through it
-        self._rooted: bool | None = None
-        self._by_gpu: dict[frozenset, dict] = {}
         self._leaves: dict[str, tuple] = {}         # switch -> (number of its first port, port -> position)
         self._ports: dict[str, str] = {}            # GPU -> its port on its leaf (_port)
         self._chain_tops: dict[str, str] = {}       # node -> first node above it with several ways up
-        self.graded = False
 
     def _width(self, a: str, b: str) -> float:
         return float(self.g.edges[a, b]["bandwidth"])
@@ -277,33 +274,6 @@ class Router:
                             todo.append(m)
             out = memo[node] = frozenset(gpus)
         return out
-
-    def by_gpu(self, sets: frozenset) -> dict:
-        """GPU -> the sets among `sets` that hold it (remembered: collectives of one group and
-        the stages of a pipeline ask for the same sets again)."""
-        out = self._by_gpu.get(sets)
-        if out is None:
-            out = self._by_gpu[sets] = {}
-            for b in sets:
-                for g in b:
-                    out.setdefault(g, []).append(b)
-        return out
-
-    def rooted(self) -> bool:
-        """Whether one node of the top tier lies above every GPU: then every two GPUs share an
-        ancestor and every path is an up-down one."""
-        if self._rooted is None:
-            tier, adj = self.tier, self.g._adj
-            top = min(tier, key=lambda n: (-tier[n], n)) if tier else None  # builders wire the first ones
-            gpus = sum(1 for d in self.g._node.values() if d["kind"] == "gpu")
-            self._rooted = top is not None and len(self.below(top)) == gpus
-            # every link joins adjacent tiers: a climb's length is the tier it reaches
-            self.graded = all(tier[a] - tier[b] in (1, -1) for a, nbrs in adj.items() for b in nbrs)
-        return self._rooted
-
-    def crossing(self, links: list[int]) -> "Crossing":
-        """A test of which paths can cross any of `links` (ids), without routing them."""
-        return Crossing(self, [self.link_names[i] for i in links])
 
     def server(self, gpu: str) -> int:
         return self.g._node[gpu]["node"]
@@ -495,54 +465,3 @@ class Router:
             out.append(options[(d // below) % len(options)])
             below *= len(options)
         return out[::-1]
-
-
-class Crossing:
-    """Which paths can cross a set of directed links, without routing them. An up-down path
-    climbs only from nodes its source lies below and descends only to nodes its destination lies
-    below, so it crosses an upward link only if its source lies below the link's lower end, and
-    a downward one only if its destination does. When every link joins adjacent tiers, a path
-    also never climbs above a common ancestor of its ends (its top is the lowest one), so both
-    ends below that lower end rule the link out. This needs every two GPUs to share an ancestor
-    (no path searched without tiers); otherwise every path may cross."""
-
-    def __init__(self, router: Router, links: list[tuple[str, str]]):
-        tier = router.tier
-        self.everywhere = not (router.tiered and router.rooted())
-        self.graded = router.graded
-        # for upward links (out) and downward ones (into): the GPUs below a lower end that is a
-        # GPU or has only one GPU below it (any other end crosses), and the larger such sets
-        self.out_one: set = set()
-        self.into_one: set = set()
-        out_sets: set = set()
-        into_sets: set = set()
-        for a, b in links:
-            if self.everywhere:
-                break
-            if tier[a] == tier[b]:
-                self.everywhere = True
-                break
-            up = tier[a] < tier[b]
-            gpus = router.below(a if up else b)
-            if len(gpus) == 1:
-                (self.out_one if up else self.into_one).update(gpus)
-            else:
-                (out_sets if up else into_sets).add(gpus)
-        self.out_all = self.out_one.union(*out_sets)
-        self.into_all = self.into_one.union(*into_sets)
-        self.out_sets, self.into_sets = router.by_gpu(frozenset(out_sets)), router.by_gpu(frozenset(into_sets))
-
-    def group(self, members) -> bool:
-        """Whether some path between two of `members` may cross the links."""
-        return self.everywhere or any(m in self.out_all or m in self.into_all for m in members)
-
-    def path(self, src: str, dst: str) -> bool:
-        """Whether the path from `src` to `dst` may cross the links."""
-        if self.everywhere:
-            return True
-        if not self.graded:
-            return src in self.out_all or dst in self.into_all
-        if src in self.out_one or dst in self.into_one:
-            return True
-        return any(dst not in b for b in self.out_sets.get(src, ())) or \
-            any(src not in b for b in self.into_sets.get(dst, ()))

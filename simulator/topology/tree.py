@@ -289,28 +289,6 @@ class Tree:
         return up + (climb, spine + 2 * (self._spine_links(pa * self.spines + x) + c),
                      spine + 2 * (self._spine_links(pb * self.spines + x) + c) + 1, descend) + down
 
-    # -- what lies below a link ---------------------------------------------------------------------
-    @cached_property
-    def positions(self) -> tuple[list[int], list[int], list[int]]:
-        """Each GPU's NIC, leaf and pod (lists by GPU position)."""
-        local_nic = [i * self.nics // self.gpus for i in range(self.gpus)]
-        nic = [s * self.nics + k for s in range(self.servers) for k in local_nic]
-        leaf = [self._leaf(q // self.nics, q % self.nics) for q in nic]
-        return nic, leaf, [self._pod_of_leaf(lf) for lf in leaf]
-
-    def _gpus_below(self, kind: int, index: int) -> int:
-        """GPUs below a leaf (kind 2) or a pod's spines (kind 3)."""
-        per = self.gpus // self.rails
-        if kind == 2:
-            return self._group_servers(index // self.rails) * per
-        return min(self.nodes_per_pod, self.servers - index * self.nodes_per_pod) * self.gpus
-
-    @cached_property
-    def rooted(self) -> bool:
-        """Whether one top switch lies above every GPU (as Router.rooted finds on the graph)."""
-        return self.has_spines or self.leaves == 1
-
-
 class LinkNames(Sequence):
     """Link id -> (from, to) node names of a Tree, computed when asked."""
 
@@ -342,63 +320,8 @@ class TreeRouter:
     def links(self, src: int, dst: int) -> tuple[int, ...]:
         return self.tree.route(src, dst)
 
-    def crossing(self, links: list[int]) -> "TreeCrossing":
-        return TreeCrossing(self.tree, links)
-
     def server(self, gpu: int) -> int:
         return gpu // self.tree.gpus
 
     def in_switch(self, gpus) -> bool:
         return self.tree.nvls and len({g // self.tree.gpus for g in gpus}) == 1
-
-
-class TreeCrossing:
-    """routing.Crossing on a Tree: a path climbs through a link only if its source lies below the
-    link's lower end and its destination does not, and descends through it only the other way
-    round (every link joins adjacent tiers); a lower end with one GPU below it: every path from
-    (into) that GPU. The lower ends are GPUs, NICs, leaves and pods' spines, so lying below one
-    is a comparison of positions."""
-
-    def __init__(self, tree: Tree, links: list[int]):
-        self.everywhere = not tree.rooted
-        self.nic, self.leaf, self.pod = tree.positions
-        nic, leaf, spine, _ = tree._bases
-        # lower ends of the climbing (out) and descending (into) links, by kind: gpu, nic, leaf, pod
-        self.out: tuple[set, ...] = (set(), set(), set(), set())
-        self.into: tuple[set, ...] = (set(), set(), set(), set())
-        for i in links:
-            if i < nic:
-                (self.out if i % 4 in (0, 2) else self.into)[0].add(i // 4)
-                continue
-            ends = self.out if i % 2 == 0 else self.into
-            if i < leaf:
-                ends[1].add((i - nic) // 2)
-            elif i < spine:
-                ends[2].add(tree._owner((i - leaf) // 2, tree._leaf_links, tree.leaves)[0])
-            else:
-                ends[3].add(tree._owner((i - spine) // 2, tree._spine_links, tree.pods * tree.spines)[0] // tree.spines)
-        self.any = tuple(a | b for a, b in zip(self.out, self.into))
-        # ends with one GPU below: every NIC or none; leaves and pods one by one
-        self.one_nic = tree.gpus == tree.nics
-        self.lone = {kind: {x for x in self.any[kind] if tree._gpus_below(kind, x) == 1} for kind in (2, 3)}
-
-    def group(self, members) -> bool:
-        if self.everywhere:
-            return True
-        gpus, nics, leaves, pods = self.any
-        nic, leaf, pod = self.nic, self.leaf, self.pod
-        return any(m in gpus or nic[m] in nics or leaf[m] in leaves or pod[m] in pods for m in members)
-
-    def path(self, src: int, dst: int) -> bool:
-        if self.everywhere:
-            return True
-        return self._leaves(self.out, src, dst) or self._leaves(self.into, dst, src)
-
-    def _leaves(self, ends: tuple[set, ...], inside: int, outside: int) -> bool:
-        """Whether a path between `inside` (below an end) and `outside` crosses one of `ends`."""
-        gpus, nics, leaves, pods = ends
-        a, b = self.leaf[inside], self.pod[inside]
-        return inside in gpus or \
-            self.nic[inside] in nics and (self.one_nic or self.nic[inside] != self.nic[outside]) or \
-            a in leaves and (a in self.lone[2] or a != self.leaf[outside]) or \
-            b in pods and (b in self.lone[3] or b != self.pod[outside])

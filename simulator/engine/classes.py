@@ -21,6 +21,7 @@ different ones collide with probability about 2^-64 per pair.
 
 from __future__ import annotations
 
+import copy
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,16 +50,22 @@ def _dense(keys: np.ndarray) -> np.ndarray:
     return order[inverse.reshape(-1)]
 
 
-def _sums(entity: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per entity 0..n-1, the wrapping uint64 sum of `values` of its incidences."""
-    out = np.zeros(n, dtype=np.uint64)
-    if len(entity):
-        order = np.argsort(entity, kind="stable")
-        e, v = entity[order], values[order]
-        starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
-        with np.errstate(over="ignore"):
-            out[e[starts]] = np.add.reduceat(v, starts)
-    return out
+class _Sums:
+    """Incidences grouped by entity (0..n-1, sorted once): `of(values)` is, per entity, the
+    wrapping uint64 sum of its incidences' values."""
+
+    def __init__(self, entity: np.ndarray, n: int):
+        self.n, self.order = n, np.argsort(entity, kind="stable")
+        e = entity[self.order]
+        self.starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]]) if len(e) else e
+        self.ids = e[self.starts]
+
+    def of(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.uint64)
+        if len(self.order):
+            with np.errstate(over="ignore"):
+                out[self.ids] = np.add.reduceat(values[self.order], self.starts)
+        return out
 
 
 class NotUniform(Exception):
@@ -79,7 +86,7 @@ class Classes:
     # transfer colour -> the sets of representative links its transfers cross (None: equitable,
     # nothing to check), and the links' capacity as run
     profiles: dict[int, list[tuple[int, ...]]] | None
-    crossing: np.ndarray | None   # transfer id -> a hash of the set of links it crosses (profiles)
+    crosses: tuple[np.ndarray, np.ndarray] | None   # (transfer, representative link) of each link it crosses
     capacity: list[float]
     _colours: dict = field(default_factory=dict)   # footprint -> transfer colours it stands for
 
@@ -116,7 +123,7 @@ class Classes:
                 if rate > top.get(link, 0.0):
                     top[link] = rate
         cap = self.capacity
-        failed = set()
+        failed: dict[int, set] = {}
         for fp, limit, rate in classes:
             if rate >= limit * (1 - 1e-12):
                 continue
@@ -124,7 +131,7 @@ class Classes:
                           if load[link] >= cap[link] * (1 - 1e-9) and rate >= top[link] * (1 - 1e-9)}
             for colour in self._colours.get(fp, ()):
                 if any(bottleneck.isdisjoint(crossed) for crossed in self.profiles.get(colour, ())):
-                    failed.add(colour)
+                    failed.setdefault(colour, set()).update(bottleneck)
         if failed:
             raise NotUniform(failed)
 
@@ -218,16 +225,17 @@ class Partition:
         cl = _dense(link_labels)
         nr, nt, nl = len(cr), len(ct), len(cl)
         counts = None
+        by_link, by_transfer, members_of, ranks_of = _Sums(il, nl), _Sums(it, nt), _Sums(mt, nt), _Sums(mr, nr)
         with np.errstate(over="ignore"):
             while True:
                 hr, ht, hl = _mix(cr), _mix(ct), _mix(cl)
                 # every entity's new colour: its old one and the multiset of its neighbours'
                 # (with roles, and flows per link)
-                to_link = _sums(il, uw * _mix(ht[it] ^ np.uint64(1)), nl)
-                to_transfer = _sums(mt, _mix(hr[mr] * np.uint64(3) + role), nt)
+                to_link = by_link.of(uw * _mix(ht[it] ^ np.uint64(1)))
+                to_transfer = members_of.of(_mix(hr[mr] * np.uint64(3) + role))
                 if links:
-                    to_transfer += _sums(it, uw * _mix(hl[il] ^ np.uint64(2)), nt)
-                to_rank = _sums(mr, _mix(ht[mt] * np.uint64(5) + role), nr)
+                    to_transfer += by_transfer.of(uw * _mix(hl[il] ^ np.uint64(2)))
+                to_rank = ranks_of.of(_mix(ht[mt] * np.uint64(5) + role))
                 cl = _dense(_mix(hl ^ _mix(to_link)))
                 ct = _dense(_mix(ht ^ _mix(to_transfer)))
                 cr = _dense(_mix(hr ^ _mix(to_rank)))
@@ -239,7 +247,7 @@ class Partition:
             # transfer colour it carries (links that cannot fill too: they carry bytes)
             at, al, aw = every
             cl = _dense(_mix(_mix(cl if links else link_labels)
-                             ^ _mix(_sums(al, aw.astype(np.uint64) * _mix(_mix(ct)[at] ^ np.uint64(1)), nl))))
+                             ^ _mix(_Sums(al, nl).of(aw.astype(np.uint64) * _mix(_mix(ct)[at] ^ np.uint64(1))))))
         rep: dict[int, int] = {}
         size: dict[int, int] = {}
         for r, c in enumerate(cr.tolist()):
@@ -265,21 +273,34 @@ class Partition:
             order = sorted(range(len(ls)), key=ls.__getitem__)
             out[t] = (tuple(ls[i] for i in order), tuple(mult[i] for i in order))
         flows = np.bincount(ct, weights=np.frombuffer(self.flows, dtype=np.int64), minlength=int(ct.max(initial=-1)) + 1)
-        profiles, crossing = (None, None) if links else _profiles(ct, it, first[cl[il]])
-        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crossing,
+        profiles, crosses = (None, None) if links else (_profiles(ct, it, first[cl[il]]), (it, first[cl[il]]))
+        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crosses,
                        list(self.capacity))
 
-    def split(self, colours) -> bool:
-        """Set the transfers of the coarse partition's `colours` apart by the links they cross
-        (a failed certificate: they would not get one rate). False if that splits nothing."""
+    def with_capacity(self, capacity: list[float]) -> "Partition":
+        """The same ranks and transfers (routes too) on links of another capacity as run."""
+        other = copy.copy(self)
+        other.capacity, other._made, other._split = capacity, {}, None
+        other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
+        return other
+
+    def split(self, failed: dict[int, set]) -> bool:
+        """Set apart, among the transfers of each failed colour of the coarse partition, those
+        that cross one of its bottleneck links from those that do not (a failed certificate:
+        they would not get one rate). False if that splits nothing."""
         coarse = self.classes()
-        chosen = np.isin(coarse.transfer, np.fromiter(colours, dtype=np.int64))
-        kinds = np.unique(np.stack([coarse.transfer[chosen], coarse.crossing[chosen].view(np.int64)]), axis=1)
-        if kinds.shape[1] == len(np.unique(coarse.transfer[chosen])):
-            return False
+        it, link = coarse.crosses
+        hit = np.zeros(len(coarse.transfer), dtype=bool)
+        for colour, bottleneck in failed.items():
+            on = (coarse.transfer[it] == colour) & np.isin(link, np.fromiter(bottleneck, dtype=np.int64))
+            hit[it[on]] = True
+        chosen = np.isin(coarse.transfer, np.fromiter(failed, dtype=np.int64))
+        colour = coarse.transfer[chosen]
+        if len(np.unique(colour * 2 + hit[chosen])) == len(np.unique(colour)):
+            return False   # no colour has transfers on both sides
         split = np.zeros(len(coarse.transfer), dtype=np.uint64) if self._split is None else self._split.copy()
         with np.errstate(over="ignore"):
-            split[chosen] = _mix(split[chosen] ^ coarse.crossing[chosen])
+            split[chosen] = _mix(split[chosen] ^ (hit[chosen].astype(np.uint64) + np.uint64(1)))
         self._split = split
         self._made.pop(False)
         return True
@@ -305,12 +326,10 @@ class Partition:
         return most[il] >= cap[il] * (1 - 1e-6)
 
 
-def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Per transfer colour, the distinct sets of (representative) links its transfers cross;
-    and per transfer, a hash of its set."""
-    crossing = np.zeros(len(ct), dtype=np.uint64)
+def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> dict[int, list[tuple[int, ...]]]:
+    """Per transfer colour, the distinct sets of (representative) links its transfers cross."""
     if not len(it):
-        return {}, crossing
+        return {}
     width = int(rep_link.max()) + 1
     pair = np.sort(it * width + rep_link)
     t, link = np.divmod(pair[np.r_[True, pair[1:] != pair[:-1]]], width)
@@ -318,13 +337,12 @@ def _profiles(ct: np.ndarray, it: np.ndarray, rep_link: np.ndarray) -> tuple[dic
     with np.errstate(over="ignore"):
         signature = np.add.reduceat(_mix(link), starts)
     owner = t[starts]
-    crossing[owner] = signature
     _, pick = np.unique(np.stack([ct[owner], signature.view(np.int64)]), axis=1, return_index=True)
     ends = np.r_[starts[1:], len(t)]
     out: dict[int, list[tuple[int, ...]]] = {}
     for i in pick.tolist():
         out.setdefault(int(ct[owner[i]]), []).append(tuple(link[starts[i]:ends[i]].tolist()))
-    return out, crossing
+    return out
 
 
 def _labels(values: list) -> list[int]:

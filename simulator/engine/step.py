@@ -186,9 +186,9 @@ class StepSimulation:
         capacity = self.cluster.capacity if capacity is None else capacity
         self.env = CountingEnvironment()
         self.fabric = Fabric(self.env, capacity)
-        if self.classes is not None and capacity != self._capacity:
+        if self.classes is not None and capacity != self._capacity:   # the same routes, new classes
             self._new_collectives()
-            self.set_up()
+            self.set_up(self._partition.with_capacity(capacity), self._offset)
         else:
             self.collectives.fabric = self.fabric
             self._attach()

@@ -476,7 +476,7 @@ FLOW_COLUMNS = ("op", "algorithm", "phase", "communicator", "ranks", "start", "e
 
 def flows_table(transfers: list[tuple]) -> pd.DataFrame:
     """One row per transfer (a flow class: one collective phase or pipeline send, with the
-    mirrored groups it stands for): what it is, which group, when, bytes per flow, flows, links."""
+    transfers of its class, in symmetric mode): what it is, which group, when, bytes per flow, flows, links."""
     rows = []
     for (op, algorithm, key, phase), b, e, n, fp in transfers:
         if key[0] == "p2p":           # a pipeline send: (p2p, source, destination)

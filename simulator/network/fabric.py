@@ -2,8 +2,8 @@
 
 A transfer is a *flow class*: one or more identical flows (same size, same start) that advance at
 one common rate. A collective's flows form one class, since a ring advances at the pace of its
-slowest hop; in symmetric mode the class also carries the flows of the identical groups it
-stands for, as a multiplicity on each link. A class with multiplicity m_l on link l loads it with
+slowest hop; in symmetric mode the class carries every flow of its class of transfers, as a
+multiplicity on one link per class of links (engine.classes). A class with multiplicity m_l on link l loads it with
 m_l x rate. Rates are max-min fair (progressive filling) over the connected component of classes
 that share links with the one starting or ending, and remembered by the component's footprints and
 caps (the same collectives overlap again layer after layer); finish events are rescheduled by
@@ -26,7 +26,7 @@ class Footprint:
     links: tuple[int, ...]
     mult: tuple[int, ...]
     latency: float                  # one-way path latency of one step (slowest flow)
-    flows: int = 1                  # flows in the class (simulated and mirrored)
+    flows: int = 1                  # flows in the class (in symmetric mode, of its whole class of transfers)
 
     def __hash__(self) -> int:
         # footprints key the fabric's per-transfer tables: hash the link tuples once, not per use

@@ -31,6 +31,7 @@ import numpy as np
 from ..network.fabric import Footprint
 
 ROLES = {"member": 0, "send": 1, "recv": 2}
+MAX_SPLITS = 8   # failed certificates answered by splitting colours, before partitioning with the links
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -154,6 +155,7 @@ class Partition:
         self._made: dict[bool, Classes] = {}
         self._solos: dict = {}
         self._split: np.ndarray | None = None   # transfer id -> a label set apart by `split`
+        self.splits = 0
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
         # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
@@ -280,14 +282,17 @@ class Partition:
     def with_capacity(self, capacity: list[float]) -> "Partition":
         """The same ranks and transfers (routes too) on links of another capacity as run."""
         other = copy.copy(self)
-        other.capacity, other._made, other._split = capacity, {}, None
+        other.capacity, other._made, other._split, other.splits = capacity, {}, None, 0
         other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
         return other
 
     def split(self, failed: dict[int, set]) -> bool:
         """Set apart, among the transfers of each failed colour of the coarse partition, those
         that cross one of its bottleneck links from those that do not (a failed certificate:
-        they would not get one rate). False if that splits nothing."""
+        they would not get one rate). False if that splits nothing, or after MAX_SPLITS splits
+        (each costs a simulation: the partition with the links is then cheaper)."""
+        if self.splits >= MAX_SPLITS:
+            return False
         coarse = self.classes()
         it, link = coarse.crosses
         hit = np.zeros(len(coarse.transfer), dtype=bool)
@@ -303,6 +308,7 @@ class Partition:
             split[chosen] = _mix(split[chosen] ^ (hit[chosen].astype(np.uint64) + np.uint64(1)))
         self._split = split
         self._made.pop(False)
+        self.splits += 1
         return True
 
     def _solo(self, capacity: list[float]) -> np.ndarray:

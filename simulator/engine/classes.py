@@ -45,10 +45,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def _dense(keys: np.ndarray) -> np.ndarray:
-    """Colours 0..k-1 for keys, numbered by first appearance (deterministic)."""
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first, kind="stable"), kind="stable")
-    return order[inverse.reshape(-1)]
+    """Colours 0..k-1 for keys, in the keys' order."""
+    return np.unique(keys, return_inverse=True)[1].reshape(-1)
 
 
 class _Sums:
@@ -156,6 +154,7 @@ class Partition:
         self._solos: dict = {}
         self._split: np.ndarray | None = None   # transfer id -> a label set apart by `split`
         self.splits = 0
+        self._coarse: dict[bytes, tuple] = {}   # split labels -> refined (rank, transfer) colours, shared by capacities
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
         # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
@@ -210,45 +209,61 @@ class Partition:
             self._made[links] = self._classes(links)
         return self._made[links]
 
-    def _classes(self, links: bool) -> Classes:
-        every = [np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w)]
-        it, il, w = (a[self._binding()] for a in every)   # colours are refined on links that can fill
-        uw = w.astype(np.uint64)
+    def _refined(self, links: bool, it, il, uw) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Rank, transfer and (with `links`) link colours refined until none splits. Without
+        links they do not depend on the links' capacity: partitions of one job share them."""
+        key = None if links else (self._split.tobytes() if self._split is not None else b"")
+        if key is not None and key in self._coarse:
+            return self._coarse[key]
         mt, mr = np.frombuffer(self.mem_t, dtype=np.int64), np.frombuffer(self.mem_r, dtype=np.int64)
         role = np.frombuffer(self.mem_role, dtype=np.int64).astype(np.uint64)
         cr = _dense(np.array(_labels(self.rank_labels), dtype=np.int64))
         # a transfer's own solo rate on the fabric as built joins its label: the tuner chooses
         # a group's algorithm by it (and by the latency, in the label already)
         ct = _dense(np.array(_labels(list(zip(self.labels, self._solo(self.as_built).tolist()))), dtype=np.int64))
-        if self._split is not None and not links:
-            with np.errstate(over="ignore"):
-                ct = _dense(_mix(_mix(ct) ^ self._split))
-        link_labels = np.array(_labels(list(zip(self.as_built, self.capacity))), dtype=np.int64)
-        cl = _dense(link_labels)
-        nr, nt, nl = len(cr), len(ct), len(cl)
-        counts = None
-        by_link, by_transfer, members_of, ranks_of = _Sums(il, nl), _Sums(it, nt), _Sums(mt, nt), _Sums(mr, nr)
+        cl = _dense(self._link_labels()) if links else None
         with np.errstate(over="ignore"):
+            if self._split is not None and not links:
+                ct = _dense(_mix(_mix(ct) ^ self._split))
+            members_of, ranks_of = _Sums(mt, len(ct)), _Sums(mr, len(cr))
+            if links:
+                by_link, by_transfer = _Sums(il, len(cl)), _Sums(it, len(ct))
+            counts = None
             while True:
-                hr, ht, hl = _mix(cr), _mix(ct), _mix(cl)
+                hr, ht = _mix(cr), _mix(ct)
                 # every entity's new colour: its old one and the multiset of its neighbours'
                 # (with roles, and flows per link)
-                to_link = by_link.of(uw * _mix(ht[it] ^ np.uint64(1)))
                 to_transfer = members_of.of(_mix(hr[mr] * np.uint64(3) + role))
                 if links:
+                    hl = _mix(cl)
                     to_transfer += by_transfer.of(uw * _mix(hl[il] ^ np.uint64(2)))
-                to_rank = ranks_of.of(_mix(ht[mt] * np.uint64(5) + role))
-                cl = _dense(_mix(hl ^ _mix(to_link)))
+                    cl = _dense(_mix(hl ^ _mix(by_link.of(uw * _mix(ht[it] ^ np.uint64(1))))))
+                cr = _dense(_mix(hr ^ _mix(ranks_of.of(_mix(ht[mt] * np.uint64(5) + role)))))
                 ct = _dense(_mix(ht ^ _mix(to_transfer)))
-                cr = _dense(_mix(hr ^ _mix(to_rank)))
-                now = (cr.max(initial=-1), ct.max(initial=-1), cl.max(initial=-1))
+                now = (cr.max(initial=-1), ct.max(initial=-1), None if cl is None else cl.max(initial=-1))
                 if now == counts:   # no colour split: the partition is equitable
                     break
                 counts = now
-            # every link's final colour: its own (refined, or its label) and the flows of each
-            # transfer colour it carries (links that cannot fill too: they carry bytes)
-            at, al, aw = every
-            cl = _dense(_mix(_mix(cl if links else link_labels)
+        if key is not None:
+            self._coarse[key] = (cr, ct, None)
+        return cr, ct, cl
+
+    def _link_labels(self) -> np.ndarray:
+        """Links labelled by (capacity as built, as run)."""
+        built = _dense(np.asarray(self.as_built, dtype=float))
+        run = _dense(np.asarray(self.capacity, dtype=float))
+        return built * (int(run.max(initial=0)) + 1) + run
+
+    def _classes(self, links: bool) -> Classes:
+        every = [np.frombuffer(a, dtype=np.int64) for a in (self.inc_t, self.inc_l, self.inc_w)]
+        it, il, w = (a[self._binding()] for a in every)   # colours are refined on links that can fill
+        cr, ct, cl = self._refined(links, it, il, w.astype(np.uint64))
+        # every link's final colour: its own (refined, or its label) and the flows of each
+        # transfer colour it carries (links that cannot fill too: they carry bytes)
+        at, al, aw = every
+        nl = len(self.capacity)
+        with np.errstate(over="ignore"):
+            cl = _dense(_mix(_mix(cl if links else self._link_labels())
                              ^ _mix(_Sums(al, nl).of(aw.astype(np.uint64) * _mix(_mix(ct)[at] ^ np.uint64(1))))))
         rep: dict[int, int] = {}
         size: dict[int, int] = {}

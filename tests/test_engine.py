@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from simulator import simulate
@@ -422,6 +424,12 @@ def test_a_narrowed_cable_in_symmetric_mode_matches_full_mode(topology):
         times[mode] = sim.rerun(capacity=narrowed).iteration_time
         assert times[mode] > intact
     assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
+
+
+def test_a_topology_file_gives_full_modes_time_in_symmetric_mode():
+    """The shipped scenario on a topology file (a graph, routed by search): both modes agree."""
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "llama3-8b-64xh100-topology-file.yaml"
+    assert simulate(path).iteration_time == pytest.approx(simulate(path, mode="full").iteration_time, rel=1e-9)
 
 
 def test_jobs_together_in_symmetric_mode_match_full_mode():

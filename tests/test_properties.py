@@ -97,8 +97,7 @@ BUILDERS = ({"spines": 2, "nodes_per_leaf": 1}, {"rail_optimized": False, "nodes
 @PROPERTY
 @given(scenarios(topologies=BUILDERS))
 def test_symmetric_and_full_mode_agree_on_every_builder(sc):
-    """One representative per group or every rank: the same iteration, on every topology builder
-    (where symmetry does not hold, symmetric mode steps aside and runs every rank)."""
+    """One rank per class or every rank: the same iteration, on every topology builder."""
     if sc["system"]["topology"].get("builder") == "torus":
         dims = sc["system"]["topology"]["torus_dims"]
         sc["system"]["num_nodes"], sc["system"]["gpus_per_node"] = dims[0] * dims[1], 1

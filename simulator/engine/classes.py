@@ -155,6 +155,7 @@ class Partition:
         self._split: np.ndarray | None = None   # transfer id -> a label set apart by `split`
         self.splits = 0
         self._coarse: dict[bytes, tuple] = {}   # split labels -> refined (rank, transfer) colours, shared by capacities
+        self._learned: dict[bytes, np.ndarray] = {}   # links changed -> split labels that passed, shared too
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
         # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
@@ -297,9 +298,21 @@ class Partition:
     def with_capacity(self, capacity: list[float]) -> "Partition":
         """The same ranks and transfers (routes too) on links of another capacity as run."""
         other = copy.copy(self)
-        other.capacity, other._made, other._split, other.splits = capacity, {}, None, 0
+        other.capacity, other._made, other.splits = capacity, {}, 0
         other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
+        # the splits a run with the same links changed needed (degrees of narrowing differ)
+        other._split = self._learned.get(other._changed())
         return other
+
+    def _changed(self) -> bytes:
+        """Which links' capacity as run differs from as built."""
+        return np.flatnonzero(np.asarray(self.capacity) != np.asarray(self.as_built)).tobytes()
+
+    def learned(self) -> None:
+        """After a run whose rates were certified: partitions with the same links changed (see
+        `with_capacity`) start from this one's splits."""
+        if self._split is not None:
+            self._learned[self._changed()] = self._split
 
     def split(self, failed: dict[int, set]) -> bool:
         """Set apart, among the transfers of each failed colour of the coarse partition, those

@@ -640,9 +640,13 @@ class StepSimulation:
         self._ready()
         while True:
             try:
-                return self._simulate()
+                result = self._simulate()
             except NotUniform as failed:
                 self.refine(failed.args[0])
+                continue
+            if self.classes is not None and self.classes.checked:
+                self._partition.learned()
+            return result
 
     def _simulate(self) -> StepResult:
         self.fabric.mark_exclusive(self.owned_footprints(), self.serialized)

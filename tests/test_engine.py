@@ -62,6 +62,11 @@ def test_1f1b_bubble_matches_closed_form():
     {"parallelism": {"tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 2, "zero_stage": 3}},
     {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "zero_stage": 1,
                      "overlap_grad_reduce": True, "overlap_param_gather": True, "ddp_bucket_size": 10_000_000}},
+    # a side-stream data-parallel all-reduce beside tensor-parallel ones on the same NVLinks: the two
+    # classes' footprints are equal (one link class, the same flows) yet belong to different groups
+    {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 1, "overlap_grad_reduce": True},
+     "training": {"micro_batch_size": 1, "global_batch_size": 4, "seq_length": 512},
+     "system": {"num_nodes": 1, "gpus_per_node": 4, "topology": {"nic_bandwidth": "100 Gb/s"}}},
     # TP collectives pipelined with the GEMMs beside them (Megatron --tp-comm-overlap)
     {"parallelism": {"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "sequence_parallel": True,
                      "tp_comm_overlap": True}},

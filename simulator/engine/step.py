@@ -365,7 +365,7 @@ class StepSimulation:
     def owned_footprints(self) -> list[tuple]:
         """(footprint, owner) of every registered transfer, owners named by job."""
         self._ready()
-        return [(fp, (self.name, key)) for fp, key in self.collectives.owner.items()]
+        return [(fp, (self.name, key)) for fp, keys in self.collectives.owners.items() for key in keys]
 
     def multiplicity(self) -> dict[int, int]:
         """Ranks each simulated rank stands for."""

@@ -282,7 +282,9 @@ class Collectives:
         self._plans: dict[tuple, list[tuple[FlowSet, Footprint, Footprint]]] = {}
         self._choice: dict[tuple, tuple[str, str]] = {}
         self._ready: dict[tuple, tuple[list, str]] = {}
-        self.owner: dict[Footprint, object] = {}
+        # footprint -> the groups that load the fabric with it (in symmetric mode two classes of
+        # transfers can have equal footprints: the same links, flows and latency)
+        self.owners: dict[Footprint, set] = {}
 
     def algorithms(self, op: str, group: tuple[int, ...]) -> tuple[str, ...]:
         """The algorithms registered for `group`'s `op`: the forced one where it applies, else
@@ -303,7 +305,7 @@ class Collectives:
                 own = make_footprint(self.route, self.path_latency, fs.pairs)
                 fp = load(alg, i, own) if load else own
                 phases.append((fs, fp, own))
-                self.owner[fp] = key
+                self.owners.setdefault(fp, set()).add(key)
             self._plans[(key, op, alg)] = phases
 
     def footprints(self, key=None) -> list[Footprint]:

@@ -1,22 +1,29 @@
 """Symmetric mode: ranks, transfers and links partitioned into classes that behave alike.
 
-A job's ranks, its transfers (each collective phase of each group, each pipeline send) and the
-fabric's links are coloured, and the colours refined until they form the coarsest *equitable
-partition*: ranks of one colour run the same program and take part, in the same roles, in the
-same number of transfers of each colour; transfers of one colour have the same steps, bytes,
-latency and members' colours, and put the same number of flows on links of each colour; links of
-one colour have the same capacity and carry the same number of flows of each transfer colour.
+Modelling assumption: ranks of one class run the same program, reach each instruction at the
+same time and see the same rates, so one simulated rank stands for its class, and one fabric
+class per class of transfers (each collective phase of each group, each pipeline send) carries
+every flow of it, on one link per class of links (the lowest id), loaded with the class's flows
+on one such link. Link bytes are the representative link's. This is exact when rates are equal
+within each class of transfers, which is what the partition ensures or the run certifies:
 
-Then the simulation is exact with one rank per rank colour. By induction over events, ranks of a
-colour reach each instruction at the same time, so transfers of a colour start together; max-min
-fair rates are equal within a transfer colour (progressive filling fills links of a colour
-alike). So the fabric needs one class per transfer colour, loading one link per link colour (the
-lowest id) with every flow of that colour that crosses one such link. This holds for any
-placement on any fabric: where nothing is alike the classes are single ranks (full mode).
+- Coarse classes (the default): ranks start coloured by job and stage, transfers by what they
+  are (op, algorithm, phase, steps, bytes, path latency, solo rate as built); a rank's colour is
+  refined by its transfers' (with its role), a transfer's by its members', until none splits.
+  Links are then coloured by the flows of each transfer colour they carry (profiles). Rates are
+  certified at each computation (`Classes.check`, the max-min characterisation: every transfer
+  has a bottleneck among the links it crosses itself); a failure splits the failing colour's
+  transfers by whether they cross its bottleneck links (`Partition.split`), and the run starts
+  again.
+- Equitable classes (`links=True`, after MAX_SPLITS splits or when a split changes nothing):
+  links join the refinement, so links of one colour carry the same flows of each transfer
+  colour; progressive filling then fills them alike and no certificate is needed (by induction
+  over events: transfers of a colour start together and get one rate).
 
-Colours are refined by hashing: a new colour is a 64-bit mix of the old one and of the sum of
+Colours are compared by hashing: a new colour is a 64-bit mix of the old one and of the sum of
 the neighbours' colour hashes (times multiplicity), so equal multisets give equal sums; two
-different ones collide with probability about 2^-64 per pair.
+different ones collide with probability about 2^-64 per pair. Links that their flows could not
+fill even all at their solo rates never limit a rate: they split nothing.
 """
 
 from __future__ import annotations

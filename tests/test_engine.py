@@ -437,6 +437,26 @@ def test_a_topology_file_gives_full_modes_time_in_symmetric_mode():
     assert simulate(path).iteration_time == pytest.approx(simulate(path, mode="full").iteration_time, rel=1e-9)
 
 
+@pytest.mark.parametrize("topology", UNEVEN[:1] + [{"nodes_per_leaf": 2, "spines": 1, "oversubscription": 3.0}])
+def test_a_slow_gpu_in_symmetric_mode_matches_full_mode(topology):
+    """One GPU computing 1.7 times slower on an oversubscribed fabric: the slow rank is a class
+    of its own, and symmetric mode gives full mode's time (slower than the healthy one)."""
+    from simulator.api import prepare, step_simulation
+    from simulator.hardware import load_calibration
+    from simulator.topology import system_cluster
+    prep, calib = prepare(_uneven(topology)), load_calibration()
+    times = {}
+    for mode in ("symmetric", "full"):
+        cl = system_cluster(prep.scenario.system, prep.accelerator, prep.job.world, calib.protocol_efficiency,
+                            calib.hop_latency)
+        sim = step_simulation(prep, cl, calib, mode)
+        healthy = sim.run().iteration_time
+        times[mode] = sim.rerun({5: 1.7}).iteration_time
+        assert times[mode] > healthy
+        assert sim.rerun().iteration_time == pytest.approx(healthy, rel=1e-12)   # and back
+    assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
+
+
 def test_jobs_together_in_symmetric_mode_match_full_mode():
     """Two jobs sharing oversubscribed uplinks are partitioned together: each one's time is full
     mode's."""

@@ -161,7 +161,8 @@ class Partition:
         self._solos: dict = {}
         self._split: np.ndarray | None = None   # transfer id -> a label set apart by `split`
         self.splits = 0
-        self._coarse: dict[bytes, tuple] = {}   # split labels -> refined (rank, transfer) colours, shared by capacities
+        self.slow: dict[int, float] = {}   # rank id -> compute slowdown (a straggler sets its rank apart)
+        self._coarse: dict[tuple, tuple] = {}   # (split labels, slow) -> refined (rank, transfer) colours, shared by variants
         self._learned: dict[bytes, np.ndarray] = {}   # links changed -> split labels that passed, shared too
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
@@ -220,12 +221,14 @@ class Partition:
     def _refined(self, links: bool, it, il, uw) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Rank, transfer and (with `links`) link colours refined until none splits. Without
         links they do not depend on the links' capacity: partitions of one job share them."""
-        key = None if links else (self._split.tobytes() if self._split is not None else b"")
+        key = None if links else (self._split.tobytes() if self._split is not None else b"",
+                                  tuple(sorted(self.slow.items())))
         if key is not None and key in self._coarse:
             return self._coarse[key]
         mt, mr = np.frombuffer(self.mem_t, dtype=np.int64), np.frombuffer(self.mem_r, dtype=np.int64)
         role = np.frombuffer(self.mem_role, dtype=np.int64).astype(np.uint64)
-        cr = _dense(np.array(_labels(self.rank_labels), dtype=np.int64))
+        cr = _dense(np.array(_labels([(label, self.slow.get(r, 1.0)) for r, label in enumerate(self.rank_labels)]),
+                             dtype=np.int64))
         # a transfer's own solo rate on the fabric as built joins its label: the tuner chooses
         # a group's algorithm by it (and by the latency, in the label already)
         ct = _dense(np.array(_labels(list(zip(self.labels, self._solo(self.as_built).tolist()))), dtype=np.int64))
@@ -302,11 +305,13 @@ class Partition:
         return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crosses,
                        list(self.capacity))
 
-    def with_capacity(self, capacity: list[float]) -> "Partition":
-        """The same ranks and transfers (routes too) on links of another capacity as run."""
+    def varied(self, capacity: list[float], slow: dict[int, float]) -> "Partition":
+        """The same ranks and transfers (routes too) on links of another capacity as run, and
+        with ranks `slow` (rank id -> compute slowdown) set apart."""
         other = copy.copy(self)
-        other.capacity, other._made, other.splits = capacity, {}, 0
-        other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
+        other.capacity, other.slow, other._made, other.splits = capacity, slow, {}, 0
+        if capacity is not self.capacity:
+            other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
         # the splits a run with the same links changed needed (degrees of narrowing differ)
         other._split = self._learned.get(other._changed())
         return other
@@ -317,7 +322,7 @@ class Partition:
 
     def learned(self) -> None:
         """After a run whose rates were certified: partitions with the same links changed (see
-        `with_capacity`) start from this one's splits."""
+        `varied`) start from this one's splits."""
         if self._split is not None:
             self._learned[self._changed()] = self._split
 

@@ -146,7 +146,8 @@ class StepSimulation:
         self.mode = mode
         self.name = name
         self.side_slowdown = side_slowdown
-        self.slowdown: dict[int, float] = {}          # simulated rank -> compute time multiplier
+        self._slow: dict[int, float] = {}             # rank -> compute time multiplier (see rerun)
+        self.slowdown: dict[int, float] = {}          # the same for the simulated ranks, set at start
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, cluster.capacity)
         self.tuning, self.algorithms = tuning, algorithms
@@ -180,31 +181,31 @@ class StepSimulation:
         """Simulate the iteration again on an idle fabric, each rank in `slowdown` computing that
         many times slower (a straggler), with link `capacity` (default: the cluster's) for a
         degraded link. Routes and the collectives' algorithm choices (made, as NCCL makes them,
-        for the intact fabric) are reused; in symmetric mode a changed capacity refines the
-        classes (a narrowed link sets its flows apart). A slow rank must be a simulated one: in
-        symmetric mode it slows its class (see `stand_in`)."""
+        for the intact fabric) are reused; in symmetric mode slow ranks and a changed capacity
+        refine the classes (a slow rank, a narrowed link's flows are set apart), so the result
+        is full mode's."""
         capacity = self.cluster.capacity if capacity is None else capacity
+        slowdown = {r: f for r, f in (slowdown or {}).items() if f != 1.0}
+        for r in slowdown:
+            if not 0 <= r < self.plan.world:
+                raise ValueError(f"rank {r} is not in the job (0..{self.plan.world - 1})")
         self.env = CountingEnvironment()
         self.fabric = Fabric(self.env, capacity)
-        if self.classes is not None and capacity != self._capacity:   # the same routes, new classes
-            self._new_collectives()
-            self.set_up(self._partition.with_capacity(capacity), self._offset)
+        self._ready()
+        if self.classes is not None and (capacity != self._capacity or slowdown != self._slow):
+            self._new_collectives()   # the same routes, new classes
+            self.set_up(self._partition.varied(capacity, {self._offset + r: f for r, f in slowdown.items()}),
+                        self._offset)
         else:
             self.collectives.fabric = self.fabric
             self._attach()
-        self._ready()
-        slowdown = dict(slowdown or {})
-        for r in slowdown:
-            if r not in self.simulated:
-                raise ValueError(f"rank {r} is not simulated in {self.mode} mode; use stand_in({r})")
-        self.slowdown = slowdown
+        self._slow = slowdown
         self._clear()
         return self.run()
 
     def stand_in(self, rank: int) -> int:
         """The simulated rank that stands for `rank`: itself in full mode, its class's in
-        symmetric mode. A slow rank slows its whole pipeline (every stage waits for its sends,
-        every data-parallel collective for its gradients), and a slow class stands for it."""
+        symmetric mode (the same timeline)."""
         self._ready()
         return rank if self.classes is None else self.classes.stand_in(self._offset + rank) - self._offset
 
@@ -247,17 +248,14 @@ class StepSimulation:
         """After a failed certificate (NotUniform(colours)): set those transfer colours apart by
         the links their transfers cross (or, if that splits nothing, partition with the links,
         exact by construction) and set up again on a fresh fabric (`fabric`, shared by jobs, or
-        a new one; their partition is split once, `links` telling how). A slowed rank's class
-        stays slowed as a whole."""
+        a new one; their partition is split once, `links` telling how)."""
         before = self.classes
-        slowed = {int(before.rank[self._offset + r]): f for r, f in self.slowdown.items()}
         if links is None:
             links = not before.checked or not self._partition.split(colours)
         self.env = fabric.env if fabric else CountingEnvironment()
         self.fabric = fabric or Fabric(self.env, self._capacity)
         self._new_collectives()
         self.set_up(self._partition, self._offset, links=links)
-        self.slowdown = {r: slowed[c] for r in self.ranks if (c := int(before.rank[self._offset + r])) in slowed}
         self._clear()
 
     def _stage_groups(self, kind: str, stage: int) -> list[tuple[int, ...]]:
@@ -607,6 +605,8 @@ class StepSimulation:
                             for comm, key in comms.items()} for r, comms in self._groups.items()}
 
     def start(self) -> None:
+        # in symmetric mode a slow rank's class holds only ranks as slow: its simulated one is listed
+        self.slowdown = {r: f for r, f in self._slow.items() if r in self.simulated}
         self._members()
         self._breakdown: dict[int, dict[str, float]] = {}
         self._end: dict[int, float] = {}

@@ -125,7 +125,7 @@ class StepTimes:
             slowdown = {}
             if slow is not None:  # a slow server may hold ranks of several stages of one pipeline
                 stages, factor = slow
-                slowdown = {sim.stand_in(sim.plan.representative(stage)): factor for stage in stages}
+                slowdown = {sim.plan.representative(stage): factor for stage in stages}
             t = self._times[key] = sim.rerun(slowdown, self._capacity(sim, base_key[1])).iteration_time
         return t
 

@@ -410,37 +410,10 @@ def test_symmetric_mode_on_placements_that_cross_the_fabric_unevenly(topology):
     assert carried(sym) == pytest.approx(carried(full), rel=1e-9)
 
 
-@pytest.mark.parametrize("topology", UNEVEN[::3])
-def test_a_narrowed_cable_in_symmetric_mode_matches_full_mode(topology):
-    """A re-run with one spine uplink at a quarter of its capacity: the narrowed link sets its
-    flows apart, and symmetric mode still gives full mode's time (slower than the intact one)."""
-    from simulator.api import prepare, step_simulation
-    from simulator.hardware import load_calibration
-    from simulator.topology import system_cluster
-    prep, calib = prepare(_uneven(topology)), load_calibration()
-    times = {}
-    for mode in ("symmetric", "full"):
-        cl = system_cluster(prep.scenario.system, prep.accelerator, prep.job.world, calib.protocol_efficiency,
-                            calib.hop_latency)
-        sim = step_simulation(prep, cl, calib, mode)
-        intact = sim.run().iteration_time
-        uplink = next(i for i, (a, b) in enumerate(cl.links) if "leaf" in a and "spine" in b)
-        narrowed = [c / 4 if i == uplink else c for i, c in enumerate(cl.capacity)]
-        times[mode] = sim.rerun(capacity=narrowed).iteration_time
-        assert times[mode] > intact
-    assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
-
-
-def test_a_topology_file_gives_full_modes_time_in_symmetric_mode():
-    """The shipped scenario on a topology file (a graph, routed by search): both modes agree."""
-    path = Path(__file__).resolve().parent.parent / "scenarios" / "llama3-8b-64xh100-topology-file.yaml"
-    assert simulate(path).iteration_time == pytest.approx(simulate(path, mode="full").iteration_time, rel=1e-9)
-
-
-@pytest.mark.parametrize("topology", UNEVEN[:1] + [{"nodes_per_leaf": 2, "spines": 1, "oversubscription": 3.0}])
-def test_a_slow_gpu_in_symmetric_mode_matches_full_mode(topology):
-    """One GPU computing 1.7 times slower on an oversubscribed fabric: the slow rank is a class
-    of its own, and symmetric mode gives full mode's time (slower than the healthy one)."""
+def _rerun_in_both_modes(topology: dict, change) -> dict[str, float]:
+    """{mode: time of a re-run} of the uneven job on `topology`, after its healthy run;
+    `change(cluster)` gives rerun's keyword arguments. Each re-run is slower than the healthy run,
+    and a re-run without the change gives the healthy time again."""
     from simulator.api import prepare, step_simulation
     from simulator.hardware import load_calibration
     from simulator.topology import system_cluster
@@ -451,10 +424,35 @@ def test_a_slow_gpu_in_symmetric_mode_matches_full_mode(topology):
                             calib.hop_latency)
         sim = step_simulation(prep, cl, calib, mode)
         healthy = sim.run().iteration_time
-        times[mode] = sim.rerun({5: 1.7}).iteration_time
+        times[mode] = sim.rerun(**change(cl)).iteration_time
         assert times[mode] > healthy
-        assert sim.rerun().iteration_time == pytest.approx(healthy, rel=1e-12)   # and back
+        assert sim.rerun().iteration_time == pytest.approx(healthy, rel=1e-12)
+    return times
+
+
+@pytest.mark.parametrize("topology", UNEVEN[::3])
+def test_a_narrowed_cable_in_symmetric_mode_matches_full_mode(topology):
+    """A re-run with one spine uplink at a quarter of its capacity: the narrowed link sets its
+    flows apart, and symmetric mode still gives full mode's time."""
+    def narrowed(cl):
+        uplink = next(i for i, (a, b) in enumerate(cl.links) if "leaf" in a and "spine" in b)
+        return {"capacity": [c / 4 if i == uplink else c for i, c in enumerate(cl.capacity)]}
+    times = _rerun_in_both_modes(topology, narrowed)
     assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
+
+
+@pytest.mark.parametrize("topology", UNEVEN[:1] + [{"nodes_per_leaf": 2, "spines": 1, "oversubscription": 3.0}])
+def test_a_slow_gpu_in_symmetric_mode_matches_full_mode(topology):
+    """One GPU computing 1.7 times slower on an oversubscribed fabric: the slow rank is a class
+    of its own, and symmetric mode gives full mode's time."""
+    times = _rerun_in_both_modes(topology, lambda cl: {"slowdown": {5: 1.7}})
+    assert times["symmetric"] == pytest.approx(times["full"], rel=1e-9)
+
+
+def test_a_topology_file_gives_full_modes_time_in_symmetric_mode():
+    """The shipped scenario on a topology file (a graph, routed by search): both modes agree."""
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "llama3-8b-64xh100-topology-file.yaml"
+    assert simulate(path).iteration_time == pytest.approx(simulate(path, mode="full").iteration_time, rel=1e-9)
 
 
 def test_jobs_together_in_symmetric_mode_match_full_mode():

@@ -374,7 +374,8 @@ class SimulationConfig:
     """How to simulate: exploit identical ranks (fast) or simulate every rank (reference)."""
 
     mode: str = option("symmetric", choices=("symmetric", "full"),
-                       doc="symmetric: one representative per pipeline stage; full: every rank.")
+                       doc="symmetric: one rank per class of ranks that behave alike (one per stage on a regular "
+                           "placement; the same time as full); full: every rank.")
     seed: int = option(0, minimum=0, maximum=2**63 - 1, doc="Seed for every random stream.")
 
 

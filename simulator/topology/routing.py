@@ -12,8 +12,8 @@ forward by destination port (an InfiniBand LID is a NIC's), so GPUs sharing a NI
 and their paths. The climb's choices take the digits of that number from the lowest up: the
 source leaf's uplink is d mod n1, the next one up (d // n1) mod n2, and so on. Each choice on the way down takes d mod n. Flows into consecutive servers then spread
 evenly over the spines, and identical groups of ranks (another rail, another replica) meet
-identical loads. That is what lets one representative stand exactly for all of them in symmetric
-mode. Per-flow hashing, as RoCE switches do, makes some groups collide on an uplink where others
+identical loads, so they fall in one class in symmetric mode (engine.classes) and one rank
+stands for all of them. Per-flow hashing, as RoCE switches do, makes some groups collide on an uplink where others
 do not. Without tiers the choices take the digits of the destination's (server, index) number
 in turn. Same inputs, same path, every run.
 

@@ -104,7 +104,7 @@ class ParallelPlan:
         return rank + (stage - self.stage_of(rank)) * self.tp * self.cp * self.dp
 
     def representative(self, stage: int) -> int:
-        """The rank that stands for all tp x dp identical ranks of a stage."""
+        """A stage's first rank (the one a stage-wide event, such as a slow server, is put on)."""
         return self.rank(0, 0, stage)
 
     def virtual_stage(self, stage: int, chunk: int) -> int:

@@ -91,9 +91,11 @@ class FlowSet:
     steps: int
 
 
-def _servers(group, server_of) -> list[list[int]]:
+@lru_cache(maxsize=16)   # asked again by each op and algorithm of a group
+def _servers(group, server_of) -> tuple[tuple[int, ...], ...]:
+    """The group's members by server, in (server, rank) order."""
     members = sorted(group, key=lambda r: (server_of(r), r))
-    return [list(seg) for _, seg in groupby(members, key=server_of)]
+    return tuple(tuple(seg) for _, seg in groupby(members, key=server_of))
 
 
 def _path(seg: list[int], enter: int, leave: int) -> list[int]:

@@ -84,7 +84,7 @@ class Classes:
     """The partition: colours of ranks, transfers and links, and the footprints it implies."""
     rank: np.ndarray        # rank -> colour
     transfer: np.ndarray    # transfer id -> colour
-    link: np.ndarray        # link id -> colour
+    rep_link: np.ndarray    # link id -> the representative (lowest) link of its colour
     rep: dict[int, int]     # rank colour -> its lowest rank
     size: dict[int, int]    # rank colour -> ranks
     _load: dict[int, tuple[tuple[int, ...], tuple[int, ...]]]   # transfer colour -> (links, flows on each)
@@ -143,10 +143,7 @@ class Classes:
 
     def link_values(self, values: list[float]) -> list[float]:
         """Per link, the value its colour's representative link carries (bytes, say)."""
-        v = np.asarray(values, dtype=float)
-        first = np.full(int(self.link.max()) + 1 if len(self.link) else 0, -1)
-        first[self.link[::-1]] = np.arange(len(self.link))[::-1]
-        return v[first[self.link]].tolist()
+        return np.asarray(values, dtype=float)[self.rep_link].tolist()
 
 
 class Partition:
@@ -163,7 +160,7 @@ class Partition:
         self.splits = 0
         self.slow: dict[int, float] = {}   # rank id -> compute slowdown (a straggler sets its rank apart)
         self._coarse: dict[tuple, tuple] = {}   # (split labels, slow) -> refined (rank, transfer) colours, shared by variants
-        self._learned: dict[bytes, np.ndarray] = {}   # links changed -> split labels that passed, shared too
+        self._learned: dict[tuple, np.ndarray] = {}   # (links changed, slow ranks) -> split labels that passed, shared too
         self.labels: list = []               # transfer id -> initial colour
         self.flows = array("q")              # transfer id -> flows
         # (transfer, link, flows of the transfer on the link), once per link a transfer crosses
@@ -302,8 +299,8 @@ class Partition:
             out[t] = (tuple(ls[i] for i in order), tuple(mult[i] for i in order))
         flows = np.bincount(ct, weights=np.frombuffer(self.flows, dtype=np.int64), minlength=int(ct.max(initial=-1)) + 1)
         profiles, crosses = (None, None) if links else (_profiles(ct, it, first[cl[il]]), (it, first[cl[il]]))
-        return Classes(cr, ct, cl, rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crosses,
-                       list(self.capacity))
+        return Classes(cr, ct, first[cl], rep, size, out, {c: int(f) for c, f in enumerate(flows)}, profiles, crosses,
+                       self.capacity)
 
     def varied(self, capacity: list[float], slow: dict[int, float]) -> "Partition":
         """The same ranks and transfers (routes too) on links of another capacity as run, and
@@ -312,17 +309,18 @@ class Partition:
         other.capacity, other.slow, other._made, other.splits = capacity, slow, {}, 0
         if capacity is not self.capacity:
             other._solos = {k: v for k, v in self._solos.items() if k == "as built"}
-        # the splits a run with the same links changed needed (degrees of narrowing differ)
+        # the splits a run with the same links changed and ranks slowed needed (degrees differ)
         other._split = self._learned.get(other._changed())
         return other
 
-    def _changed(self) -> bytes:
-        """Which links' capacity as run differs from as built."""
-        return np.flatnonzero(np.asarray(self.capacity) != np.asarray(self.as_built)).tobytes()
+    def _changed(self) -> tuple:
+        """Which links' capacity as run differs from as built, and which ranks are slow."""
+        return (np.flatnonzero(np.asarray(self.capacity) != np.asarray(self.as_built)).tobytes(),
+                tuple(sorted(self.slow)))
 
     def learned(self) -> None:
-        """After a run whose rates were certified: partitions with the same links changed (see
-        `varied`) start from this one's splits."""
+        """After a run whose rates were certified: partitions with the same links changed and
+        ranks slowed (see `varied`) start from this one's splits."""
         if self._split is not None:
             self._learned[self._changed()] = self._split
 

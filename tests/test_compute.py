@@ -341,3 +341,37 @@ def test_fp8_param_gather_needs_fp8():
                              "fp8_param_gather": True})
     with pytest.raises(ConfigError, match=r"training\.fp8_param_gather.*precision is fp8"):
         simulate(sc)
+
+
+@pytest.mark.parametrize("model, tp", [("llama3-8b", 1), ("llama3-70b", 8)])
+def test_the_kernel_measurement_script_times_the_gemms_the_simulator_prices(model, tp):
+    """validation/measure_kernels.py (run on a GPU) measures each layer GEMM of Llama-3 8B at TP 1
+    and 70B at TP 8, forward and both backward GEMMs: the same shapes the simulator prices."""
+    import sys
+    from collections import Counter
+    sys.path.insert(0, str(ROOT / "validation"))
+    from measure_kernels import layer_gemms
+    from simulator.config import load_scenario
+    from simulator.workload.costs import Shape, attention_block, backward, mlp_block
+    sc = load_scenario({**small_gpt(training={"micro_batch_size": 1, "global_batch_size": 8, "seq_length": 8192}),
+                        "model": {"hf_config": str(ROOT / "scenarios" / "models" / f"{model}.json")}})
+    x = Shape.of(sc.model, sc.training, tp, sc.model.vocab_size)
+    ops = attention_block(x) + mlp_block(x)
+    priced = Counter((m, n, k) for op in ops + backward(ops) if op.kind == "matmul"
+                     for m, k, n in [op.shape])
+    script = layer_gemms(sc.model.hidden_size, sc.model.ffn_size, sc.model.num_attention_heads,
+                         sc.model.kv_heads, tp, 8192)
+    assert Counter((m, n, k) for _, m, n, k in script) == priced
+    assert len(script) == 12
+
+
+def test_the_kernel_measurement_script_counts_attention_flops_as_the_benchmarks_do():
+    """Forward 4 b s^2 h d halved by the causal mask, backward 2.5 forwards: the convention of
+    attention.csv, so measured rows join the published ones."""
+    import sys
+    sys.path.insert(0, str(ROOT / "validation"))
+    from measure_kernels import attention_flops, catalog_name, gemm_plan
+    assert attention_flops(2, 16, 8192, 128, "fwd") == 2 * 2 * 8192 ** 2 * 16 * 128
+    assert attention_flops(2, 16, 8192, 128, "fwd+bwd") == 3.5 * attention_flops(2, 16, 8192, 128, "fwd")
+    assert catalog_name("NVIDIA H200") == "H200" and catalog_name("NVIDIA H100 80GB HBM3") == "H100-SXM"
+    assert gemm_plan(quick=True)[0] == ("cube", 4096, 4096, 4096)

@@ -31,7 +31,7 @@ from .hardware import Accelerator, Calibration, RooflinePredictor, load_accelera
 from .hardware.compute import compute_notes, overlap_slowdown
 from .topology import system_cluster, topology_graph
 from .workload import Job, compile_job
-from .workload.costs import sixteen_bit
+from .workload.costs import CAST_KINDS, sixteen_bit
 from .workload.parameters import parameter_counts
 
 
@@ -90,6 +90,8 @@ def prepare(scenario: str | Path | dict | Scenario) -> Prepared:
     job = compile_job(sc)
     accel = load_accelerator(sc.system.accelerator)
     accel.peak(sc.training.precision)  # the accelerator must support the precision
+    if sc.training.precision == "fp8":
+        accel.check_fp8_recipe(sc.training.fp8_recipe)
     check_algorithms(sc.system.collective_algorithms, "scenario.system.collective_algorithms")
     totals = [sum(m.values()) for m in job.memory]
     return Prepared(sc, job, accel, max(range(len(totals)), key=totals.__getitem__))
@@ -360,7 +362,7 @@ def fp8_effect(prep: Prepared, calib: Calibration, stage: int) -> dict | None:
         for op in getattr(ins, "ops", ()):
             if op.kind == "matmul":
                 saved += bf16.time(sixteen_bit(op)) - fp8.time(op)
-            elif op.kind == "cast":
+            elif op.kind in CAST_KINDS:
                 added += fp8.time(op)
     return {"gemm_time_saved_s": saved, "cast_time_added_s": added}
 

@@ -375,3 +375,71 @@ def test_the_kernel_measurement_script_counts_attention_flops_as_the_benchmarks_
     assert attention_flops(2, 16, 8192, 128, "fwd+bwd") == 3.5 * attention_flops(2, 16, 8192, 128, "fwd")
     assert catalog_name("NVIDIA H200") == "H200" and catalog_name("NVIDIA H100 80GB HBM3") == "H100-SXM"
     assert gemm_plan(quick=True)[0] == ("cube", 4096, 4096, 4096)
+
+
+# casts of a few hundred MB, well above the kernel floor
+BIG_FP8_BATCH = {"micro_batch_size": 8, "global_batch_size": 64, "seq_length": 8192, "precision": "fp8"}
+BIG_FP8_MODEL = {"hidden_size": 4096, "num_hidden_layers": 4, "num_attention_heads": 32, "vocab_size": 32000}
+
+
+def test_block_scaled_casts_write_both_copies_with_their_scales_on_every_chip():
+    """Block scaling quantizes the row-wise and the column-wise copy apart (their blocks run along
+    different dimensions), each with a scale per block (E8M0 per 32 elements, fp32 per 128): 2 +
+    2 x (1 + 1/32) bytes per element, on Blackwell too, where a per-tensor cast writes one copy."""
+    from simulator.config import load_scenario
+    from simulator.workload.costs import Shape, backward, mlp_block
+    for accelerator, recipe, per_tensor in (("B200", "mxfp8", 3), ("H100-SXM", "blockwise", 4)):
+        sc = load_scenario(small_gpt(training=BIG_FP8_BATCH | {"fp8_recipe": recipe}, model=BIG_FP8_MODEL,
+                                     system={"accelerator": accelerator, "num_nodes": 2, "gpus_per_node": 4}))
+        x = Shape.of(sc.model, sc.training, 2, 32768)
+        ops = mlp_block(x)
+        casts = [op for op in ops + backward(ops) if op.kind == "block_cast"]
+        assert len(casts) == 4 and not any(op.kind == "cast" for op in ops)
+        up = next(op for op in ops if op.name == "mlp_up.fp8_cast")
+        m, k, _ = up.shape
+        p = RooflinePredictor(load_accelerator(accelerator), CALIB, "fp8")
+        assert p.time(up) == pytest.approx((2 + 2 * (1 + 1 / 32)) * m * k / p.memory_rate)
+        delayed = next(op for op in mlp_block(dataclasses.replace(x, fp8="delayed")) if op.name == "mlp_up.fp8_cast")
+        assert p.time(delayed) == pytest.approx(per_tensor * m * k / p.memory_rate)
+
+
+def test_block_scaled_fp8_reports_its_casts_and_runs_the_gemms_at_the_fp8_rate():
+    """An mxfp8 run on B200 prices the GEMMs as per-tensor fp8 does and reports the casts it adds
+    in summary.json's fp8 (more than delayed scaling's, which write one copy there)."""
+    def run(recipe):
+        return simulate(small_gpt(training=BIG_FP8_BATCH | {"fp8_recipe": recipe}, model=BIG_FP8_MODEL,
+                                  system={"accelerator": "B200", "num_nodes": 2, "gpus_per_node": 4}),
+                        check_memory=False).summary["fp8"]
+    mx, delayed = run("mxfp8"), run("delayed")
+    assert mx["gemm_time_saved_s"] == pytest.approx(delayed["gemm_time_saved_s"])
+    assert mx["cast_time_added_s"] > delayed["cast_time_added_s"] > 0
+
+
+@pytest.mark.parametrize("accelerator, recipe, accepted", [("H100-SXM", "mxfp8", "delayed, tensorwise, blockwise"),
+                                                           ("MI300X", "blockwise", "delayed, tensorwise")])
+def test_a_block_scaled_recipe_the_accelerator_lacks_is_refused(accelerator, recipe, accepted):
+    sc = small_gpt(training={"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024,
+                             "precision": "fp8", "fp8_recipe": recipe},
+                   system={"accelerator": accelerator, "num_nodes": 2, "gpus_per_node": 4})
+    with pytest.raises(ConfigError, match=rf"training\.fp8_recipe.*{recipe}.*{accepted}"):
+        simulate(sc)
+
+
+def test_block_scaled_fp8_param_gather_moves_both_copies():
+    """fp8_param_gather under block scaling all-gathers the row-wise and the column-wise copy
+    with their scales (Transformer Engine cannot make one from the other): no saving over bf16."""
+    from simulator.config import load_scenario
+    training = {"micro_batch_size": 2, "global_batch_size": 32, "seq_length": 1024, "precision": "fp8",
+                "fp8_param_gather": True}
+    gather = {r: load_scenario(small_gpt(training={**training, "fp8_recipe": r})).training.param_gather_bytes
+              for r in ("delayed", "mxfp8", "blockwise")}
+    assert gather == {"delayed": 1, "mxfp8": 2 * (1 + 1 / 32), "blockwise": pytest.approx(2.0, abs=1e-3)}
+
+
+def test_bad_fp8_block_recipes_in_an_accelerator_file_are_refused(tmp_path):
+    spec = yaml.safe_load((ROOT / "simulator/data/accelerators/H100-SXM.yaml").read_text())
+    spec["kernels"]["fp8_block_recipes"] = ["nvfp4"]
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="fp8_block_recipes.*mxfp8, blockwise"):
+        load_accelerator(str(path))

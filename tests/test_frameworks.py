@@ -119,3 +119,10 @@ def test_pytorchs_softmax_path_is_a_chain_of_kernels_recomputed_with_the_core():
     scores = 1 * 2 * 1024 * 1024   # micro-batch x heads per rank x queries x keys
     assert sum(op.bytes for op in chain) == (6 + 8 + 8 + 8 + 6 + 5) * scores
     assert fused[0].bytes == 9 * 2 * scores   # two sequences: softmax and dropout in 16 bits, a 1-byte mask
+
+
+def test_megatron_fp8_recipes_include_block_scaling():
+    from simulator.config.megatron import megatron_names
+    data, ignored = scenario_from_megatron({"fp8_format": "e4m3", "fp8_recipe": "mxfp8"}, {})
+    assert "fp8_recipe" not in ignored
+    assert megatron_names(data)["training"] == {"framework": "megatron-core", "precision": "fp8", "fp8_recipe": "mxfp8"}

@@ -9,18 +9,18 @@ performance summaries, NeMo 24.07-26.06, fp8), validation/data/more_runs.csv (DG
 benchmarking recipes, NeMo 24.05-25.04, bf16 and fp8) and validation/data/b200_runs.csv (the
 Megatron-Bridge performance summaries' DGX-B200 tables). The dense models whose architecture is
 public are checked: Llama 2 7B/13B/70B, Llama 3 and 3.1 8B/70B/405B, GPT-3 175B, Nemotron-4
-15B/340B; mixture-of-experts rows, FSDP rows, other frameworks and fp8 recipes the simulator does
-not model (MXFP8) are not. What a row does not state is set as the recipes run (their
-configuration files, where the table's notes quote them):
+15B/340B; mixture-of-experts rows, FSDP rows and other frameworks are not. What a row does not
+state is set as the recipes run (their configuration files, where the table's notes quote them):
 - DGX H100 / DGX B200: 8 GPUs per server on NVSwitch, one 400 Gb/s NIC per GPU, rail-optimized
   fat-tree;
 - Megatron-Core with Transformer Engine: fused attention, sequence parallelism with TP, TP
   communication overlap (--tp-comm-overlap; `--no-tp-overlap` runs without), distributed optimizer
   with overlapped gradient reduction and parameter gathers; activation recompute only where the
   notes say so (selective for Nemotron-4 340B);
-- fp8: current (tensorwise) scaling where the page says FP8-CS, else delayed scaling, with the
-  parameters all-gathered in fp8 (NeMo's delayed-scaling precision plugin, bf16_with_fp8_mixed in
-  nemo/collections/llm/recipes/precision/mixed_precision.py, sets fp8_param_gather);
+- fp8: MXFP8 block scaling where the page says FP8-MX, current (tensorwise) scaling where it says
+  FP8-CS, else delayed scaling, with the parameters all-gathered in fp8 (NeMo's delayed-scaling
+  precision plugin, bf16_with_fp8_mixed in nemo/collections/llm/recipes/precision/mixed_precision.py,
+  sets fp8_param_gather);
 - gradients reduced in bf16: NeMo's benchmark scripts set grad_reduce_in_fp32 = False for bf16
   and fp8 alike (scripts/performance/helpers.py set_precision_configs), as do the recipes'
   pretrain_performance_optimizations for these models (nemo/collections/llm/recipes).
@@ -42,7 +42,8 @@ HERE = Path(__file__).resolve().parent
 TABLES = ((HERE / "data" / "h100_runs.csv", "DGX-H100", "H100-SXM"),
           (HERE / "data" / "more_runs.csv", "DGX-H100", "H100-SXM"),
           (HERE / "data" / "b200_runs.csv", "DGX-B200", "B200"))
-FP8_RECIPES = {"FP8-CS": "tensorwise"}   # a note's recipe -> training.fp8_recipe; otherwise delayed
+# a note's recipe -> training.fp8_recipe, the first that matches (upper case); otherwise delayed
+FP8_RECIPES = (("MXFP8", "mxfp8"), ("FP8-CS", "tensorwise"))
 MODELS = HERE.parent / "scenarios" / "models"
 
 
@@ -92,7 +93,7 @@ def scenario(row: dict, tp_overlap: bool = True) -> dict:
                 "recompute_granularity": "selective" if "granularity=selective" in row["notes"] else "none",
                 "accumulate_allreduce_grads_in_fp32": False}
     if fp8:
-        training["fp8_recipe"] = next((v for k, v in FP8_RECIPES.items() if k in row["notes"]), "delayed")
+        training["fp8_recipe"] = next((v for k, v in FP8_RECIPES if k in row["notes"].upper()), "delayed")
         training["fp8_param_gather"] = training["fp8_recipe"] == "delayed"
     return {
         "name": f"{row['model']} {row['container']}",
@@ -117,7 +118,7 @@ def checked_rows(max_gpus: int | None = None) -> list[dict]:
         with open(table) as f:
             rows += [dict(r, table=table.stem, system=system, accelerator=accelerator) for r in csv.DictReader(f)
                      if r["model"] in ARCHITECTURES and r["fsdp"] in ("", "0") and "MaxText" not in r.get("framework", "")
-                     and r["precision"] in ("bf16", "fp8") and "MXFP8" not in r["notes"].upper()
+                     and r["precision"] in ("bf16", "fp8")
                      and (max_gpus is None or int(r["num_gpus"]) <= max_gpus)]
     return rows
 

@@ -24,6 +24,15 @@ MAX_GPUS = 4_194_304       # accelerators in one system (2^22; 32 times the larg
 
 PRECISIONS = ("bf16", "fp16", "tf32", "fp8")
 WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}   # bytes per weight, by training precision
+# Megatron's --fp8-recipe. Per-tensor scaling: delayed (from past amax values) or tensorwise
+# (current). Block scaling (Transformer Engine's MXFP8BlockScaling and Float8BlockScaling): a
+# scale per block of a row (the row-wise copy) or of a column (the column-wise copy), so the two
+# copies a GEMM's forward and backward read are quantized apart, each from the 16-bit tensor; the
+# value is the scale bytes per element of a one-dimensional block (E8M0 per 32 elements; fp32 per
+# 128). Transformer Engine docs, Low precision training: MXFP8 and FP8 Blockwise Scaling,
+# "Handling transposes" and "Data Format".
+FP8_RECIPES = ("delayed", "tensorwise", "mxfp8", "blockwise")
+BLOCK_SCALE_BYTES = {"mxfp8": 1 / 32, "blockwise": 4 / 128}
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish",
                "swiglu")
 GATED_ACTIVATIONS = ("silu", "swish", "swiglu")  # Llama-family configs name the gated MLP by its activation
@@ -230,16 +239,19 @@ class TrainingConfig:
                             doc="The training software stack (simulator/data/frameworks.yaml): its default "
                                 "gradient buckets, whether it can overlap TP communication with GEMMs, and "
                                 "whether the compute constants were fitted on its runs.")
-    fp8_recipe: str = option("delayed", choices=("delayed", "tensorwise"),
+    fp8_recipe: str = option("delayed", choices=FP8_RECIPES,
                              doc="With precision fp8, how tensors are scaled (Megatron's --fp8-recipe): delayed "
-                                 "(from past amax values: one read per cast) or tensorwise (Transformer Engine's "
-                                 "current scaling: an amax pass first, two reads per cast).")
+                                 "(from past amax values: one read per cast), tensorwise (Transformer Engine's "
+                                 "current scaling: an amax pass first, two reads per cast), or block scaling, "
+                                 "where the accelerator has it (kernels.fp8_block_recipes): mxfp8 (a scale per 32 "
+                                 "elements, Blackwell) or blockwise (per 128, Hopper), both copies always cast.")
     fp8_attention: bool = option(False, doc="With precision fp8 and fused attention, run the attention kernel on "
                                             "fp8 Q, K, V too (Megatron's --fp8-dot-product-attention).")
     fp8_param_gather: bool = option(False, doc="With precision fp8, keep the parameters in fp8 and all-gather them "
                                                "in fp8 under ZeRO (Megatron's --fp8-param-gather; NeMo's fp8 "
-                                               "recipes turn it on): 1 byte per parameter gathered instead of 2 (memory "
-                                               "is still counted with 16-bit weights).")
+                                               "recipes turn it on): 1 byte per parameter gathered instead of 2, "
+                                               "about 2.06 under block scaling (both copies; memory is still "
+                                               "counted with 16-bit weights).")
     accumulate_allreduce_grads_in_fp32: bool | None = option(
         None, doc="Gradients kept and all-reduced in fp32; unset: Megatron's default, on with bf16 and fp8 "
                   "(Megatron turns it on for bf16), off with fp16 (16-bit gradients).")
@@ -257,9 +269,16 @@ class TrainingConfig:
         return 4 if fp32 else WEIGHT_BYTES[self.precision]
 
     @property
-    def param_gather_bytes(self) -> int:
-        """Bytes per parameter in a ZeRO parameter all-gather."""
-        return 1 if self.fp8_param_gather else WEIGHT_BYTES[self.precision]
+    def param_gather_bytes(self) -> float:
+        """Bytes per parameter in a ZeRO parameter all-gather: fp8 parameters are one byte, or
+        under block scaling both copies with their scales (Transformer Engine gathers the
+        column-wise copy too: it cannot be made from the row-wise one; weights are scaled per
+        128 x 128 block under blockwise, per 32 elements under mxfp8)."""
+        if not self.fp8_param_gather:
+            return WEIGHT_BYTES[self.precision]
+        if self.fp8_recipe == "blockwise":
+            return 2 * (1 + 4 / 128 ** 2)
+        return 2 * (1 + BLOCK_SCALE_BYTES[self.fp8_recipe]) if self.fp8_recipe in BLOCK_SCALE_BYTES else 1
 
     def check(self, path: str) -> None:
         if self.fp8_param_gather and self.precision != "fp8":

@@ -9,10 +9,12 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, parse_quantity, read_mapping
+from ..config.schema import BLOCK_SCALE_BYTES
 from ..config.units import KINDS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CATALOG = DATA / "accelerators"
+PER_TENSOR_RECIPES = ("delayed", "tensorwise")
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,20 @@ class Accelerator:
     flash_attention_fp8: tuple[float, float] | None = None   # an fp8 fused kernel's (efficiency, half_keys)
     in_switch_reduction: bool = False   # NVSwitch with NVLink SHARP (NVLS)
     fp8_gemm_layouts: str = "tn"   # "tn": fp8 GEMMs read only row-wise operands (Hopper); "any" (Blackwell)
+    fp8_block_recipes: tuple[str, ...] = ()   # block-scaled fp8 recipes its Transformer Engine runs
     compute_units: int | None = None   # streaming multiprocessors (NVIDIA) or compute units (AMD)
     gemm_shape: tuple[float, float] | None = None   # (fixed time per GEMM kernel s, tile prologue in k steps)
 
     def gemm_efficiency(self, precision: str) -> float | None:
         """Largest dense GEMM throughput measured at `precision`, as a fraction of its peak."""
         return self.gemm_efficiencies.get(precision)
+
+    def check_fp8_recipe(self, recipe: str, where: str = "scenario.training.fp8_recipe") -> None:
+        """Per-tensor scaling runs wherever fp8 does; a block-scaled recipe only where listed."""
+        if recipe in PER_TENSOR_RECIPES or recipe in self.fp8_block_recipes:
+            return
+        raise ConfigError(where, recipe, f"a recipe {self.name} runs: "
+                                         f"{', '.join(PER_TENSOR_RECIPES + self.fp8_block_recipes)}")
 
     def peak(self, precision: str, where: str = "scenario.training.precision") -> float:
         if precision not in self.peak_flops:
@@ -98,9 +108,11 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or set(value) - {"gemm_efficiency", "gemm_shape", "hbm_efficiency",
-                                                    "flash_attention", "flash_attention_fp8", "fp8_gemm_layouts"}:
+                                                    "flash_attention", "flash_attention_fp8", "fp8_gemm_layouts",
+                                                    "fp8_block_recipes"}:
         raise ConfigError(where, value, "a mapping with gemm_efficiency (precision -> fraction), gemm_shape, "
-                                        "hbm_efficiency, flash_attention, flash_attention_fp8 and fp8_gemm_layouts")
+                                        "hbm_efficiency, flash_attention, flash_attention_fp8, fp8_gemm_layouts "
+                                        "and fp8_block_recipes")
     gemm = value.get("gemm_efficiency") or {}
     if not isinstance(gemm, dict):
         raise ConfigError(f"{where}.gemm_efficiency", gemm, "a mapping from a precision to a fraction of its peak")
@@ -114,6 +126,11 @@ def _kernels(value, where: str, peak_flops: dict) -> dict:
         raise ConfigError(f"{where}.fp8_gemm_layouts", layouts, "tn (fp8 GEMMs read row-wise operands only: a "
                                                                 "transposed copy is cast too) or any")
     out["fp8_gemm_layouts"] = layouts
+    recipes = value.get("fp8_block_recipes", [])
+    if not isinstance(recipes, list) or any(r not in BLOCK_SCALE_BYTES for r in recipes):
+        raise ConfigError(f"{where}.fp8_block_recipes", recipes,
+                          f"a list of block-scaled fp8 recipes: {', '.join(BLOCK_SCALE_BYTES)}")
+    out["fp8_block_recipes"] = tuple(recipes)
     shape = value.get("gemm_shape")
     if shape is not None:
         prologue = shape.get("tile_prologue") if isinstance(shape, dict) else None

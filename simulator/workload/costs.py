@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass
 
 from ..config import ModelConfig, TrainingConfig
+from ..config.schema import BLOCK_SCALE_BYTES
 from ..config.frameworks import FRAMEWORKS
 
 ACT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}  # activations stay 16-bit under fp8 GEMMs
@@ -42,16 +43,20 @@ ATTENTION_KINDS = ("attention", "flash_attention", "flash_attention_fp8")
 
 
 # Bytes per element of a cast: read 16-bit, write fp8 row-wise and a transposed fp8 copy (Hopper);
-# tensorwise (current) scaling reads the tensor once more for its amax first.
-FP8_CAST_BYTES = {"delayed": 4, "tensorwise": 6}
+# tensorwise (current) scaling reads the tensor once more for its amax first. A block-scaled cast
+# ('block_cast') takes each block's amax in the same pass and writes both copies with their
+# scales on every chip: the column-wise copy is quantized by its own blocks.
+FP8_CAST_BYTES = {"delayed": 4, "tensorwise": 6,
+                  **{recipe: 2 + 2 * (1 + s) for recipe, s in BLOCK_SCALE_BYTES.items()}}
+CAST_KINDS = ("cast", "block_cast")
 SIXTEEN_BIT_GEMMS = ("router", "lm_head")   # not Transformer Engine layers: 16-bit under fp8 too
 
 
 def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
     """A block as fp8 training runs it (Transformer Engine): each linear layer's GEMM reads fp8
     operands after a cast of its 16-bit input (a row-wise and a transposed copy; delayed scaling
-    takes the amax in the same pass, tensorwise scaling in a pass of its own); its backward casts
-    the output gradient likewise.
+    takes the amax in the same pass, tensorwise scaling in a pass of its own, block scaling
+    per block in the same pass); its backward casts the output gradient likewise.
     Weights are cast once per step (cached over micro-batches; left out). The router and the LM
     head stay 16-bit. A cast op's shape starts with the rows and columns it casts (m x k forward,
     m x n for the output gradient): a chip whose fp8 GEMMs read either layout (Blackwell) writes
@@ -66,7 +71,8 @@ def _fp8(ops: tuple[Op, ...], x: "Shape") -> tuple[Op, ...]:
             out.append(dataclasses.replace(op, kind="matmul16"))
         else:
             m, k, n = op.shape
-            out.append(Op(op.name + ".fp8_cast", "cast", 0.0, FP8_CAST_BYTES[x.fp8] * m * k, op.shape))
+            kind = "block_cast" if x.fp8 in BLOCK_SCALE_BYTES else "cast"
+            out.append(Op(op.name + ".fp8_cast", kind, 0.0, FP8_CAST_BYTES[x.fp8] * m * k, op.shape))
             out.append(dataclasses.replace(op, bytes=k * n + m * k + x.e * m * n))   # fp8 operands
     return tuple(out)
 
@@ -301,9 +307,9 @@ def backward(ops: tuple[Op, ...], part: str = "both") -> tuple[Op, ...]:
             if part in ("both", "weight"):  # [k x m] @ [m x n]: the tokens are the reduction
                 out.append(Op(op.name + ".wgrad", op.kind, op.flops, op.bytes, op.shape and (k, m, n)))
         elif part != "weight":
-            if op.kind == "cast":   # the output gradient, cast for the dgrad and wgrad GEMMs
+            if op.kind in CAST_KINDS:   # the output gradient, cast for the dgrad and wgrad GEMMs
                 m, k, n = op.shape
-                out.append(Op(op.name + ".bwd", "cast", 0.0, op.bytes * n / k, (m, n, k)))   # same bytes per element
+                out.append(Op(op.name + ".bwd", op.kind, 0.0, op.bytes * n / k, (m, n, k)))   # same bytes per element
             elif op.kind in ATTENTION_KINDS:
                 out.append(Op(op.name + ".bwd", op.kind, 2 * op.flops, 2 * op.bytes, op.shape))
             else:

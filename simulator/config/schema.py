@@ -33,6 +33,7 @@ WEIGHT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 2, "tf32": 4}   # bytes per weight,
 # "Handling transposes" and "Data Format".
 FP8_RECIPES = ("delayed", "tensorwise", "mxfp8", "blockwise")
 BLOCK_SCALE_BYTES = {"mxfp8": 1 / 32, "blockwise": 4 / 128}
+PER_TENSOR_RECIPES = tuple(r for r in FP8_RECIPES if r not in BLOCK_SCALE_BYTES)
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "quick_gelu", "relu", "silu", "swish",
                "swiglu")
 GATED_ACTIVATIONS = ("silu", "swish", "swiglu")  # Llama-family configs name the gated MLP by its activation
@@ -276,9 +277,10 @@ class TrainingConfig:
         128 x 128 block under blockwise, per 32 elements under mxfp8)."""
         if not self.fp8_param_gather:
             return WEIGHT_BYTES[self.precision]
-        if self.fp8_recipe == "blockwise":
-            return 2 * (1 + 4 / 128 ** 2)
-        return 2 * (1 + BLOCK_SCALE_BYTES[self.fp8_recipe]) if self.fp8_recipe in BLOCK_SCALE_BYTES else 1
+        if self.fp8_recipe in PER_TENSOR_RECIPES:
+            return 1
+        scale = 4 / 128 ** 2 if self.fp8_recipe == "blockwise" else BLOCK_SCALE_BYTES[self.fp8_recipe]
+        return 2 * (1 + scale)
 
     def check(self, path: str) -> None:
         if self.fp8_param_gather and self.precision != "fp8":

@@ -9,12 +9,11 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, parse_quantity, read_mapping
-from ..config.schema import BLOCK_SCALE_BYTES
+from ..config.schema import BLOCK_SCALE_BYTES, PER_TENSOR_RECIPES
 from ..config.units import KINDS
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CATALOG = DATA / "accelerators"
-PER_TENSOR_RECIPES = ("delayed", "tensorwise")
 
 
 @dataclass(frozen=True)
